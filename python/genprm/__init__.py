@@ -1,0 +1,12 @@
+"""genprm: fast generative process reward models (GenPRM) on a libtorch decoder with a shared,
+paged KV cache.
+
+Import torch first: the compiled core links libtorch and finds it already loaded.
+"""
+import torch as _torch  # noqa: F401  (loads libtorch for _core)
+
+from . import _core
+
+__version__ = _core.__version__
+
+__all__ = ["__version__"]
