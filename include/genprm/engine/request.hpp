@@ -1,0 +1,78 @@
+#pragma once
+// Requests and results of text generation: the contract between the engine and every layer
+// above it (prm, rpe, search). Torch-free, so test doubles of the Generator concept need no
+// libtorch.
+//
+// Generator concept (the engine, a scripted double, a remote client):
+//   uint64_t submit(GenerationRequest req, GenerationCallback on_done);  // returns at once
+//   bool poll();            // advances the work by one step; false when nothing is left to do
+//   void run_until_idle();  // polls until idle
+//   void cancel(uint64_t request_id);
+// Callbacks run on the thread that calls poll()/run_until_idle(); they may submit new requests.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace genprm {
+
+/// How to sample and when to stop. Defaults are plain multinomial sampling at temperature 1.
+struct SamplingParams {
+  float temperature = 1.0f;         ///< 0 means greedy
+  int top_k = 0;                    ///< 0 or negative: disabled
+  float top_p = 1.0f;               ///< 1: disabled
+  float min_p = 0.0f;               ///< 0: disabled
+  float repetition_penalty = 1.0f;  ///< 1: disabled (HF/vLLM semantics over prompt + output)
+  int max_tokens = 16;              ///< new tokens at most
+  std::vector<std::string> stop;    ///< stop strings, matched on the decoded output text
+  std::vector<int32_t> stop_token_ids;
+  bool include_stop_str_in_output = false;
+  bool ignore_eos = false;
+  std::optional<uint64_t> seed;  ///< same seed -> same tokens, whatever else is batched
+  int logprobs = -1;             ///< -1: none; 0: sampled token only; k > 0: also top-k alternatives
+  /// Token ids whose log-probabilities are recorded at every generated position (GenPRM reads
+  /// p(Yes) and p(No) this way, exactly, not from a top-k list).
+  std::vector<int32_t> tracked_token_ids;
+};
+
+/// Log-probabilities at one generated position (after temperature is NOT applied: raw model
+/// distribution, log_softmax of the logits, as vLLM reports by default).
+struct TokenLogprobs {
+  int32_t token = -1;
+  float logprob = 0.0f;                          ///< of the sampled token
+  std::vector<std::pair<int32_t, float>> top;    ///< top-k alternatives, best first
+  std::vector<float> tracked;                    ///< one per SamplingParams::tracked_token_ids
+};
+
+struct GenerationRequest {
+  /// The prompt as token ids; when empty, `prompt_text` is tokenized by the engine
+  /// (without special tokens added: chat templates already contain them).
+  std::vector<int32_t> prompt_ids;
+  std::string prompt_text;
+  SamplingParams params;
+  int n = 1;  ///< samples of this prompt; the prompt is computed once and forked
+  /// Optional streaming: called with (sample index, new text) as text becomes final.
+  std::function<void(int, const std::string&)> on_text;
+};
+
+struct SampleOutput {
+  std::vector<int32_t> token_ids;  ///< generated tokens (the stop string's tokens included)
+  std::string text;                ///< decoded output, cut at the stop string unless included
+  std::string finish_reason;       ///< "stop" (stop string, stop token or EOS), "length", "abort"
+  std::string stop_reason;         ///< the matched stop string or token id as text; empty else
+  std::vector<TokenLogprobs> logprobs;  ///< one per generated token when requested
+};
+
+struct GenerationOutput {
+  uint64_t request_id = 0;
+  std::vector<int32_t> prompt_ids;
+  size_t cached_prompt_tokens = 0;  ///< prompt tokens found in the prefix cache at admission
+  std::vector<SampleOutput> samples;  ///< n of them, in sample order
+  std::string error;                  ///< non-empty when the request failed
+};
+
+using GenerationCallback = std::function<void(GenerationOutput)>;
+
+}  // namespace genprm
