@@ -32,13 +32,16 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::optional<uint64_t> seed;  ///< same seed -> same tokens, whatever else is batched
   int logprobs = -1;             ///< -1: none; 0: sampled token only; k > 0: also top-k alternatives
+  /// false: log-probabilities of the raw model distribution (log_softmax of the logits, vLLM V1's
+  /// default); true: of the processed distribution actually sampled from (after repetition
+  /// penalty, temperature, top-k/top-p/min-p; vLLM V0's behaviour). Applies to all logprobs.
+  bool processed_logprobs = false;
   /// Token ids whose log-probabilities are recorded at every generated position (GenPRM reads
   /// p(Yes) and p(No) this way, exactly, not from a top-k list).
   std::vector<int32_t> tracked_token_ids;
 };
 
-/// Log-probabilities at one generated position (after temperature is NOT applied: raw model
-/// distribution, log_softmax of the logits, as vLLM reports by default).
+/// Log-probabilities at one generated position (see SamplingParams::processed_logprobs).
 struct TokenLogprobs {
   int32_t token = -1;
   float logprob = 0.0f;                          ///< of the sampled token
