@@ -10,3 +10,8 @@ from . import _core
 __version__ = _core.__version__
 
 __all__ = ["__version__"]
+
+from .io import (ModelConfig, load_safetensors, safetensors_info, save_safetensors,  # noqa: E402
+                 save_sharded_safetensors)
+__all__ += ["ModelConfig", "load_safetensors", "safetensors_info", "save_safetensors",
+            "save_sharded_safetensors"]
