@@ -1,0 +1,111 @@
+#pragma once
+// GenPRM verifier configuration. Every default is the reference's (RyanLiu112/GenPRM,
+// src/prm_evaluation/genprm_inference.py and prm_evaluate.py); all of them can be changed.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genprm/util/error.hpp"
+
+namespace genprm::prm {
+
+/// Which stages run. The reference's flags: full = --analyze --verify --execute,
+/// cot = --analyze, code_no_exec = --analyze --verify, direct = no flag.
+enum class VerifyMode { full, cot, code_no_exec, direct };
+
+inline const char* mode_name(VerifyMode m) {
+  switch (m) {
+    case VerifyMode::full: return "full";
+    case VerifyMode::cot: return "cot";
+    case VerifyMode::code_no_exec: return "code-no-exec";
+    case VerifyMode::direct: return "direct";
+  }
+  return "?";
+}
+
+inline VerifyMode parse_mode(const std::string& s) {
+  if (s == "full") return VerifyMode::full;
+  if (s == "cot") return VerifyMode::cot;
+  if (s == "code-no-exec" || s == "code_no_exec") return VerifyMode::code_no_exec;
+  if (s == "direct") return VerifyMode::direct;
+  throw ValueError(fmt::format("mode '{}' is not one of full, cot, code-no-exec, direct", s));
+}
+
+inline bool mode_analyzes(VerifyMode m) { return m != VerifyMode::direct; }
+inline bool mode_verifies(VerifyMode m) {
+  return m == VerifyMode::full || m == VerifyMode::code_no_exec;
+}
+inline bool mode_executes(VerifyMode m) { return m == VerifyMode::full; }
+
+struct VerifierConfig {
+  VerifyMode mode = VerifyMode::full;
+  int majority = 1;  ///< N rationales per step (Maj@N); the reward of a step is their mean
+  double threshold = 0.5;  ///< a step is judged wrong when its reward < threshold
+
+  // Prompts (byte-identical to the reference).
+  std::string system_prompt =
+      "You are a math teacher. Your task is to review and critique the paragraphs in solution "
+      "step by step.";
+  /// Used in direct mode (neither analyze nor verify), as prm_evaluate.py does.
+  std::string direct_system_prompt =
+      "You are a math teacher. Your task is to review and critique the paragraphs in solution "
+      "directly. Output your judgement in the format of `\\boxed{Yes}` if the paragraph is "
+      "correct, or `\\boxed{No}` if the paragraph is incorrect.";
+  std::string analyze_template = "<analyze>\nLet's analyze the Paragraph {cur_step} step by step: ";
+  std::string verify_template = "<verify>\nLet's use python code to find any potential error:\n```python\n";
+  std::string output_template = "<output>\n**Judgement**: $\\boxed";
+  std::string analyze_stop = "</analyze>\n";
+  std::string code_stop = "\n```\n";
+  std::string output_stop = "</output>\n";
+  std::string code_output_open = "[Code Output]\n\n```\n";
+  std::string code_output_close = "\n```\n";
+  std::string no_code_message = "Code format error: No code found.";
+
+  // Sampling (reference: TEMPERATURE 0.6, TOP_P 0.95, TOP_K 20, REPETITION_PENALTY 1.0).
+  float temperature = 0.6f;
+  float top_p = 0.95f;
+  int top_k = 20;
+  float repetition_penalty = 1.0f;
+  /// The reference sets VLLM_USE_V1=0: vLLM V0 returns log-probabilities of the processed
+  /// distribution (after temperature, top-k and top-p), so p(Yes)/(p(Yes)+p(No)) is read there.
+  bool processed_logprobs = true;
+  std::optional<uint64_t> seed;  ///< when set, every request gets a seed derived from it
+
+  // Budgets.
+  int max_tokens = 2048;  ///< per stage request; stage 2 gets max_tokens - tokens(assistant text)
+  int round_limit = 3;    ///< stage-2 generations per path (the reference's time_limit)
+  int fallback_tokens = 20;  ///< new tokens of the output fallback
+  /// The reference retries the output fallback until it ends with the output stop string (an
+  /// endless loop on a model that never does); we stop after this many and read what we have.
+  int max_fallbacks = 3;
+
+  // Scheduling.
+  int max_solutions_in_flight = 32;  ///< verify_many keeps at most this many solutions live
+  /// true: step t+1 starts as soon as path 0 of step t is done (it only needs that text);
+  /// false: it waits for all N paths of step t.
+  bool start_next_step_early = true;
+
+  std::string analyze_start(int step) const {
+    std::string s = analyze_template;
+    const std::string key = "{cur_step}";
+    for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) {
+      s.replace(p, key.size(), std::to_string(step));
+    }
+    return s;
+  }
+
+  void validate() const {
+    GENPRM_CHECK_ARG(majority >= 1, "majority must be >= 1, got {}", majority);
+    GENPRM_CHECK_ARG(max_tokens >= 1, "max_tokens must be >= 1, got {}", max_tokens);
+    GENPRM_CHECK_ARG(round_limit >= 0, "round_limit must be >= 0, got {}", round_limit);
+    GENPRM_CHECK_ARG(fallback_tokens >= 1, "fallback_tokens must be >= 1, got {}", fallback_tokens);
+    GENPRM_CHECK_ARG(max_fallbacks >= 1, "max_fallbacks must be >= 1, got {}", max_fallbacks);
+    GENPRM_CHECK_ARG(max_solutions_in_flight >= 1, "max_solutions_in_flight must be >= 1, got {}",
+                     max_solutions_in_flight);
+    GENPRM_CHECK_ARG(temperature >= 0.0f, "temperature must be >= 0, got {}", temperature);
+    GENPRM_CHECK_ARG(top_p > 0.0f && top_p <= 1.0f, "top_p must be in (0, 1], got {}", top_p);
+  }
+};
+
+}  // namespace genprm::prm

@@ -1,0 +1,499 @@
+#pragma once
+// The GenPRM verifier: staged generation analyze -> verify/execute -> output per rationale, with
+// the reference's stop strings, budgets, round limit and fallback, Maj@N and many solutions in
+// flight at once.
+//
+// Call pattern on the generator (the engine contract, DESIGN.md): every stage re-submits the
+// whole prompt as text (conversation + assistant text so far); the engine's radix cache turns
+// that into computing only the appended text. The N rationales of a step start as one request
+// with n = N (the prompt is computed once), then every path advances on its own: a path that
+// stops at a code fence runs its code in the sandbox and submits its next stage while the others
+// keep decoding. Step t+1 of a solution starts as soon as path 0 of step t is done (its text is
+// assistant turn t, as the reference keeps the first path).
+//
+// Generator concept: uint64_t submit(GenerationRequest, GenerationCallback); bool poll().
+// Executor concept: S open_session(); void close_session(S); void submit(S, std::string code,
+//   std::function<void(R)>) with R having output/ok/timed_out/seconds; poll() delivers callbacks.
+//   One session per solution: the reference makes one CodeExecutor per solution and every path
+//   of every step executes into its namespace.
+// Failure contract: a request that comes back with an error finishes its path with reward 0.5
+// and sets SolutionResult::error; nothing throws from callbacks.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "genprm/engine/request.hpp"
+#include "genprm/prm/code.hpp"
+#include "genprm/prm/config.hpp"
+#include "genprm/prm/prompt.hpp"
+#include "genprm/prm/result.hpp"
+#include "genprm/prm/reward.hpp"
+#include "genprm/util/error.hpp"
+
+namespace genprm::prm {
+
+/// What the verifier needs from a tokenizer (kept as functions so tests can use a fake one).
+struct TokenizerOps {
+  std::function<std::vector<int32_t>(const std::string&)> encode;  ///< no special tokens added
+  std::function<std::string(const std::vector<int32_t>&)> decode;
+  ChatRenderer render_chat;  ///< chat template, no generation prompt
+  std::string eos_token;     ///< removed from the end of the rendered prompt
+  int32_t yes_id = -1;       ///< token id of "Yes"
+  int32_t no_id = -1;        ///< token id of "No"
+
+  void validate() const {
+    GENPRM_CHECK_ARG(encode && decode && render_chat, "TokenizerOps: encode, decode and render_chat are required");
+    GENPRM_CHECK_ARG(yes_id >= 0 && no_id >= 0 && yes_id != no_id,
+                     "TokenizerOps: token ids of 'Yes' ({}) and 'No' ({}) must be valid and distinct",
+                     yes_id, no_id);
+  }
+};
+
+template <typename Gen, typename Exec>
+class Verifier {
+  using Clock = std::chrono::steady_clock;
+  using Session = decltype(std::declval<Exec&>().open_session());
+
+ public:
+  using Callback = std::function<void(SolutionResult)>;
+
+  Verifier(Gen& gen, Exec& exec, TokenizerOps tok, VerifierConfig cfg)
+      : gen_(gen), exec_(exec), tok_(std::move(tok)), cfg_(std::move(cfg)) {
+    tok_.validate();
+    cfg_.validate();
+  }
+
+  const VerifierConfig& config() const { return cfg_; }
+
+  /// Queues a solution; `on_done` runs on the polling thread when all its steps are verified.
+  /// Starts it at once unless max_solutions_in_flight are live.
+  void submit(SolutionInput input, Callback on_done) {
+    queue_.push_back({std::move(input), std::move(on_done)});
+    start_queued();
+  }
+
+  /// Drives generator and executor by one step each. Returns false when nothing is left.
+  bool poll() {
+    if (live_.empty() && queue_.empty()) return false;
+    bool progressed = gen_.poll();
+    exec_.poll();
+    if (!progressed && pending_exec_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    GENPRM_CHECK(!(pending_gen_ == 0 && pending_exec_ == 0 && !live_.empty()),
+                 "prm verifier: {} solutions are live but no request or code run is pending",
+                 live_.size());
+    return !(live_.empty() && queue_.empty());
+  }
+
+  void run_until_idle() {
+    while (poll()) {
+    }
+  }
+
+  SolutionResult verify(SolutionInput input) {
+    std::optional<SolutionResult> out;
+    submit(std::move(input), [&](SolutionResult r) { out = std::move(r); });
+    run_until_idle();
+    GENPRM_CHECK(out.has_value(), "prm verifier: the solution did not finish");
+    return std::move(*out);
+  }
+
+  /// Verifies all rows with up to max_solutions_in_flight at once; results in input order.
+  /// `on_result(index, result)` runs as each finishes (e.g. to append it to a file at once).
+  std::vector<SolutionResult> verify_many(
+      std::vector<SolutionInput> inputs,
+      const std::function<void(size_t, const SolutionResult&)>& on_result = {}) {
+    std::vector<std::optional<SolutionResult>> out(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      submit(std::move(inputs[i]), [&out, &on_result, i](SolutionResult r) {
+        if (on_result) on_result(i, r);
+        out[i] = std::move(r);
+      });
+    }
+    run_until_idle();
+    std::vector<SolutionResult> res;
+    res.reserve(out.size());
+    for (auto& r : out) {
+      GENPRM_CHECK(r.has_value(), "prm verifier: a solution did not finish");
+      res.push_back(std::move(*r));
+    }
+    return res;
+  }
+
+  size_t live_solutions() const { return live_.size(); }
+
+ private:
+  struct PathState {
+    std::string cur;       // assistant-side text so far (follows the step's base prompt)
+    std::string analysis;  // stage-1 output
+    bool in_fallback = false;
+    bool done = false;
+    PathResult result;
+  };
+  struct StepState {
+    int t = 0;  // 1-based
+    std::string base_prompt;
+    std::vector<PathState> paths;
+    int done_paths = 0;
+    bool finished = false;
+    bool next_started = false;
+    Clock::time_point start;
+    StepResult result;
+  };
+  struct SolutionState {
+    uint64_t key = 0;
+    SolutionInput input;
+    Callback on_done;
+    std::vector<std::string> assistant_texts;  // turn t = path 0's text of step t
+    std::vector<std::unique_ptr<StepState>> steps;
+    int finished_steps = 0;
+    std::optional<Session> session;
+    Clock::time_point start;
+    SolutionResult result;
+  };
+  struct Queued {
+    SolutionInput input;
+    Callback on_done;
+  };
+
+  void start_queued() {
+    while (!queue_.empty() && static_cast<int>(live_.size()) < cfg_.max_solutions_in_flight) {
+      Queued q = std::move(queue_.front());
+      queue_.pop_front();
+      auto s = std::make_unique<SolutionState>();
+      s->key = next_key_++;
+      s->input = std::move(q.input);
+      s->input.steps = effective_steps(s->input.steps);
+      s->on_done = std::move(q.on_done);
+      s->start = Clock::now();
+      s->result.id = s->input.id;
+      s->result.threshold = cfg_.threshold;
+      SolutionState* sp = s.get();
+      live_.emplace(sp->key, std::move(s));
+      if (sp->input.steps.empty()) {
+        finish_solution(*sp);
+      } else {
+        start_step(*sp, 1);
+      }
+    }
+  }
+
+  SolutionState* find(uint64_t key) {
+    auto it = live_.find(key);
+    return it == live_.end() ? nullptr : it->second.get();
+  }
+
+  std::optional<uint64_t> request_seed(const SolutionState& s, int t, int path, int req) const {
+    if (!cfg_.seed) return std::nullopt;
+    uint64_t x = *cfg_.seed ^ (s.key * 0x9E3779B97F4A7C15ull) ^ (uint64_t(t) << 40) ^
+                 (uint64_t(path + 1) << 20) ^ uint64_t(req);
+    x ^= x >> 30; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 27; x *= 0x94D049BB133111EBull; x ^= x >> 31;
+    return x;
+  }
+
+  SamplingParams sampling(int max_tokens, std::vector<std::string> stop, bool track) const {
+    SamplingParams p;
+    p.temperature = cfg_.temperature;
+    p.top_p = cfg_.top_p;
+    p.top_k = cfg_.top_k;
+    p.repetition_penalty = cfg_.repetition_penalty;
+    p.max_tokens = max_tokens;
+    p.stop = std::move(stop);
+    p.include_stop_str_in_output = true;
+    p.processed_logprobs = cfg_.processed_logprobs;
+    if (track) {
+      p.logprobs = 0;
+      p.tracked_token_ids = {tok_.yes_id, tok_.no_id};
+    }
+    return p;
+  }
+
+  /// Submits `assistant_text` after the step's base prompt, for `n` samples.
+  template <typename OnDone>
+  void submit_stage(SolutionState& s, StepState& st, int path, int n, const std::string& assistant_text,
+                    SamplingParams params, OnDone on_done) {
+    GenerationRequest req;
+    req.prompt_text = st.base_prompt + assistant_text;
+    req.prompt_ids = tok_.encode(req.prompt_text);
+    req.n = n;
+    int reqno = path >= 0 ? st.paths[static_cast<size_t>(path)].result.requests : 0;
+    params.seed = request_seed(s, st.t, path, reqno);
+    req.params = std::move(params);
+    ++pending_gen_;
+    const uint64_t key = s.key;
+    const int t = st.t;
+    gen_.submit(std::move(req), [this, key, t, on_done](GenerationOutput out) mutable {
+      --pending_gen_;
+      SolutionState* sp = find(key);
+      if (sp == nullptr) return;
+      on_done(*sp, *sp->steps[static_cast<size_t>(t - 1)], std::move(out));
+    });
+  }
+
+  void start_step(SolutionState& s, int t) {
+    auto st = std::make_unique<StepState>();
+    st->t = t;
+    st->start = Clock::now();
+    st->base_prompt = step_base_prompt(tok_.render_chat, tok_.eos_token, cfg_, s.input.problem,
+                                       s.input.steps, s.assistant_texts, t);
+    st->paths.resize(static_cast<size_t>(cfg_.majority));
+    st->result.step = t;
+    StepState& step = *st;
+    s.steps.push_back(std::move(st));
+    const int n = cfg_.majority;
+    if (mode_analyzes(cfg_.mode)) {
+      const std::string opening = cfg_.analyze_start(t);
+      submit_stage(s, step, -1, n, opening,
+                   sampling(cfg_.max_tokens, {cfg_.analyze_stop}, false),
+                   [this, opening](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                     on_analyze_done(sp, stp, opening, std::move(out));
+                   });
+    } else {
+      // No analysis: every path starts stage 2 from the same text, so the first round is one
+      // request with n = N as well.
+      std::string opening = mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template;
+      for (auto& p : step.paths) p.cur = opening;
+      const int left = cfg_.max_tokens - count_tokens(opening);
+      if (left > 0 && cfg_.round_limit > 0) {
+        submit_stage(s, step, -1, n, opening, stage2_params(left),
+                     [this](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                       fan_out(sp, stp, std::move(out), [this](SolutionState& a, StepState& b, int i,
+                                                               const GenerationOutput& o, SampleOutput smp) {
+                         on_stage2_done(a, b, i, o, std::move(smp));
+                       });
+                     });
+      } else {
+        for (int i = 0; i < n; ++i) advance(s, step, i);
+      }
+    }
+  }
+
+  int count_tokens(const std::string& text) const { return static_cast<int>(tok_.encode(text).size()); }
+
+  SamplingParams stage2_params(int left) const {
+    std::vector<std::string> stop;
+    if (mode_executes(cfg_.mode)) stop = {cfg_.code_stop, cfg_.output_stop};
+    else stop = {cfg_.output_stop};
+    return sampling(left, std::move(stop), true);
+  }
+
+  /// Hands sample i of a shared request to path i; accounts the shared prompt once per path.
+  template <typename Each>
+  void fan_out(SolutionState& s, StepState& st, GenerationOutput out, Each each) {
+    if (!out.error.empty() || out.samples.size() != st.paths.size()) {
+      std::string why = out.error.empty()
+          ? fmt::format("expected {} samples, got {}", st.paths.size(), out.samples.size())
+          : out.error;
+      const int n = static_cast<int>(st.paths.size());  // st may be gone after the last path
+      for (int i = 0; i < n; ++i) fail_path(s, st, i, why);
+      return;
+    }
+    st.result.prompt_tokens = static_cast<long>(out.prompt_ids.size());
+    const size_t n = out.samples.size();  // s and st may be gone after the last path finishes
+    for (size_t i = 0; i < n; ++i) {
+      auto& r = st.paths[i].result;
+      // One computation shared by N paths: its prompt tokens are counted once, on path 0.
+      if (i == 0) {
+        r.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+        r.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+      }
+      r.requests += 1;
+      each(s, st, static_cast<int>(i), out, std::move(out.samples[i]));
+    }
+  }
+
+  void on_analyze_done(SolutionState& s, StepState& st, const std::string& opening, GenerationOutput out) {
+    fan_out(s, st, std::move(out), [this, opening](SolutionState& sp, StepState& stp, int i,
+                                                   const GenerationOutput&, SampleOutput smp) {
+      PathState& p = stp.paths[static_cast<size_t>(i)];
+      p.result.generated_tokens += static_cast<long>(smp.token_ids.size());
+      p.analysis = smp.text;
+      p.cur = opening + smp.text + (mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template);
+      advance(sp, stp, i);
+    });
+  }
+
+  /// One iteration of the reference's stage-2 loop for path i.
+  void advance(SolutionState& s, StepState& st, int i) {
+    PathState& p = st.paths[static_cast<size_t>(i)];
+    const int left = cfg_.max_tokens - count_tokens(p.cur);
+    if (left > 0 && p.result.rounds < cfg_.round_limit) {
+      p.in_fallback = false;
+      submit_path(s, st, i, stage2_params(left));
+      return;
+    }
+    // Budget or round limit exhausted: the output fallback.
+    if (mode_analyzes(cfg_.mode)) {
+      const size_t end = p.analysis.find("</analyze>");
+      p.cur = cfg_.analyze_start(st.t) + p.analysis.substr(0, end) + "</analyze>\n" + cfg_.output_template;
+    } else {
+      p.cur = p.cur + "</verify>\n" + cfg_.output_template;
+    }
+    p.in_fallback = true;
+    p.result.fallbacks += 1;
+    submit_path(s, st, i, sampling(cfg_.fallback_tokens, {cfg_.output_stop}, true));
+  }
+
+  void submit_path(SolutionState& s, StepState& st, int i, SamplingParams params) {
+    const std::string text = st.paths[static_cast<size_t>(i)].cur;
+    submit_stage(s, st, i, 1, text, std::move(params),
+                 [this, i](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                   PathState& p = stp.paths[static_cast<size_t>(i)];
+                   if (!out.error.empty() || out.samples.size() != 1) {
+                     fail_path(sp, stp, i, out.error.empty() ? "expected 1 sample" : out.error);
+                     return;
+                   }
+                   p.result.requests += 1;
+                   p.result.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+                   p.result.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+                   SampleOutput smp = std::move(out.samples[0]);
+                   on_stage2_done(sp, stp, i, out, std::move(smp));
+                 });
+  }
+
+  static bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  }
+
+  void on_stage2_done(SolutionState& s, StepState& st, int i, const GenerationOutput&, SampleOutput smp) {
+    PathState& p = st.paths[static_cast<size_t>(i)];
+    p.result.rounds += 1;
+    p.result.generated_tokens += static_cast<long>(smp.token_ids.size());
+    if (ends_with(smp.text, cfg_.output_stop) ||
+        (p.in_fallback && p.result.fallbacks >= cfg_.max_fallbacks)) {
+      finish_path(s, st, i, smp);
+      return;
+    }
+    const std::string context = p.cur + smp.text;
+    p.cur = context;
+    if (!mode_executes(cfg_.mode)) {
+      p.cur += cfg_.code_output_open;
+      advance(s, st, i);
+      return;
+    }
+    std::optional<std::string> code = extract_last_python_block(context);
+    if (!code) {
+      CodeRun run;
+      run.output = cfg_.no_code_message;
+      append_code_output(p, run);
+      advance(s, st, i);
+      return;
+    }
+    if (!s.session) s.session = exec_.open_session();
+    ++pending_exec_;
+    const uint64_t key = s.key;
+    const int t = st.t;
+    std::string code_text = *code;
+    exec_.submit(*s.session, std::move(code_text), [this, key, t, i, c = *code](auto res) {
+      --pending_exec_;
+      SolutionState* sp = find(key);
+      if (sp == nullptr) return;
+      StepState& stp = *sp->steps[static_cast<size_t>(t - 1)];
+      CodeRun run;
+      run.code = c;
+      run.output = res.output;
+      run.executed = true;
+      run.ok = res.ok;
+      run.timed_out = res.timed_out;
+      run.seconds = res.seconds;
+      sp->result.code_seconds += run.seconds;
+      append_code_output(stp.paths[static_cast<size_t>(i)], run);
+      advance(*sp, stp, i);
+    });
+  }
+
+  void append_code_output(PathState& p, CodeRun run) {
+    p.cur += cfg_.code_output_open + run.output + cfg_.code_output_close;
+    p.result.code.push_back(std::move(run));
+  }
+
+  void fail_path(SolutionState& s, StepState& st, int i, const std::string& why) {
+    if (s.result.error.empty()) s.result.error = fmt::format("step {} path {}: {}", st.t, i, why);
+    SampleOutput none;
+    none.finish_reason = "error";
+    PathState& p = st.paths[static_cast<size_t>(i)];
+    if (p.done) return;
+    finish_path(s, st, i, none);
+  }
+
+  void finish_path(SolutionState& s, StepState& st, int i, const SampleOutput& final_gen) {
+    PathState& p = st.paths[static_cast<size_t>(i)];
+    Judgement j = read_judgement(p.cur, final_gen, tok_.decode);
+    p.result.text = p.cur + final_gen.text;
+    p.result.reward = j.reward;
+    p.result.judgement_found = j.found;
+    p.result.judgement = j.sampled;
+    p.result.p_yes = j.p_yes;
+    p.result.p_no = j.p_no;
+    p.result.finish_reason = final_gen.finish_reason;
+    p.done = true;
+    st.done_paths += 1;
+    if (i == 0) {
+      // Assistant turn t of every later step's prompt.
+      if (static_cast<int>(s.assistant_texts.size()) < st.t) s.assistant_texts.resize(static_cast<size_t>(st.t));
+      s.assistant_texts[static_cast<size_t>(st.t - 1)] = p.result.text;
+      if (cfg_.start_next_step_early) maybe_start_next(s, st);
+    }
+    if (st.done_paths == static_cast<int>(st.paths.size())) finish_step(s, st);
+  }
+
+  void maybe_start_next(SolutionState& s, StepState& st) {
+    if (st.next_started) return;
+    st.next_started = true;
+    if (st.t < static_cast<int>(s.input.steps.size())) start_step(s, st.t + 1);
+  }
+
+  void finish_step(SolutionState& s, StepState& st) {
+    st.finished = true;
+    double sum = 0.0;
+    for (auto& p : st.paths) {
+      sum += p.result.reward;
+      st.result.paths.push_back(std::move(p.result));
+    }
+    st.result.reward = sum / static_cast<double>(st.paths.size());
+    st.result.seconds = std::chrono::duration<double>(Clock::now() - st.start).count();
+    s.finished_steps += 1;
+    if (!st.next_started) maybe_start_next(s, st);
+    if (s.finished_steps == static_cast<int>(s.input.steps.size())) finish_solution(s);
+  }
+
+  void finish_solution(SolutionState& s) {
+    SolutionResult& r = s.result;
+    for (auto& stp : s.steps) {
+      r.value.push_back(stp->result.reward);
+      for (const auto& p : stp->result.paths) {
+        r.generated_tokens += p.generated_tokens;
+        r.prompt_tokens += p.prompt_tokens;
+        r.cached_prompt_tokens += p.cached_prompt_tokens;
+      }
+      r.steps.push_back(std::move(stp->result));
+    }
+    r.first_wrong_step = first_below(r.value, cfg_.threshold);
+    r.seconds = std::chrono::duration<double>(Clock::now() - s.start).count();
+    if (s.session) exec_.close_session(*s.session);
+    Callback cb = std::move(s.on_done);
+    SolutionResult out = std::move(r);
+    live_.erase(s.key);  // s is gone from here on
+    start_queued();
+    if (cb) cb(std::move(out));
+  }
+
+  Gen& gen_;
+  Exec& exec_;
+  TokenizerOps tok_;
+  VerifierConfig cfg_;
+  std::map<uint64_t, std::unique_ptr<SolutionState>> live_;
+  std::deque<Queued> queue_;
+  uint64_t next_key_ = 1;
+  long pending_gen_ = 0;
+  long pending_exec_ = 0;
+};
+
+}  // namespace genprm::prm
