@@ -1,0 +1,570 @@
+#pragma once
+// Answer equivalence: compare(prediction, reference) -> Equal / NotEqual / Unknown.
+//
+// Pipeline: normalise both (normalize.hpp); equal strings (also case-insensitively) -> Equal;
+// a multiple-choice reference (A-E) -> compare letters; else parse each side into a structure
+// (matrix, union of intervals, bare list, set, tuple/interval, relation, expression, text) and
+// compare structurally. Scalars: exact rational arithmetic when both sides are rational at the
+// evaluation points (integers, fractions, powers, perfect-square roots), else complex numeric
+// evaluation on kPoints lanes with relative tolerance 1e-9, or 1e-4 when a side was written
+// with a decimal point (a rounded value). A `%` on one side only also tries value/100.
+//
+// Unknown (is_equiv() treats it as not equal) is returned when:
+//   * either side fails to parse as mathematics and the strings differ (unsupported commands,
+//     chained relations, determinants, malformed braces);
+//   * an answer is longer than kMaxParseChars after normalisation and the strings differ;
+//   * numeric evaluation is not finite on enough lanes (division by zero everywhere, overflow);
+//   * expressions with variables agree where every variable is positive but differ elsewhere
+//     (`\ln x^2` vs `2\ln x`, `\sqrt{x^2}` vs `x`): equal only on a restricted domain;
+//   * a set has over kMaxItems elements, or an element comparison in a set was Unknown.
+// Everything else is decided. The cost is bounded by the caps on length, nodes and items.
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "genprm/math/expr.hpp"
+#include "genprm/math/normalize.hpp"
+
+namespace genprm::math {
+
+enum class Verdict { Equal, NotEqual, Unknown };
+
+inline constexpr std::size_t kMaxParseChars = 2048;
+inline constexpr std::size_t kMaxItems = 64;
+
+inline const char* to_string(Verdict v) {
+  switch (v) {
+    case Verdict::Equal: return "equal";
+    case Verdict::NotEqual: return "not_equal";
+    default: return "unknown";
+  }
+}
+
+namespace detail {
+
+struct Answer {
+  enum class Kind { Expr, Rel, Seq, Matrix, Text, Unparsed };
+  Kind kind = Kind::Unparsed;
+  char open = 0, close = 0;    // Seq: '(' ')', '[' ']', '{' '}' (set), 0 (bare list), 'U' (union)
+  std::vector<Answer> items;   // Seq items; Matrix entries row-major; Rel: {lhs, rhs}
+  int rows = 0, cols = 0;      // Matrix
+  std::string rel;             // Rel: "=", "<", "\\le", "\\ne" (> and \ge are swapped into these)
+  Expr expr;                   // Expr
+  std::string text;            // the source text (all kinds)
+
+  bool unordered() const { return kind == Kind::Seq && (open == '{' || open == 0 || open == 'U'); }
+};
+
+inline bool is_opener(char c) { return c == '(' || c == '[' || c == '{'; }
+inline bool is_closer(char c) { return c == ')' || c == ']' || c == '}'; }
+
+/// Splits at depth-0 positions where `at(s, i)` returns the separator length (0: no split).
+template <class F>
+std::vector<std::string_view> split_top(std::string_view s, F at) {
+  std::vector<std::string_view> parts;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    char c = s[i];
+    if (is_opener(c)) ++depth;
+    if (is_closer(c)) --depth;
+    if (depth == 0) {
+      std::size_t len = at(s, i);
+      if (len > 0) {
+        parts.push_back(s.substr(start, i - start));
+        i += len;
+        start = i;
+        continue;
+      }
+    }
+    ++i;
+  }
+  parts.push_back(s.substr(start));
+  return parts;
+}
+
+/// Index of the bracket closing the one at s[0] (any bracket kind: intervals mix them).
+inline std::size_t match_any_bracket(std::string_view s) {
+  int depth = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (is_opener(s[i])) ++depth;
+    if (is_closer(s[i]) && --depth == 0) return i;
+  }
+  return std::string_view::npos;
+}
+
+inline bool has_word(std::string_view s) {
+  int run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (is_alpha(s[i])) {
+      if (run == 0 && i > 0 && s[i - 1] == '\\') {  // a command name: skip it
+        while (i < s.size() && is_alpha(s[i])) ++i;
+        --i;
+        continue;
+      }
+      if (++run >= 4) return true;
+    } else {
+      run = 0;
+    }
+  }
+  return false;
+}
+
+inline Answer parse_answer(std::string_view s, VarTable& vars, int depth = 0);
+
+inline Answer make_seq(char open, char close, const std::vector<std::string_view>& parts, VarTable& vars,
+                       int depth) {
+  Answer a;
+  a.kind = Answer::Kind::Seq;
+  a.open = open;
+  a.close = close;
+  if (parts.size() > kMaxItems) {
+    a.kind = Answer::Kind::Unparsed;
+    return a;
+  }
+  for (auto p : parts) a.items.push_back(parse_answer(trim(p), vars, depth + 1));
+  return a;
+}
+
+inline Answer parse_matrix(std::string_view s, VarTable& vars, int depth) {
+  Answer a;
+  a.text = std::string(s);
+  std::size_t close = s.find('}');
+  std::string_view env = s.substr(7, close - 7);
+  std::string end = "\\end{" + std::string(env) + "}";
+  if (!(env == "pmatrix" || env == "bmatrix" || env == "matrix" || env == "Bmatrix" || env == "smallmatrix" ||
+        env == "array") ||
+      !ends_with(s, end))
+    return a;  // Unparsed (determinants `vmatrix`, unknown environments)
+  std::string_view body = s.substr(close + 1, s.size() - end.size() - close - 1);
+  if (env == "array" && !body.empty() && body[0] == '{') {
+    std::size_t spec = body.find('}');
+    if (spec == std::string_view::npos) return a;
+    body = body.substr(spec + 1);
+  }
+  auto rows = split_top(body, [](std::string_view t, std::size_t i) -> std::size_t {
+    return (t[i] == '\\' && i + 1 < t.size() && t[i + 1] == '\\') ? 2 : 0;
+  });
+  while (!rows.empty() && trim(rows.back()).empty()) rows.pop_back();
+  if (rows.empty() || rows.size() > kMaxItems) return a;
+  Answer m;
+  m.kind = Answer::Kind::Matrix;
+  m.text = a.text;
+  m.rows = static_cast<int>(rows.size());
+  for (auto row : rows) {
+    auto cells = split_top(row, [](std::string_view t, std::size_t i) -> std::size_t { return t[i] == '&' ? 1 : 0; });
+    if (m.cols == 0) m.cols = static_cast<int>(cells.size());
+    if (static_cast<int>(cells.size()) != m.cols || m.items.size() + cells.size() > kMaxItems) return a;
+    for (auto c : cells) m.items.push_back(parse_answer(trim(c), vars, depth + 1));
+  }
+  return m;
+}
+
+/// Relation operator at s[i] (length, and its canonical name), depth-0 only.
+inline std::size_t relation_at(std::string_view s, std::size_t i, std::string* name) {
+  char c = s[i];
+  if (c == '=' || c == '<' || c == '>') {
+    std::size_t len = 1;
+    std::string n(1, c);
+    if (i + 1 < s.size() && s[i + 1] == '=' && c != '=') {
+      len = 2;
+      n = c == '<' ? "\\le" : "\\ge";
+    }
+    if (name) *name = n;
+    return len;
+  }
+  if (c == '\\') {
+    std::size_t len = command_length(s, i);
+    std::string_view cmd = s.substr(i, len);
+    for (std::string_view r : {"\\le", "\\ge", "\\ne", "\\lt", "\\gt"}) {
+      if (cmd == r) {
+        if (name) *name = cmd == "\\lt" ? "<" : cmd == "\\gt" ? ">" : std::string(cmd);
+        return len;
+      }
+    }
+  }
+  return 0;
+}
+
+inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
+  Answer a;
+  a.text = std::string(s);
+  if (depth > 8 || s.empty() || s.size() > kMaxParseChars) return a;
+  // Matrices.
+  if (starts_with(s, "\\begin{")) return parse_matrix(s, vars, depth);
+  // Unions of intervals.
+  {
+    auto parts = split_top(s, [](std::string_view t, std::size_t i) -> std::size_t {
+      if (t.compare(i, 4, "\\cup") == 0 && !(i + 4 < t.size() && is_alpha(t[i + 4]))) return 4;
+      if (t[i] == 'U' && i > 0 && i + 1 < t.size() && (t[i - 1] == ')' || t[i - 1] == ']') &&
+          (t[i + 1] == '(' || t[i + 1] == '['))
+        return 1;
+      return 0;
+    });
+    if (parts.size() > 1) return make_seq('U', 'U', parts, vars, depth);
+  }
+  // Bare comma lists: "1, 2, 3" (order-insensitive, like the solutions of an equation).
+  {
+    auto parts = split_top(s, [](std::string_view t, std::size_t i) -> std::size_t { return t[i] == ',' ? 1 : 0; });
+    if (parts.size() > 1) return make_seq(0, 0, parts, vars, depth);
+  }
+  // Sets.
+  if (s == "\\emptyset" || s == "\\varnothing" || s == "\\{\\}" || s == "{}") {
+    a.kind = Answer::Kind::Seq;
+    a.open = '{';
+    a.close = '}';
+    return a;
+  }
+  if (starts_with(s, "\\{") && ends_with(s, "\\}") && match_any_bracket(s.substr(1)) == s.size() - 2) {
+    std::string_view inner = s.substr(2, s.size() - 4);
+    auto parts = split_top(inner, [](std::string_view t, std::size_t i) -> std::size_t { return t[i] == ',' ? 1 : 0; });
+    return make_seq('{', '}', parts, vars, depth);
+  }
+  // Tuples and intervals.
+  if ((s[0] == '(' || s[0] == '[') && (s.back() == ')' || s.back() == ']') && match_any_bracket(s) == s.size() - 1) {
+    std::string_view inner = s.substr(1, s.size() - 2);
+    auto parts = split_top(inner, [](std::string_view t, std::size_t i) -> std::size_t { return t[i] == ',' ? 1 : 0; });
+    if (parts.size() > 1) return make_seq(s[0], s.back(), parts, vars, depth);
+  }
+  // Relations.
+  {
+    std::size_t pos = std::string_view::npos;
+    std::string name;
+    int d = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (is_opener(s[i])) ++d;
+      if (is_closer(s[i])) --d;
+      std::string nm;
+      std::size_t len = d == 0 ? relation_at(s, i, &nm) : 0;
+      if (len) {
+        if (pos != std::string_view::npos) return a;  // chained relations: Unparsed
+        pos = i;
+        name = nm;
+        i += len - 1;
+      }
+    }
+    if (pos != std::string_view::npos) {
+      std::size_t len = relation_at(s, pos, nullptr);
+      std::string_view lhs = trim(s.substr(0, pos)), rhs = trim(s.substr(pos + len));
+      if (name == ">" || name == "\\ge") {
+        std::swap(lhs, rhs);
+        name = name == ">" ? "<" : "\\le";
+      }
+      Answer r;
+      r.kind = Answer::Kind::Rel;
+      r.rel = name;
+      r.text = a.text;
+      r.items.push_back(parse_answer(lhs, vars, depth + 1));
+      r.items.push_back(parse_answer(rhs, vars, depth + 1));
+      if (r.items[0].kind != Answer::Kind::Expr || r.items[1].kind != Answer::Kind::Expr) return a;
+      return r;
+    }
+  }
+  // Expressions (with \pm: the set of both branches).
+  bool saw_pm = false;
+  Expr e;
+  if (parse_expression(s, e, vars, 1, &saw_pm)) {
+    if (!saw_pm) {
+      a.kind = Answer::Kind::Expr;
+      a.expr = std::move(e);
+      return a;
+    }
+    Expr minus;
+    if (parse_expression(s, minus, vars, -1)) {
+      Answer seq;
+      seq.kind = Answer::Kind::Seq;
+      seq.open = '{';
+      seq.close = '}';
+      seq.text = a.text;
+      Answer p1, p2;
+      p1.kind = p2.kind = Answer::Kind::Expr;
+      p1.expr = std::move(e);
+      p2.expr = std::move(minus);
+      seq.items.push_back(std::move(p1));
+      seq.items.push_back(std::move(p2));
+      return seq;
+    }
+  }
+  if (has_word(s)) a.kind = Answer::Kind::Text;
+  return a;
+}
+
+/// Copies `b`'s nodes after `a`'s and joins the roots with `op`.
+inline Expr combine(const Expr& a, const Expr& b, Op op) {
+  Expr r = a;
+  int offset = static_cast<int>(r.nodes.size());
+  for (Node n : b.nodes) {
+    if (n.a >= 0) n.a += offset;
+    if (n.b >= 0) n.b += offset;
+    r.nodes.push_back(std::move(n));
+  }
+  r.root = r.add(op, a.root, b.root + offset);
+  r.approx = a.approx || b.approx;
+  r.has_vars = a.has_vars || b.has_vars;
+  return r;
+}
+
+inline Expr scaled_percent(const Expr& a) {
+  Expr hundred;
+  hundred.root = hundred.number(Rational::integer(100));
+  return combine(a, hundred, Op::Div);
+}
+
+inline bool finite(cplx z) { return std::isfinite(z.real()) && std::isfinite(z.imag()); }
+
+inline bool close(cplx a, cplx b, double tol) {
+  double diff = std::abs(a - b);
+  double scale = std::max(std::abs(a), std::abs(b));
+  if (diff <= tol * scale) return true;
+  return std::abs(a) <= 1e-13 && std::abs(b) <= 1e-13;  // cancellation residue, e.g. sin(pi) vs 0
+}
+
+struct Evaluated {
+  std::array<std::vector<std::optional<Rational>>, kPoints> exact;
+  std::array<std::optional<Rational>, kPoints> root;
+  Lanes value;
+  bool numeric_done = false;
+};
+
+inline void evaluate_exact(const Expr& e, int lanes, Evaluated& out) {
+  for (int l = 0; l < lanes; ++l) out.root[l] = eval_exact(e, l, out.exact[l]);
+}
+inline void evaluate_numeric(const Expr& e, int lanes, Evaluated& out) {
+  for (int l = lanes; l < kPoints; ++l) out.exact[l] = out.exact[0];
+  std::vector<Lanes> buf;
+  out.value = eval_numeric(e, buf, &out.exact);
+  out.numeric_done = true;
+}
+
+inline Verdict compare_expr(const Expr& p, const Expr& r) {
+  int sp = 0, sr = 0;
+  bool ip = p.is_inf(&sp), ir = r.is_inf(&sr);
+  if (ip || ir) return (ip && ir && sp == sr) ? Verdict::Equal : Verdict::NotEqual;
+  const bool vars = p.has_vars || r.has_vars;
+  const int lanes = vars ? kPoints : 1;
+  const double tol = (p.approx || r.approx) ? 1e-4 : 1e-9;
+  Evaluated ep, er;
+  evaluate_exact(p, lanes, ep);
+  evaluate_exact(r, lanes, er);
+  bool all_exact = true;
+  for (int l = 0; l < lanes; ++l) all_exact = all_exact && ep.root[l] && er.root[l];
+  if (!all_exact) {
+    evaluate_numeric(p, lanes, ep);
+    evaluate_numeric(r, lanes, er);
+  }
+  int valid_pos = 0, valid = 0, bad_pos = 0, bad = 0;
+  for (int l = 0; l < lanes; ++l) {
+    cplx a = ep.value(l), b = er.value(l);
+    if (ep.root[l] && er.root[l]) {  // exact on this lane
+      a = cplx(ep.root[l]->to_double(), 0);
+      b = cplx(er.root[l]->to_double(), 0);
+      bool eq = *ep.root[l] == *er.root[l] || (tol > 1e-9 && close(a, b, tol));
+      ++valid;
+      valid_pos += l < 4;
+      if (!eq) {
+        ++bad;
+        bad_pos += l < 4;
+      }
+      continue;
+    }
+    if (!finite(a) || !finite(b)) continue;
+    ++valid;
+    valid_pos += l < 4;
+    if (!close(a, b, tol)) {
+      ++bad;
+      bad_pos += l < 4;
+    }
+  }
+  if (!vars) return valid == 0 ? Verdict::Unknown : bad ? Verdict::NotEqual : Verdict::Equal;
+  if (bad_pos > 0) return Verdict::NotEqual;
+  if (valid_pos == 0) return bad > 0 ? Verdict::NotEqual : Verdict::Unknown;
+  if (bad > 0) return Verdict::Unknown;  // equal only where the variables are positive
+  return Verdict::Equal;
+}
+
+/// lhs1 - rhs1 is a constant non-zero multiple of lhs2 - rhs2 (positive for inequalities).
+inline Verdict compare_proportional(const Expr& f1, const Expr& f2, bool positive) {
+  if (!(f1.has_vars || f2.has_vars)) return Verdict::Unknown;
+  Evaluated e1, e2;
+  evaluate_exact(f1, kPoints, e1);
+  evaluate_exact(f2, kPoints, e2);
+  evaluate_numeric(f1, kPoints, e1);
+  evaluate_numeric(f2, kPoints, e2);
+  const double tol = (f1.approx || f2.approx) ? 1e-4 : 1e-9;
+  std::optional<cplx> ratio;
+  int valid = 0;
+  for (int l = 0; l < kPoints; ++l) {
+    cplx a = e1.value(l), b = e2.value(l);
+    if (!finite(a) || !finite(b)) continue;
+    if (std::abs(b) < 1e-12 || std::abs(a) < 1e-12) {
+      if (std::abs(b) < 1e-12 && std::abs(a) < 1e-12) continue;  // both vanish here
+      return Verdict::NotEqual;
+    }
+    cplx q = a / b;
+    ++valid;
+    if (!ratio) {
+      ratio = q;
+    } else if (!close(*ratio, q, tol)) {
+      return Verdict::NotEqual;
+    }
+  }
+  if (valid < 2) return Verdict::Unknown;
+  if (positive && !(ratio->real() > 0 && std::abs(ratio->imag()) <= 1e-9 * std::abs(*ratio))) return Verdict::NotEqual;
+  return Verdict::Equal;
+}
+
+inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root].op == Op::Var; }
+
+inline Verdict compare_answers(const Answer& p, const Answer& r);
+
+inline Verdict compare_unordered(const std::vector<Answer>& p, const std::vector<Answer>& r) {
+  if (p.size() != r.size()) return Verdict::NotEqual;
+  std::vector<char> used(r.size(), 0);
+  bool unknown = false;
+  for (const Answer& x : p) {
+    bool matched = false;
+    for (std::size_t j = 0; j < r.size() && !matched; ++j) {
+      if (used[j]) continue;
+      Verdict v = compare_answers(x, r[j]);
+      if (v == Verdict::Equal) {
+        used[j] = 1;
+        matched = true;
+      } else if (v == Verdict::Unknown) {
+        unknown = true;
+      }
+    }
+    if (!matched) return unknown ? Verdict::Unknown : Verdict::NotEqual;
+  }
+  return Verdict::Equal;
+}
+
+inline Verdict compare_ordered(const std::vector<Answer>& p, const std::vector<Answer>& r) {
+  if (p.size() != r.size()) return Verdict::NotEqual;
+  Verdict result = Verdict::Equal;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    Verdict v = compare_answers(p[i], r[i]);
+    if (v == Verdict::NotEqual) return v;
+    if (v == Verdict::Unknown) result = v;
+  }
+  return result;
+}
+
+inline Verdict compare_relations(const Answer& p, const Answer& r) {
+  if (p.rel != r.rel) return Verdict::NotEqual;
+  const Expr &pl = p.items[0].expr, &pr = p.items[1].expr, &rl = r.items[0].expr, &rr = r.items[1].expr;
+  // Same unknown on the left (`x = 3`, `y = 2x+1`): compare the right-hand sides exactly.
+  if (is_single_var(pl) && is_single_var(rl)) {
+    if (pl.nodes[pl.root].var == rl.nodes[rl.root].var) {
+      Verdict v = compare_expr(pr, rr);
+      if (v == Verdict::Equal || (!pr.has_vars && !rr.has_vars)) return v;
+    }
+  }
+  if (compare_expr(pl, rl) == Verdict::Equal && compare_expr(pr, rr) == Verdict::Equal) return Verdict::Equal;
+  if (p.rel == "=" && compare_expr(pl, rr) == Verdict::Equal && compare_expr(pr, rl) == Verdict::Equal)
+    return Verdict::Equal;
+  return compare_proportional(combine(pl, pr, Op::Sub), combine(rl, rr, Op::Sub), p.rel == "<" || p.rel == "\\le");
+}
+
+inline std::string lower_copy(std::string_view s) { return lower(s); }
+
+inline Verdict compare_answers(const Answer& p, const Answer& r) {
+  using K = Answer::Kind;
+  if (p.kind == K::Unparsed || r.kind == K::Unparsed)
+    return p.text == r.text ? Verdict::Equal : Verdict::Unknown;
+  if (p.kind == K::Text || r.kind == K::Text) {
+    if (lower(p.text) == lower(r.text)) return Verdict::Equal;
+    return Verdict::NotEqual;
+  }
+  // A single-element set against a scalar: {3} vs 3.
+  if (p.unordered() && p.items.size() == 1 && !r.unordered() && r.kind != K::Seq) return compare_answers(p.items[0], r);
+  if (r.unordered() && r.items.size() == 1 && !p.unordered() && p.kind != K::Seq) return compare_answers(p, r.items[0]);
+  if (p.kind == K::Seq && r.kind == K::Seq) {
+    if (p.unordered() && r.unordered()) return compare_unordered(p.items, r.items);
+    if (!p.unordered() && !r.unordered()) {
+      if (p.open != r.open || p.close != r.close) return Verdict::NotEqual;
+      return compare_ordered(p.items, r.items);
+    }
+    // A bare list against a parenthesised tuple: compare in order.
+    const Answer& bare = p.unordered() ? p : r;
+    const Answer& tuple = p.unordered() ? r : p;
+    if (bare.open == 0 && tuple.open == '(' && tuple.close == ')') return compare_ordered(p.items, r.items);
+    return Verdict::NotEqual;
+  }
+  if (p.kind == K::Matrix && r.kind == K::Matrix) {
+    if (p.rows != r.rows || p.cols != r.cols) return Verdict::NotEqual;
+    return compare_ordered(p.items, r.items);
+  }
+  // A column/row vector against a tuple.
+  if ((p.kind == K::Matrix && r.kind == K::Seq) || (p.kind == K::Seq && r.kind == K::Matrix)) {
+    const Answer& m = p.kind == K::Matrix ? p : r;
+    const Answer& t = p.kind == K::Matrix ? r : p;
+    if ((m.rows == 1 || m.cols == 1) && t.open == '(') return compare_ordered(p.items, r.items);
+    return Verdict::NotEqual;
+  }
+  if (p.kind == K::Expr && r.kind == K::Expr) return compare_expr(p.expr, r.expr);
+  if (p.kind == K::Rel && r.kind == K::Rel) return compare_relations(p, r);
+  // `x = 3` against `3`.
+  if (p.kind == K::Rel && r.kind == K::Expr && p.rel == "=" && is_single_var(p.items[0].expr))
+    return compare_expr(p.items[1].expr, r.expr);
+  if (r.kind == K::Rel && p.kind == K::Expr && r.rel == "=" && is_single_var(r.items[0].expr))
+    return compare_expr(p.expr, r.items[1].expr);
+  return Verdict::NotEqual;
+}
+
+/// The choice letter of a multiple-choice answer: `C`, `(C)`, `C.`, `C)`; with `prefix`, also
+/// a letter followed by its option text (`(C) 12`).
+inline char choice_letter(std::string_view s, bool prefix) {
+  if (s.empty()) return 0;
+  std::size_t i = 0;
+  bool paren = s[0] == '(';
+  if (paren) ++i;
+  if (i >= s.size() || s[i] < 'A' || s[i] > 'E') return 0;
+  char letter = s[i++];
+  if (paren) {
+    if (i >= s.size() || s[i] != ')') return 0;
+    ++i;
+  } else if (i < s.size() && (s[i] == '.' || s[i] == ')' || s[i] == ':')) {
+    ++i;
+  }
+  if (i == s.size()) return letter;
+  if (!prefix) return 0;
+  return (paren || s[i - 1] == '.' || s[i - 1] == ')' || s[i - 1] == ':') ? letter : 0;
+}
+
+}  // namespace detail
+
+/// Decides whether `prediction` states the same answer as `reference` (see the header comment
+/// for what is decided and what is Unknown). Thread-safe, no allocation beyond the call,
+/// bounded cost for any input.
+inline Verdict compare(std::string_view prediction, std::string_view reference) {
+  using namespace detail;
+  Normalized np = normalize_detail(prediction);
+  Normalized nr = normalize_detail(reference);
+  if (nr.text.empty()) return np.text.empty() ? Verdict::Equal : Verdict::Unknown;
+  if (np.text.empty()) return Verdict::NotEqual;
+  if (np.text == nr.text) return Verdict::Equal;
+  if (char ref_letter = choice_letter(nr.text, false)) {
+    return choice_letter(np.text, true) == ref_letter ? Verdict::Equal : Verdict::NotEqual;
+  }
+  if (np.text.size() > kMaxParseChars || nr.text.size() > kMaxParseChars) return Verdict::Unknown;
+  if (lower(np.text) == lower(nr.text)) return Verdict::Equal;
+  VarTable vars;
+  Answer ap = parse_answer(np.text, vars);
+  Answer ar = parse_answer(nr.text, vars);
+  Verdict v = compare_answers(ap, ar);
+  if (v != Verdict::Equal && np.percent != nr.percent && ap.kind == Answer::Kind::Expr &&
+      ar.kind == Answer::Kind::Expr) {
+    Verdict scaled = np.percent ? compare_expr(scaled_percent(ap.expr), ar.expr)
+                                : compare_expr(ap.expr, scaled_percent(ar.expr));
+    if (scaled == Verdict::Equal) return scaled;
+  }
+  return v;
+}
+
+/// compare(...) == Verdict::Equal.
+inline bool is_equiv(std::string_view prediction, std::string_view reference) {
+  return compare(prediction, reference) == Verdict::Equal;
+}
+
+}  // namespace genprm::math

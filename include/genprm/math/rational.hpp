@@ -1,0 +1,176 @@
+#pragma once
+// Exact rationals on 128-bit integers with overflow detection. Every operation returns
+// std::nullopt instead of overflowing, so callers fall back to floating point: the cost of one
+// operation is bounded (no big-number growth), and 1/2^99 vs 1/2^98 is still decided exactly.
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace genprm::math {
+
+using i128 = __int128;
+
+/// A reduced fraction num/den with den > 0.
+struct Rational {
+  i128 num = 0;
+  i128 den = 1;
+
+  static std::optional<Rational> make(i128 n, i128 d) {
+    if (d == 0) return std::nullopt;
+    if (d < 0) {
+      if (n == min128() || d == min128()) return std::nullopt;
+      n = -n;
+      d = -d;
+    }
+    i128 g = gcd(n < 0 ? -n : n, d);
+    if (g > 1) {
+      n /= g;
+      d /= g;
+    }
+    return Rational{n, d};
+  }
+  static Rational integer(i128 n) { return Rational{n, 1}; }
+
+  bool is_zero() const { return num == 0; }
+  bool is_integer() const { return den == 1; }
+  double to_double() const { return static_cast<double>(static_cast<long double>(num) / static_cast<long double>(den)); }
+  friend bool operator==(const Rational& a, const Rational& b) { return a.num == b.num && a.den == b.den; }
+  friend bool operator!=(const Rational& a, const Rational& b) { return !(a == b); }
+
+  static constexpr i128 min128() { return static_cast<i128>(static_cast<unsigned __int128>(1) << 127); }
+  static i128 gcd(i128 a, i128 b) {
+    while (b != 0) {
+      i128 t = a % b;
+      a = b;
+      b = t;
+    }
+    return a;
+  }
+};
+
+inline std::optional<i128> checked_mul(i128 a, i128 b) {
+  i128 r;
+  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+inline std::optional<i128> checked_add(i128 a, i128 b) {
+  i128 r;
+  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+inline std::optional<Rational> operator+(const Rational& a, const Rational& b) {
+  i128 g = Rational::gcd(a.den, b.den);
+  auto l = checked_mul(a.num, b.den / g);
+  auto r = checked_mul(b.num, a.den / g);
+  auto d = checked_mul(a.den / g, b.den);
+  if (!l || !r || !d) return std::nullopt;
+  auto n = checked_add(*l, *r);
+  if (!n) return std::nullopt;
+  return Rational::make(*n, *d);
+}
+inline std::optional<Rational> negate(const Rational& a) {
+  if (a.num == Rational::min128()) return std::nullopt;
+  return Rational{-a.num, a.den};
+}
+inline std::optional<Rational> operator-(const Rational& a, const Rational& b) {
+  auto nb = negate(b);
+  if (!nb) return std::nullopt;
+  return a + *nb;
+}
+inline std::optional<Rational> operator*(const Rational& a, const Rational& b) {
+  // Cross-reduce first so that products stay small.
+  i128 g1 = Rational::gcd(a.num < 0 ? -a.num : a.num, b.den);
+  i128 g2 = Rational::gcd(b.num < 0 ? -b.num : b.num, a.den);
+  if (g1 == 0) g1 = 1;
+  if (g2 == 0) g2 = 1;
+  auto n = checked_mul(a.num / g1, b.num / g2);
+  auto d = checked_mul(a.den / g2, b.den / g1);
+  if (!n || !d) return std::nullopt;
+  return Rational::make(*n, *d);
+}
+inline std::optional<Rational> reciprocal(const Rational& a) {
+  if (a.num == 0) return std::nullopt;
+  return Rational::make(a.den, a.num);
+}
+inline std::optional<Rational> operator/(const Rational& a, const Rational& b) {
+  auto r = reciprocal(b);
+  if (!r) return std::nullopt;
+  return a * *r;
+}
+/// a^e for an integer exponent; nullopt on overflow, 0^negative, or |e| > 4096.
+inline std::optional<Rational> pow_int(Rational a, i128 e) {
+  if (e > 4096 || e < -4096) {
+    // Only trivial bases survive such exponents.
+    if (a.num == 1 && a.den == 1) return a;
+    if (a.num == 0 && e > 0) return a;
+    return std::nullopt;
+  }
+  bool neg = e < 0;
+  if (neg) e = -e;
+  Rational result = Rational::integer(1);
+  Rational base = a;
+  while (e > 0) {
+    if (e & 1) {
+      auto r = result * base;
+      if (!r) return std::nullopt;
+      result = *r;
+    }
+    e >>= 1;
+    if (e > 0) {
+      auto b = base * base;
+      if (!b) return std::nullopt;
+      base = *b;
+    }
+  }
+  if (neg) return reciprocal(result);
+  return result;
+}
+/// Exact integer square root when n >= 0 is a perfect square.
+inline std::optional<i128> exact_isqrt(i128 n) {
+  if (n < 0) return std::nullopt;
+  if (n < 2) return n;
+  long double approx = std::sqrt(static_cast<long double>(n));
+  i128 r = static_cast<i128>(approx);
+  for (i128 c = (r > 2 ? r - 2 : 0); c <= r + 2; ++c) {
+    i128 sq;
+    if (__builtin_mul_overflow(c, c, &sq)) break;
+    if (sq == n) return c;
+  }
+  return std::nullopt;
+}
+/// Exact sqrt of a rational when numerator and denominator are perfect squares.
+inline std::optional<Rational> exact_sqrt(const Rational& a) {
+  auto n = exact_isqrt(a.num);
+  auto d = exact_isqrt(a.den);
+  if (!n || !d) return std::nullopt;
+  return Rational{*n, *d};
+}
+
+/// Parses digits[.digits] exactly (nullopt when the value does not fit in 128 bits).
+inline std::optional<Rational> parse_decimal(std::string_view digits) {
+  i128 num = 0, den = 1;
+  bool frac = false;
+  for (char c : digits) {
+    if (c == '.') {
+      if (frac) return std::nullopt;
+      frac = true;
+      continue;
+    }
+    if (c < '0' || c > '9') return std::nullopt;
+    auto m = checked_mul(num, 10);
+    if (!m) return std::nullopt;
+    auto s = checked_add(*m, c - '0');
+    if (!s) return std::nullopt;
+    num = *s;
+    if (frac) {
+      auto d = checked_mul(den, 10);
+      if (!d) return std::nullopt;
+      den = *d;
+    }
+  }
+  return Rational::make(num, den);
+}
+
+}  // namespace genprm::math
