@@ -82,3 +82,43 @@ TEST_CASE("conversation: problem joined to paragraph 1, assistant turns between 
   CHECK_THROWS_AS(step_conversation(cfg, "P", {"s1"}, {}, 2), ValueError);
   CHECK(effective_steps({"a", ""}) == std::vector<std::string>{"a"});
 }
+
+#include "genprm/prm/tokenizer_ops.hpp"
+
+TEST_CASE("step prompts tokenize to the golden ids with the R1-Distill tokenizer") {
+  Tokenizer tok = Tokenizer::from_pretrained(std::string(GENPRM_TEST_DATA) + "/r1distill_tokenizer");
+  TokenizerOps ops = make_tokenizer_ops(tok);
+  CHECK(ops.yes_id == 9454);
+  CHECK(ops.no_id == 2753);
+  CHECK(ops.eos_token == "<｜end▁of▁sentence｜>");
+  VerifierConfig cfg;
+  for (std::string name : {"genprm_step1", "genprm_step2"}) {
+    Json row = golden_row(name);
+    GoldenCase g = golden_case(row);
+    std::string prompt = step_prompt(ops.render_chat, ops.eos_token, cfg, g.problem, g.steps, g.assistant, g.t);
+    CHECK(prompt == row["text"].get<std::string>());
+    CHECK(ops.encode(prompt) == row["ids"].get<std::vector<int32_t>>());
+  }
+}
+
+TEST_CASE("judgement position with the real tokenizer: the `Yes` token after `{`") {
+  Tokenizer tok = Tokenizer::from_pretrained(std::string(GENPRM_TEST_DATA) + "/r1distill_tokenizer");
+  TokenizerOps ops = make_tokenizer_ops(tok);
+  for (std::string context : {std::string("<analyze>\nok\n</analyze>\n<output>\n**Judgement**: $\\boxed"),
+                              std::string("<verify>\n")}) {
+    SampleOutput s;
+    s.text = context.back() == 'd' ? "{No}$\n</output>\n"
+                                   : "</verify>\n<output>\n**Judgement**: $\\boxed{No}$\n</output>\n";
+    s.token_ids = ops.encode(s.text);
+    for (int32_t id : s.token_ids) {
+      TokenLogprobs lp;
+      lp.tracked = {id == ops.no_id ? -2.0f : -9.0f, id == ops.no_id ? -1.0f : -9.0f};
+      s.logprobs.push_back(lp);
+    }
+    Judgement j = read_judgement(context, s, ops.decode);
+    REQUIRE(j.found);
+    CHECK(s.token_ids[static_cast<size_t>(j.position)] == ops.no_id);
+    CHECK(j.sampled == "No");
+    CHECK(j.reward == doctest::Approx(1.0 / (1.0 + std::exp(1.0))));
+  }
+}
