@@ -219,7 +219,16 @@ struct Parser {
       } else if (eat_command("\\div")) {
         left = node(Op::Div, left, parse_unary_factor());
       } else if (starts_atom()) {
-        left = node(Op::Mul, left, parse_power());
+        bool integer_left = left >= 0 && out.nodes[left].op == Op::Num && out.nodes[left].q &&
+                            out.nodes[left].q->is_integer();
+        int right = parse_power();
+        // Mixed number: 2\frac{1}{2} is 5/2 (an integer directly followed by a numeric fraction).
+        bool mixed = integer_left && right >= 0 && out.nodes[right].op == Op::Div &&
+                     out.nodes[out.nodes[right].a].op == Op::Num && out.nodes[out.nodes[right].b].op == Op::Num &&
+                     out.nodes[out.nodes[right].a].q && out.nodes[out.nodes[right].a].q->is_integer() &&
+                     out.nodes[out.nodes[right].b].q && out.nodes[out.nodes[right].b].q->is_integer() &&
+                     i > 0 && s[i - 1] == '}';
+        left = node(mixed ? Op::Add : Op::Mul, left, right);
       } else {
         break;
       }
@@ -494,7 +503,15 @@ struct Parser {
     } else {
       // `\sin 2x` is sin(2x): a run of numbers and letters, not crossing another command.
       arg = parse_power();
-      while (!failed && i < s.size() && (is_digit(s[i]) || is_alpha(s[i]))) arg = node(Op::Mul, arg, parse_power());
+      while (!failed && i < s.size()) {
+        bool more = is_digit(s[i]) || is_alpha(s[i]);
+        if (s[i] == '\\') {
+          std::string_view cmd = s.substr(i, command_length(s, i));
+          more = cmd == "\\pi" || is_greek(cmd);
+        }
+        if (!more) break;
+        arg = node(Op::Mul, arg, parse_power());
+      }
     }
     int r;
     if (is_log) {
@@ -624,12 +641,14 @@ inline std::optional<Rational> factorial(const Rational& q) {
 }
 
 inline std::optional<Rational> binomial(const Rational& n, const Rational& k) {
-  if (n.den != 1 || k.den != 1 || n.num < 0 || k.num < 0 || n.num > 1000) return std::nullopt;
-  if (k.num > n.num) return Rational::integer(0);
-  i128 kk = k.num < n.num - k.num ? k.num : n.num - k.num;
+  // n choose k for integer 0 <= k <= 64 and any rational n: prod_{j=1..k} (n - k + j) / j.
+  if (k.den != 1 || k.num < 0 || k.num > 64) return std::nullopt;
+  if (n.den == 1 && n.num >= 0 && k.num > n.num) return Rational::integer(0);
   Rational r = Rational::integer(1);
-  for (i128 j = 1; j <= kk; ++j) {
-    auto m = r * Rational::integer(n.num - kk + j);
+  for (i128 j = 1; j <= k.num; ++j) {
+    auto f = n - Rational::integer(k.num - j);
+    if (!f) return std::nullopt;
+    auto m = r * *f;
     if (!m) return std::nullopt;
     auto d = *m / Rational::integer(j);
     if (!d) return std::nullopt;
@@ -732,7 +751,7 @@ inline Lanes eval_numeric(const Expr& e, std::vector<Lanes>& v,
       case Op::Sub: r = v[n.a] - v[n.b]; break;
       case Op::Mul: r = v[n.a] * v[n.b]; break;
       case Op::Div: r = v[n.a] / v[n.b]; break;
-      case Op::Neg: r = -v[n.a]; break;
+      case Op::Neg: r = Lanes::Zero() - v[n.a]; break;  // 0 - z keeps +0 imaginary parts (branch cuts)
       case Op::Pow:
         for (int l = 0; l < kPoints; ++l) {
           cplx base = v[n.a](l), ex = v[n.b](l);
@@ -772,8 +791,13 @@ inline Lanes eval_numeric(const Expr& e, std::vector<Lanes>& v,
             r(l) = cplx(std::nan(""), 0);
           } else {
             double x = a.real(), y = b.real();
-            r(l) = cplx(std::exp(std::lgamma(x + 1) - std::lgamma(y + 1) - std::lgamma(x - y + 1)), 0);
-            if (x == std::round(x) && y == std::round(y) && (y < 0 || y > x)) r(l) = 0;
+            if (y == std::round(y) && y >= 0 && y <= 64) {  // falling factorial: valid for any x
+              double acc = 1;
+              for (int j = 1; j <= static_cast<int>(y); ++j) acc = acc * (x - y + j) / j;
+              r(l) = cplx(acc, 0);
+            } else {
+              r(l) = cplx(std::tgamma(x + 1) / (std::tgamma(y + 1) * std::tgamma(x - y + 1)), 0);
+            }
           }
         }
         break;

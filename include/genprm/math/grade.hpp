@@ -418,6 +418,9 @@ inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root]
 
 inline Verdict compare_answers(const Answer& p, const Answer& r);
 
+/// The left side of `x = ...`, `f(x) = ...`, `a_1 = ...`: it names the unknown being answered.
+inline bool names_unknown(const Answer& lhs) { return is_single_var(lhs.expr) || is_short_lhs(lhs.text); }
+
 inline Verdict compare_unordered(const std::vector<Answer>& p, const std::vector<Answer>& r) {
   if (p.size() != r.size()) return Verdict::NotEqual;
   std::vector<char> used(r.size(), 0);
@@ -505,9 +508,9 @@ inline Verdict compare_answers(const Answer& p, const Answer& r) {
   if (p.kind == K::Expr && r.kind == K::Expr) return compare_expr(p.expr, r.expr);
   if (p.kind == K::Rel && r.kind == K::Rel) return compare_relations(p, r);
   // `x = 3` against `3`.
-  if (p.kind == K::Rel && r.kind == K::Expr && p.rel == "=" && is_single_var(p.items[0].expr))
+  if (p.kind == K::Rel && r.kind == K::Expr && p.rel == "=" && names_unknown(p.items[0]))
     return compare_expr(p.items[1].expr, r.expr);
-  if (r.kind == K::Rel && p.kind == K::Expr && r.rel == "=" && is_single_var(r.items[0].expr))
+  if (r.kind == K::Rel && p.kind == K::Expr && r.rel == "=" && names_unknown(r.items[0]))
     return compare_expr(p.expr, r.items[1].expr);
   return Verdict::NotEqual;
 }
