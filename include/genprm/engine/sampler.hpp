@@ -1,0 +1,200 @@
+#pragma once
+// Batched sampling over logits [R, V] float32 with per-row parameters (same source on CPU and
+// CUDA): repetition penalty -> temperature -> top-k -> top-p (over the top-k renormalised
+// distribution) -> min-p, then inverse-CDF sampling with one counter-based uniform per row
+// (engine/rng.hpp), so a seeded row gives the same token whatever the batch. Temperature 0 is
+// greedy (argmax after the repetition penalty). Log-probabilities per SamplingParams::logprobs,
+// ::tracked_token_ids and ::processed_logprobs (raw: log_softmax of the model's logits; processed:
+// of the distribution sampled from, -inf for filtered tokens; greedy rows use temperature 1).
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "genprm/engine/request.hpp"
+#include "genprm/engine/rng.hpp"
+#include "genprm/util/error.hpp"
+
+namespace genprm {
+
+/// One row to sample: its parameters and the key of its random number.
+struct SamplingRow {
+  const SamplingParams* params = nullptr;
+  uint64_t seed = 0;
+  uint64_t sample_index = 0;
+  uint64_t position = 0;                         ///< generated position (0 = first new token)
+  const std::vector<int32_t>* history = nullptr;  ///< prompt + generated tokens (repetition penalty)
+};
+
+struct SampledToken {
+  int32_t token = -1;
+  bool has_logprobs = false;
+  TokenLogprobs logprobs;
+};
+
+/// Validates sampling parameters; throws ValueError naming the field and the rule.
+inline void check_sampling_params(const SamplingParams& p, int64_t vocab_size) {
+  GENPRM_CHECK_ARG(p.temperature >= 0.0f, "SamplingParams.temperature must be >= 0, got {}", p.temperature);
+  GENPRM_CHECK_ARG(p.top_p > 0.0f && p.top_p <= 1.0f, "SamplingParams.top_p must be in (0, 1], got {}", p.top_p);
+  GENPRM_CHECK_ARG(p.min_p >= 0.0f && p.min_p <= 1.0f, "SamplingParams.min_p must be in [0, 1], got {}", p.min_p);
+  GENPRM_CHECK_ARG(p.repetition_penalty > 0.0f, "SamplingParams.repetition_penalty must be > 0, got {}",
+                   p.repetition_penalty);
+  GENPRM_CHECK_ARG(p.max_tokens >= 1, "SamplingParams.max_tokens must be >= 1, got {}", p.max_tokens);
+  GENPRM_CHECK_ARG(p.logprobs >= -1 && p.logprobs <= vocab_size,
+                   "SamplingParams.logprobs must be -1 (none), 0 or a top-k count <= vocab size {}, got {}",
+                   vocab_size, p.logprobs);
+  for (int32_t t : p.tracked_token_ids)
+    GENPRM_CHECK_ARG(t >= 0 && t < vocab_size, "SamplingParams.tracked_token_ids: id {} outside [0, {})", t,
+                     vocab_size);
+  for (int32_t t : p.stop_token_ids)
+    GENPRM_CHECK_ARG(t >= 0, "SamplingParams.stop_token_ids: negative id {}", t);
+  for (const auto& s : p.stop) GENPRM_CHECK_ARG(!s.empty(), "SamplingParams.stop: empty stop string");
+}
+
+/// Samples one token per row of `logits` [R, V] (float32, any device). rows.size() == R.
+inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const std::vector<SamplingRow>& rows) {
+  const int64_t R = logits_in.size(0), V = logits_in.size(1);
+  GENPRM_CHECK(static_cast<int64_t>(rows.size()) == R, "sample_rows: {} rows of parameters for {} logit rows",
+               rows.size(), R);
+  std::vector<SampledToken> out(static_cast<size_t>(R));
+  if (R == 0) return out;
+  const at::Device dev = logits_in.device();
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const auto i64 = at::TensorOptions().dtype(at::kLong);
+  at::Tensor raw = logits_in.to(at::kFloat);
+
+  bool any_penalty = false, any_filter = false, any_greedy = false, all_greedy = true;
+  bool any_raw_lp = false, any_proc_lp = false;
+  std::vector<float> temp(static_cast<size_t>(R)), top_p(static_cast<size_t>(R)), min_p(static_cast<size_t>(R));
+  std::vector<int64_t> top_k(static_cast<size_t>(R));
+  std::vector<double> uni(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) {
+    const SamplingParams& p = *rows[static_cast<size_t>(r)].params;
+    const bool greedy = p.temperature == 0.0f;
+    any_greedy |= greedy;
+    all_greedy &= greedy;
+    any_penalty |= p.repetition_penalty != 1.0f;
+    temp[r] = greedy ? 1.0f : p.temperature;
+    top_k[r] = (p.top_k > 0 && p.top_k < V) ? p.top_k : V;
+    top_p[r] = p.top_p < 1.0f ? p.top_p : 2.0f;  // 2: never reached by a cumulative probability
+    min_p[r] = p.min_p;
+    const bool filters = !greedy && (top_k[r] < V || p.top_p < 1.0f || p.min_p > 0.0f);
+    any_filter |= filters;
+    const bool wants_lp = p.logprobs >= 0 || !p.tracked_token_ids.empty();
+    any_raw_lp |= wants_lp && !p.processed_logprobs;
+    any_proc_lp |= wants_lp && p.processed_logprobs;
+    const SamplingRow& row = rows[static_cast<size_t>(r)];
+    uni[r] = counter_uniform(row.seed, row.sample_index, row.position);
+  }
+
+  at::Tensor raw_lp;
+  if (any_raw_lp) raw_lp = at::log_softmax(raw, 1);
+
+  // Repetition penalty (HF/vLLM): logits of tokens seen in prompt + output: >0 -> /p, <=0 -> *p.
+  at::Tensor logits = any_penalty ? raw.clone() : raw;
+  if (any_penalty) {
+    for (int64_t r = 0; r < R; ++r) {
+      const SamplingRow& row = rows[static_cast<size_t>(r)];
+      const float pen = row.params->repetition_penalty;
+      if (pen == 1.0f || row.history == nullptr || row.history->empty()) continue;
+      std::vector<int64_t> ids(row.history->begin(), row.history->end());
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      at::Tensor idx = at::tensor(ids, i64).to(dev);
+      at::Tensor rowv = logits[r];
+      at::Tensor g = rowv.index_select(0, idx);
+      rowv.index_copy_(0, idx, at::where(g > 0, g / pen, g * pen));
+    }
+  }
+
+  at::Tensor greedy_tok;
+  if (any_greedy) greedy_tok = logits.argmax(1);
+
+  at::Tensor scaled = logits / at::tensor(temp, f32).to(dev).unsqueeze(1);
+  at::Tensor probs = at::softmax(scaled, 1);  // [R, V]
+  at::Tensor u = at::tensor(uni, at::TensorOptions().dtype(at::kDouble)).to(dev).to(at::kFloat).unsqueeze(1);
+  at::Tensor sampled, proc_lp;
+  if (!all_greedy) {
+    if (any_filter) {
+      auto sorted = probs.sort(1, /*descending=*/true);
+      at::Tensor sp = std::get<0>(sorted), si = std::get<1>(sorted);  // [R, V]
+      at::Tensor rank = at::arange(V, i64.device(dev)).unsqueeze(0);
+      at::Tensor keep = rank < at::tensor(top_k, i64).to(dev).unsqueeze(1);
+      at::Tensor pk = sp * keep;
+      at::Tensor pk_norm = pk / pk.sum(1, true);
+      at::Tensor exclusive = pk_norm.cumsum(1) - pk_norm;
+      keep = keep & (exclusive < at::tensor(top_p, f32).to(dev).unsqueeze(1));
+      keep = keep & (sp >= sp.select(1, 0).unsqueeze(1) * at::tensor(min_p, f32).to(dev).unsqueeze(1));
+      at::Tensor filtered = sp * keep;  // sorted order, best first (the best is always kept)
+      at::Tensor cdf = filtered.cumsum(1);
+      at::Tensor total = cdf.select(1, V - 1).unsqueeze(1);
+      // Rounding can put u * total at or past the last kept step: clamp to the last kept token
+      // (the kept set is a prefix of the sorted order).
+      at::Tensor last_kept = keep.sum(1, /*keepdim=*/true) - 1;
+      at::Tensor pos = at::minimum(at::searchsorted(cdf, u * total, /*out_int32=*/false, /*right=*/true), last_kept);
+      sampled = si.gather(1, pos).squeeze(1);
+      if (any_proc_lp) {
+        proc_lp = at::full({R, V}, -std::numeric_limits<float>::infinity(), f32.device(dev));
+        proc_lp.scatter_(1, si, at::log(filtered / total));
+      }
+    } else {
+      at::Tensor cdf = probs.cumsum(1);
+      at::Tensor total = cdf.select(1, V - 1).unsqueeze(1);
+      // Zero-probability tokens are never drawn: searchsorted(right) skips flat cdf steps, and
+      // rounding past the end is clamped to the last token with a non-zero probability.
+      at::Tensor last_nonzero = at::where(probs > 0, at::arange(V, i64.device(dev)).unsqueeze(0),
+                                          at::zeros({1, 1}, i64.device(dev))).amax(1, true);
+      sampled = at::minimum(at::searchsorted(cdf, u * total, false, true), last_nonzero).squeeze(1);
+    }
+  }
+  if (any_proc_lp && !proc_lp.defined()) proc_lp = at::log_softmax(scaled, 1);
+
+  at::Tensor tokens;
+  if (all_greedy) {
+    tokens = greedy_tok;
+  } else if (any_greedy) {
+    std::vector<uint8_t> g(static_cast<size_t>(R));
+    for (int64_t r = 0; r < R; ++r) g[r] = rows[static_cast<size_t>(r)].params->temperature == 0.0f;
+    at::Tensor gm = at::tensor(g, at::TensorOptions().dtype(at::kByte)).to(dev).to(at::kBool);
+    tokens = at::where(gm, greedy_tok, sampled);
+  } else {
+    tokens = sampled;
+  }
+  at::Tensor tokens_cpu = tokens.to(at::kCPU, at::kLong).contiguous();
+  const int64_t* tk = tokens_cpu.data_ptr<int64_t>();
+
+  for (int64_t r = 0; r < R; ++r) {
+    SampledToken& o = out[static_cast<size_t>(r)];
+    o.token = static_cast<int32_t>(tk[r]);
+    const SamplingParams& p = *rows[static_cast<size_t>(r)].params;
+    if (p.logprobs < 0 && p.tracked_token_ids.empty()) continue;
+    // Processed rows of greedy requests: log_softmax of the penalised logits (temperature 1).
+    at::Tensor lp = p.processed_logprobs ? (proc_lp.defined() ? proc_lp[r] : at::Tensor()) : raw_lp[r];
+    if (p.processed_logprobs && p.temperature == 0.0f) lp = at::log_softmax(logits[r], 0);
+    std::vector<at::Tensor> parts{lp[tk[r]].reshape({1})};
+    int64_t k = std::max(0, p.logprobs);
+    at::Tensor top_i;
+    if (k > 0) {
+      auto t = lp.topk(k);
+      parts.push_back(std::get<0>(t));
+      top_i = std::get<1>(t).to(at::kCPU).contiguous();
+    }
+    if (!p.tracked_token_ids.empty()) {
+      std::vector<int64_t> ids(p.tracked_token_ids.begin(), p.tracked_token_ids.end());
+      parts.push_back(lp.index_select(0, at::tensor(ids, i64).to(dev)));
+    }
+    at::Tensor vals = at::cat(parts).to(at::kCPU).contiguous();
+    const float* v = vals.data_ptr<float>();
+    o.has_logprobs = true;
+    o.logprobs.token = o.token;
+    o.logprobs.logprob = v[0];
+    const int64_t* ti = k > 0 ? top_i.data_ptr<int64_t>() : nullptr;
+    for (int64_t j = 0; j < k; ++j) o.logprobs.top.emplace_back(static_cast<int32_t>(ti[j]), v[1 + j]);
+    o.logprobs.tracked.assign(v + 1 + k, v + 1 + k + p.tracked_token_ids.size());
+  }
+  return out;
+}
+
+}  // namespace genprm
