@@ -218,13 +218,16 @@ inline SafetensorsHeader parse_safetensors(const uint8_t* data, size_t size, con
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
   });
-  for (size_t i = 1; i < spans.size(); ++i) {
-    const Span& p = spans[i - 1];
-    const Span& c = spans[i];
-    // Empty tensors occupy no bytes and may sit anywhere.
-    if (c.begin == c.end || p.begin == p.end) continue;
-    GENPRM_CHECK_ARG(c.begin >= p.end, "{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", path,
-                     tensors[p.index].name, p.begin, p.end, tensors[c.index].name, c.begin, c.end);
+  // Empty tensors occupy no bytes and may sit anywhere; every other tensor must start at or
+  // after the end of the previous non-empty one.
+  const Span* prev = nullptr;
+  for (const Span& c : spans) {
+    if (c.begin == c.end) continue;
+    GENPRM_CHECK_ARG(prev == nullptr || c.begin >= prev->end,
+                     "{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", path,
+                     tensors[prev ? prev->index : 0].name, prev ? prev->begin : 0, prev ? prev->end : 0,
+                     tensors[c.index].name, c.begin, c.end);
+    prev = &c;
   }
   out.tensors.reserve(tensors.size());
   for (const Span& s : spans) out.tensors.push_back(std::move(tensors[s.index]));

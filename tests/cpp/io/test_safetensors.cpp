@@ -295,6 +295,11 @@ TEST_CASE("rejects overlapping and out-of-range offsets") {
       "emptyok.safetensors",
       image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}})", 8));
   CHECK(SafetensorsFile::open(ok).tensors().size() == 2);
+  // ... but an empty tensor between two overlapping ones does not hide the overlap.
+  expect_open_error(
+      "overlap_empty.safetensors",
+      image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[6,10]}})", 10),
+      {"'a' [0, 8]", "'b' [6, 10]", "overlap"});
 }
 
 TEST_CASE("rejects duplicate names") {
