@@ -26,10 +26,13 @@ inline at::ScalarType test_dtype() {
   const char* d = std::getenv("GENPRM_TEST_DTYPE");
   return parse_dtype(d && *d ? d : "float32");
 }
-/// Max abs logit difference accepted between two computations of the same thing in `dtype`
-/// (different summation orders); float32 is the 1e-4.
-inline double same_math_tolerance(at::ScalarType dtype) {
-  return dtype == at::kFloat ? 1e-4 : dtype == at::kHalf ? 2e-2 : 1.5e-1;
+/// Max abs logit difference accepted between two computations of the same logits `ref` in
+/// `dtype` (different summation orders): the 1e-4 in float32; in half precision a few
+/// units in the last place of the largest logit.
+inline double same_math_tolerance(at::ScalarType dtype, const at::Tensor& ref) {
+  if (dtype == at::kFloat) return 1e-4;
+  const double peak = ref.abs().max().item<double>();
+  return (dtype == at::kHalf ? 4e-3 : 3e-2) * std::max(peak, 1.0);
 }
 
 inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {

@@ -36,7 +36,6 @@ Qwen2Model make_model(const Shape& s, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("paged: chunked prefill + decode over shuffled blocks equals forward_full") {
-  const double tol = test::same_math_tolerance(test::test_dtype());
   std::mt19937_64 rng(42);
   for (const Shape& shape : kShapes) {
     const Qwen2Model model = make_model(shape, rng());
@@ -52,14 +51,13 @@ TEST_CASE("paged: chunked prefill + decode over shuffled blocks equals forward_f
       while (s.cached < static_cast<int64_t>(s.tokens.size())) rows.push_back(pager.step({&s}, {1}));
       const at::Tensor paged = at::cat(rows, 0);
       const at::Tensor full = model.forward_full(test::ids_tensor(s.tokens)).cpu();
-      CHECK(max_abs_diff(paged, full) <= tol);
+      CHECK(max_abs_diff(paged, full) <= test::same_math_tolerance(model.dtype(), full));
     }
   }
 }
 
 TEST_CASE("paged: a mixed batch (fresh prefill, prefill over a prefix, decode rows) gives each sequence "
           "the logits it gets alone") {
-  const double tol = test::same_math_tolerance(test::test_dtype());
   std::mt19937_64 rng(7);
   for (const Shape& shape : {kShapes[1], kShapes[2]}) {
     const Qwen2Model model = make_model(shape, rng());
@@ -111,7 +109,7 @@ TEST_CASE("paged: a mixed batch (fresh prefill, prefill over a prefix, decode ro
     for (size_t i = 0; i < seqs.size(); ++i) {
       CAPTURE(i);
       const at::Tensor alone = model.forward_full(test::ids_tensor(seqs[i].tokens)).cpu();
-      CHECK(max_abs_diff(at::cat(got[i], 0), alone) <= tol);
+      CHECK(max_abs_diff(at::cat(got[i], 0), alone) <= test::same_math_tolerance(model.dtype(), alone));
     }
   }
 }
@@ -132,8 +130,9 @@ TEST_CASE("paged: logits_indices selects rows; only the listed rows come back") 
   const at::Tensor got = model.forward(b, kv).cpu();
   REQUIRE(got.sizes() == at::IntArrayRef({2, kShapes[0].vocab}));
   const at::Tensor full = model.forward_full(test::ids_tensor(tokens)).cpu();
-  CHECK(max_abs_diff(got[0], full[10]) <= test::same_math_tolerance(model.dtype()));
-  CHECK(max_abs_diff(got[1], full[3]) <= test::same_math_tolerance(model.dtype()));
+  const double tol = test::same_math_tolerance(model.dtype(), full);
+  CHECK(max_abs_diff(got[0], full[10]) <= tol);
+  CHECK(max_abs_diff(got[1], full[3]) <= tol);
   // Blocks 0, 1 and 5.. were not touched.
   CHECK(kv.k[0].narrow(0, 0, 2).abs().max().item<double>() == 0.0);
   CHECK(kv.k[0].narrow(0, 5, 3).abs().max().item<double>() == 0.0);
