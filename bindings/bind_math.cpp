@@ -4,6 +4,7 @@
 
 #include "common.hpp"
 #include "genprm/math/math.hpp"
+#include "genprm/util/error.hpp"
 
 namespace genprm::bindings {
 

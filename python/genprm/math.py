@@ -6,7 +6,7 @@
     >>> gm.is_equiv("0.75", r"\\frac34")
     True
     >>> gm.compare(r"\\sqrt{x^2}", "x")   # equal only where x > 0
-    'not_equal'
+    'unknown'
 
 compare() returns "equal", "not_equal" or "unknown" (unparseable answers, non-finite values,
 equality only on a restricted domain); is_equiv() is compare() == "equal".

@@ -831,4 +831,48 @@ inline Lanes eval_numeric(const Expr& e, std::vector<Lanes>& v,
   return e.root >= 0 ? v[e.root] : Lanes::Constant(cplx(std::nan(""), 0));
 }
 
+using RealLanes = Eigen::Array<double, kPoints, 1>;
+
+/// A bound on the magnitude of the terms that produced each lane's value (|a| + |b| for a sum,
+/// products of bounds for products, ...): floating-point rounding leaves an absolute error of
+/// about 1e-16 times it, so a value below ~1e-12 of its bound is zero up to rounding
+/// (sin(pi), e^{i pi} + 1), while pi / 2^99 is not (its bound is itself). `v` holds
+/// eval_numeric's node values.
+inline RealLanes eval_magnitude(const Expr& e, const std::vector<Lanes>& v, std::vector<RealLanes>& m) {
+  m.resize(e.nodes.size());
+  for (std::size_t k = 0; k < e.nodes.size(); ++k) {
+    const Node& n = e.nodes[k];
+    RealLanes self = v[k].abs();
+    RealLanes r;
+    switch (n.op) {
+      case Op::Add:
+      case Op::Sub: r = m[n.a] + m[n.b]; break;
+      case Op::Mul: r = m[n.a] * m[n.b]; break;
+      case Op::Div: r = m[n.a] / v[n.b].abs(); break;
+      case Op::Neg:
+      case Op::Abs: r = m[n.a]; break;
+      case Op::Sqrt: r = m[n.a].sqrt(); break;
+      case Op::Pow:
+        for (int l = 0; l < kPoints; ++l) {
+          double ex = v[n.b](l).real();
+          r(l) = ex > 0 ? std::max(self(l), std::pow(m[n.a](l), ex)) : self(l);
+        }
+        break;
+      case Op::Func:
+        if (n.fn == Fn::Exp) {
+          r = self * (1.0 + m[n.a]);
+        } else if (n.fn == Fn::Ln) {
+          r = self.max(m[n.a] / v[n.a].abs());
+        } else {
+          r = self.max(m[n.a]);
+        }
+        break;
+      case Op::Log: r = self.max(m[n.a] / v[n.a].abs()); break;
+      default: r = self; break;
+    }
+    m[k] = r.max(self);
+  }
+  return e.root >= 0 ? m[e.root] : RealLanes::Zero();
+}
+
 }  // namespace genprm::math

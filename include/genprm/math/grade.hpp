@@ -313,17 +313,19 @@ inline Expr scaled_percent(const Expr& a) {
 
 inline bool finite(cplx z) { return std::isfinite(z.real()) && std::isfinite(z.imag()); }
 
-inline bool close(cplx a, cplx b, double tol) {
+/// Relative closeness, or a difference below the rounding error of the computation (`bound`:
+/// eval_magnitude's term bound; sin(pi) vs 0 is close, pi/2^99 vs pi/2^98 is not).
+inline bool close(cplx a, cplx b, double tol, double bound = 0) {
   double diff = std::abs(a - b);
   double scale = std::max(std::abs(a), std::abs(b));
-  if (diff <= tol * scale) return true;
-  return std::abs(a) <= 1e-13 && std::abs(b) <= 1e-13;  // cancellation residue, e.g. sin(pi) vs 0
+  return diff <= tol * scale || diff <= 1e-11 * bound;
 }
 
 struct Evaluated {
   std::array<std::vector<std::optional<Rational>>, kPoints> exact;
   std::array<std::optional<Rational>, kPoints> root;
   Lanes value;
+  RealLanes bound = RealLanes::Zero();
   bool numeric_done = false;
 };
 
@@ -334,6 +336,8 @@ inline void evaluate_numeric(const Expr& e, int lanes, Evaluated& out) {
   for (int l = lanes; l < kPoints; ++l) out.exact[l] = out.exact[0];
   std::vector<Lanes> buf;
   out.value = eval_numeric(e, buf, &out.exact);
+  std::vector<RealLanes> mags;
+  out.bound = eval_magnitude(e, buf, mags);
   out.numeric_done = true;
 }
 
@@ -371,7 +375,7 @@ inline Verdict compare_expr(const Expr& p, const Expr& r) {
     if (!finite(a) || !finite(b)) continue;
     ++valid;
     valid_pos += l < 4;
-    if (!close(a, b, tol)) {
+    if (!close(a, b, tol, std::max(ep.bound(l), er.bound(l)))) {
       ++bad;
       bad_pos += l < 4;
     }

@@ -398,22 +398,27 @@ inline Normalized normalize_detail(std::string_view input) {
   replace_all(s, "$", "");
   replace_all(s, "\\(", "");
   replace_all(s, "\\)", "");
-  replace_all(s, "\\displaystyle", "", true);
-  replace_all(s, "\\textstyle", "", true);
-  replace_all(s, "\\left.", "");
-  replace_all(s, "\\right.", "");
-  for (std::string_view cmd : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr",
-                               "\\Biggl", "\\Biggr", "\\bigg", "\\Bigg", "\\big", "\\Big"})
-    replace_all(s, cmd, "", true);
-  replace_all(s, "\\!", "");
-  for (std::string_view sp : {"\\,", "\\:", "\\;", "\\ ", "~"}) replace_all(s, sp, " ");
-  replace_all(s, "\\qquad", " ", true);
-  replace_all(s, "\\quad", " ", true);
-  replace_all(s, "\\dfrac", "\\frac", true);
-  replace_all(s, "\\tfrac", "\\frac", true);
-  replace_all(s, "\\cfrac", "\\frac", true);
-  for (std::string_view deg : {"^{\\circ}", "^\\circ", "^{\\degree}", "\\degree", "\\circ", "\xC2\xB0"})
-    replace_all(s, deg, "", deg == "\\circ" || deg == "\\degree");
+  const bool has_commands = s.find('\\') != std::string::npos;  // skip command passes on plain text
+  if (has_commands) {
+    replace_all(s, "\\displaystyle", "", true);
+    replace_all(s, "\\textstyle", "", true);
+    replace_all(s, "\\left.", "");
+    replace_all(s, "\\right.", "");
+    for (std::string_view cmd : {"\\left", "\\right", "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\biggl", "\\biggr",
+                                 "\\Biggl", "\\Biggr", "\\bigg", "\\Bigg", "\\big", "\\Big"})
+      replace_all(s, cmd, "", true);
+    replace_all(s, "\\!", "");
+    for (std::string_view sp : {"\\,", "\\:", "\\;", "\\ "}) replace_all(s, sp, " ");
+    replace_all(s, "\\qquad", " ", true);
+    replace_all(s, "\\quad", " ", true);
+    replace_all(s, "\\dfrac", "\\frac", true);
+    replace_all(s, "\\tfrac", "\\frac", true);
+    replace_all(s, "\\cfrac", "\\frac", true);
+    for (std::string_view deg : {"^{\\circ}", "^\\circ", "^{\\degree}", "\\degree", "\\circ", "\xC2\xB0"})
+      replace_all(s, deg, "", deg == "\\circ" || deg == "\\degree");
+  }
+  replace_all(s, "~", " ");
+  replace_all(s, "\xC2\xB0", "");  // the degree sign
   if (replace_all(s, "\\%", "")) r.percent = true;
   if (replace_all(s, "%", "")) r.percent = true;
   replace_all(s, "{,}", "");
@@ -425,19 +430,21 @@ inline Normalized normalize_detail(std::string_view input) {
   replace_all(s, " or ", ",");
   replace_all(s, ",and ", ",");
   replace_all(s, "infinity", "\\infty");
-  replace_all(s, "\\inf", "\\infty", true);
-  replace_all(s, "\\lvert", "|", true);
-  replace_all(s, "\\rvert", "|", true);
-  replace_all(s, "\\vert", "|", true);
-  replace_all(s, "\\lbrace", "\\{", true);
-  replace_all(s, "\\rbrace", "\\}", true);
-  replace_all(s, "\\lbrack", "[", true);
-  replace_all(s, "\\rbrack", "]", true);
-  replace_all(s, "\\neq", "\\ne", true);
-  replace_all(s, "\\leq", "\\le", true);
-  replace_all(s, "\\geq", "\\ge", true);
-  replace_all(s, "\\leqslant", "\\le", true);
-  replace_all(s, "\\geqslant", "\\ge", true);
+  if (has_commands) {
+    replace_all(s, "\\inf", "\\infty", true);
+    replace_all(s, "\\lvert", "|", true);
+    replace_all(s, "\\rvert", "|", true);
+    replace_all(s, "\\vert", "|", true);
+    replace_all(s, "\\lbrace", "\\{", true);
+    replace_all(s, "\\rbrace", "\\}", true);
+    replace_all(s, "\\lbrack", "[", true);
+    replace_all(s, "\\rbrack", "]", true);
+    replace_all(s, "\\neq", "\\ne", true);
+    replace_all(s, "\\leq", "\\le", true);
+    replace_all(s, "\\geq", "\\ge", true);
+    replace_all(s, "\\leqslant", "\\le", true);
+    replace_all(s, "\\geqslant", "\\ge", true);
+  }
   remove_spaces(s);
   while (!s.empty() && s.back() == '.') s.pop_back();
   // Drop a leading `x =` / `x \in` with a short left-hand side.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 namespace genprm::math {
 
@@ -17,9 +18,8 @@ struct Rational {
   i128 den = 1;
 
   static std::optional<Rational> make(i128 n, i128 d) {
-    if (d == 0) return std::nullopt;
+    if (d == 0 || n == min128() || d == min128()) return std::nullopt;  // keeps every |value| negatable
     if (d < 0) {
-      if (n == min128() || d == min128()) return std::nullopt;
       n = -n;
       d = -d;
     }
@@ -39,13 +39,33 @@ struct Rational {
   friend bool operator!=(const Rational& a, const Rational& b) { return !(a == b); }
 
   static constexpr i128 min128() { return static_cast<i128>(static_cast<unsigned __int128>(1) << 127); }
+  /// gcd of non-negative values: 64-bit Euclid when both fit, else binary gcd (no 128-bit division).
   static i128 gcd(i128 a, i128 b) {
-    while (b != 0) {
-      i128 t = a % b;
-      a = b;
-      b = t;
+    using u128 = unsigned __int128;
+    u128 x = static_cast<u128>(a < 0 ? -a : a), y = static_cast<u128>(b < 0 ? -b : b);
+    if ((x >> 64) == 0 && (y >> 64) == 0) {
+      std::uint64_t p = static_cast<std::uint64_t>(x), q = static_cast<std::uint64_t>(y);
+      while (q != 0) {
+        std::uint64_t t = p % q;
+        p = q;
+        q = t;
+      }
+      return static_cast<i128>(p);
     }
-    return a;
+    if (x == 0) return static_cast<i128>(y);
+    if (y == 0) return static_cast<i128>(x);
+    auto ctz = [](u128 v) {
+      auto lo = static_cast<std::uint64_t>(v);
+      return lo ? __builtin_ctzll(lo) : 64 + __builtin_ctzll(static_cast<std::uint64_t>(v >> 64));
+    };
+    int shift = ctz(x | y);
+    x >>= ctz(x);
+    while (y != 0) {
+      y >>= ctz(y);
+      if (x > y) std::swap(x, y);
+      y -= x;
+    }
+    return static_cast<i128>(x << shift);
   }
 };
 

@@ -1,0 +1,105 @@
+"""genprm.math: the labelled corpus through the Python API, extraction, normalisation, errors,
+and concurrent use from threads (the grader has no global state)."""
+import pathlib
+import threading
+
+import pytest
+
+import genprm  # noqa: F401  (loads torch and the core)
+from genprm import math as gm
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "math_equiv_cases.tsv"
+
+
+def load_corpus():
+    rows = []
+    for n, line in enumerate(DATA.read_text(encoding="utf-8").splitlines(), 1):
+        if not line or line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        cols += [""] * (3 - len(cols))
+        assert len(cols) == 3, f"line {n}: {cols}"
+        rows.append((n, *cols))
+    return rows
+
+
+CORPUS = load_corpus()
+
+
+def test_corpus_size_and_labels():
+    assert len(CORPUS) >= 300
+    labels = [r[1] for r in CORPUS]
+    assert set(labels) <= {"equal", "not_equal", "unknown"}
+    assert labels.count("equal") >= 100 and labels.count("not_equal") >= 80
+
+
+def test_corpus_verdicts():
+    wrong = [(n, p, r, exp, gm.compare(p, r)) for n, exp, p, r in CORPUS if gm.compare(p, r) != exp]
+    assert not wrong, "\n".join(f"line {n}: compare({p!r}, {r!r}) = {got}, expected {exp}"
+                                for n, p, r, exp, got in wrong)
+    for n, exp, p, r in CORPUS:
+        assert gm.is_equiv(p, r) == (exp == "equal"), n
+
+
+def test_is_equiv_many_matches_single_calls():
+    preds = [p for _, _, p, _ in CORPUS]
+    refs = [r for _, _, _, r in CORPUS]
+    assert gm.is_equiv_many(preds, refs) == [gm.is_equiv(p, r) for p, r in zip(preds, refs)]
+    with pytest.raises(ValueError, match="same length"):
+        gm.is_equiv_many(["1"], [])
+
+
+@pytest.mark.parametrize("text,answer,rule", [
+    (r"Hence $\boxed{\frac{3}{4}}$.", r"\frac{3}{4}", "boxed"),
+    (r"\boxed{1} and finally \boxed{\{1,2\}}", r"\{1,2\}", "boxed"),
+    (r"$\boxed 5$", "5", "boxed"),
+    (r"\fbox{x+1}", "x+1", "fbox"),
+    ("Final Answer: The final answer is $12$. I hope it is correct.", "12", "final answer"),
+    ("So the answer is 3.5.", "3.5", "the answer is"),
+    ("She has 5 apples.\n#### 5", "5", "####"),
+    ("we get 7 and then 8.25 in total", "8.25", "last number"),
+    (r"truncated \boxed{4} then \boxed{\frac{1}{", "4", "boxed"),
+])
+def test_extract(text, answer, rule):
+    assert gm.extract(text) == (answer, rule)
+    assert gm.extract_answer(text) == answer
+
+
+def test_extract_none():
+    assert gm.extract_answer("no number here") is None
+    assert gm.extract("") is None
+
+
+def test_normalize_and_compare_strings():
+    assert gm.normalize(r"\left( \dfrac12, 3 \right)") == r"(\frac{1}{2},3)"
+    assert gm.normalize(r"x = 10\text{ cm}") == "10"
+    assert gm.compare("x", "y") == "not_equal"
+    assert gm.compare(r"\sqrt{x^2}", "x") == "unknown"
+    assert gm.compare(r"\frac{1}{2^{99}}", r"\frac{1}{2^{98}}") == "not_equal"
+    with pytest.raises(TypeError):
+        gm.is_equiv(1, 2)
+
+
+def test_threads_agree_with_serial():
+    pairs = [(p, r) for _, _, p, r in CORPUS]
+    expected = [gm.compare(p, r) for p, r in pairs]
+    results = [None] * 4
+
+    def work(k):
+        results[k] = [gm.compare(p, r) for p, r in pairs]
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == expected for r in results)
+
+
+def test_hostile_inputs_return():
+    deep = "(" * 20000 + "1" + ")" * 20000
+    assert gm.compare(deep, "1") in ("not_equal", "unknown")
+    big = "9" * (1 << 20)
+    assert gm.is_equiv(big, big)
+    assert not gm.is_equiv(big, "9")
+    assert gm.extract_answer(r"\boxed{" * 50000) is None
