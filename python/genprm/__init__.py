@@ -15,3 +15,6 @@ from .io import (ModelConfig, load_safetensors, safetensors_info, save_safetenso
                  save_sharded_safetensors)
 __all__ += ["ModelConfig", "load_safetensors", "safetensors_info", "save_safetensors",
             "save_sharded_safetensors"]
+
+from .engine import Engine, SamplingParams, TextStream  # noqa: E402
+__all__ += ["Engine", "SamplingParams", "TextStream"]
