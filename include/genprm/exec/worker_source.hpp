@@ -1,0 +1,158 @@
+#pragma once
+// The Python side of a sandbox worker, kept in a header so that a header-only install needs no
+// data files. It is passed to `python -I -B -c <source> <args...>` by exec/sandbox.hpp.
+//
+// Protocol (fd 3: requests from the host, fd 4: replies to the host; 0 is /dev/null, 1 and 2 are
+// /dev/null, so stray C-level output never reaches the protocol stream):
+//   request = u32 little-endian length + UTF-8 code
+//   reply   = u32 little-endian length + one status byte + UTF-8 text
+//     'R' ready (sent once after start-up and preloads), 'O' ran, 'E' exception, 'T' soft timeout
+// argv: timeout_s cpu_s max_output_bytes preload_csv
+//
+// Semantics follow GenPRM's CodeExecutor: one namespace dict for the whole session, stdout of
+// the block captured through sys.stdout and stripped, `Code execute Error: {Type}: {message}`
+// on an exception (the block's stdout is then dropped), `Code execute time out: {e}` when the
+// SIGALRM timer fires (message "Code execution timed out"). The namespace survives a soft
+// timeout exactly as in the reference; the host kills the worker only when the block ignores it.
+
+namespace genprm::exec_detail {
+
+inline const char* worker_python_source() {
+  return R"PY(
+import os, sys, signal, struct, resource, io
+_RFD, _WFD = 3, 4
+_timeout = float(sys.argv[1]); _cpu = float(sys.argv[2]); _cap = int(sys.argv[3])
+_preload = [m for m in sys.argv[4].split(',') if m]
+_write, _read, _getpid = os.write, os.read, os.getpid
+
+def _read_exact(n):
+    buf = b''
+    while len(buf) < n:
+        chunk = _read(_RFD, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+def _send(kind, text):
+    data = kind + text.encode('utf-8', 'replace')
+    data = struct.pack('<I', len(data)) + data
+    while data:
+        data = data[_write(_WFD, data):]
+
+class _CappedStdout(io.TextIOBase):
+    """Keeps the first _cap characters written; counts the rest."""
+    def __init__(self):
+        self.parts = []; self.kept = 0; self.dropped = 0
+    def writable(self):
+        return True
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError('write() argument must be str, not %s' % type(s).__name__)
+        room = _cap - self.kept
+        if room > 0:
+            self.parts.append(s[:room]); self.kept += min(room, len(s))
+        if len(s) > room:
+            self.dropped += len(s) - max(room, 0)
+        return len(s)
+    def flush(self):
+        pass
+    def getvalue(self):
+        return ''.join(self.parts)
+
+def _cap_text(text, dropped):
+    raw = text.encode('utf-8', 'replace')
+    if len(raw) > _cap:
+        dropped += len(raw) - _cap
+        text = raw[:_cap].decode('utf-8', 'ignore')
+    if dropped:
+        text = text.rstrip() + '\n[output truncated: %d more characters not shown]' % dropped
+    return text
+
+def _on_alarm(signum, frame):
+    raise TimeoutError('Code execution timed out')
+
+def _describe(e):
+    try:
+        return 'Code execute Error: %s: %s' % (type(e).__name__, e)
+    except BaseException:
+        return 'Code execute Error: %s: <unprintable message>' % type(e).__name__
+
+def _reap_leftovers():
+    # As init of its own PID namespace the worker ends every process the block left behind.
+    init = _getpid() == 1
+    if init:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if init else os.WNOHANG)
+        except OSError:
+            break
+        if pid == 0:
+            break
+
+def _cpu_used():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+def _main():
+    for name in _preload:
+        try:
+            __import__(name)
+        except BaseException:
+            pass
+    signal.signal(signal.SIGALRM, _on_alarm)
+    namespace = {}
+    _send(b'R', '')
+    real_stdout = sys.stdout
+    while True:
+        header = _read_exact(4)
+        if header is None:
+            return
+        body = _read_exact(struct.unpack('<I', header)[0])
+        if body is None:
+            return
+        code = body.decode('utf-8', 'replace')
+        try:
+            soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            want = int(_cpu_used() + _cpu) + 1
+            if hard != resource.RLIM_INFINITY:
+                want = min(want, hard)
+            resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
+        except (ValueError, OSError):
+            pass
+        out = _CappedStdout()
+        kind, text = b'O', ''
+        try:
+            try:
+                sys.stdout = out
+                signal.setitimer(signal.ITIMER_REAL, _timeout)
+                exec(compile(code, '<string>', 'exec'), namespace)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                sys.stdout = real_stdout
+                kind, text = b'O', _cap_text(out.getvalue().strip(), out.dropped)
+            except TimeoutError as te:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                sys.stdout = real_stdout
+                kind, text = b'T', 'Code execute time out: %s' % (te,)
+            except BaseException as e:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                sys.stdout = real_stdout
+                kind, text = b'E', _cap_text(_describe(e), 0)
+        except TimeoutError as te:
+            # the timer fired between the block and the handler: still a timeout of this block
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout = real_stdout
+            kind, text = b'T', 'Code execute time out: %s' % (te,)
+        e = None
+        _reap_leftovers()
+        _send(kind, text)
+
+_main()
+)PY";
+}
+
+}  // namespace genprm::exec_detail
