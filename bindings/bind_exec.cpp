@@ -1,5 +1,113 @@
+// Python bindings of the exec layer: genprm._core.SandboxOptions / CodeResult / SandboxPool.
+// The Pythonic wrapper is python/genprm/sandbox.py (genprm.Sandbox).
+#include <memory>
+
 #include "common.hpp"
+#include "genprm/exec/sandbox.hpp"
 
 namespace genprm::bindings {
-void bind_exec(py::module_& m) { (void)m; }
+
+namespace {
+// A Python callable kept by C++ threads: released with the GIL held, wherever the last copy dies.
+std::shared_ptr<py::function> hold_callable(py::function f) {
+  return std::shared_ptr<py::function>(new py::function(std::move(f)), [](py::function* p) {
+    py::gil_scoped_acquire gil;
+    delete p;
+  });
+}
+}  // namespace
+
+void bind_exec(py::module_& m) {
+  py::class_<SandboxOptions>(m, "SandboxOptions",
+                             "Limits and isolation switches of a SandboxPool (see docs/security.md).")
+      .def(py::init<>())
+      .def_readwrite("python", &SandboxOptions::python)
+      .def_readwrite("timeout_s", &SandboxOptions::timeout_s)
+      .def_readwrite("kill_grace_s", &SandboxOptions::kill_grace_s)
+      .def_readwrite("cpu_s", &SandboxOptions::cpu_s)
+      .def_readwrite("session_cpu_s", &SandboxOptions::session_cpu_s)
+      .def_readwrite("memory_bytes", &SandboxOptions::memory_bytes)
+      .def_readwrite("file_size_bytes", &SandboxOptions::file_size_bytes)
+      .def_readwrite("workdir_bytes", &SandboxOptions::workdir_bytes)
+      .def_readwrite("max_processes", &SandboxOptions::max_processes)
+      .def_readwrite("max_open_files", &SandboxOptions::max_open_files)
+      .def_readwrite("max_output_bytes", &SandboxOptions::max_output_bytes)
+      .def_readwrite("workers", &SandboxOptions::workers)
+      .def_readwrite("warm_workers", &SandboxOptions::warm_workers)
+      .def_readwrite("preload", &SandboxOptions::preload)
+      .def_readwrite("startup_timeout_s", &SandboxOptions::startup_timeout_s)
+      .def_readwrite("use_namespaces", &SandboxOptions::use_namespaces)
+      .def_readwrite("drop_privileges", &SandboxOptions::drop_privileges)
+      .def_readwrite("use_seccomp", &SandboxOptions::use_seccomp)
+      .def_readwrite("announce_reset", &SandboxOptions::announce_reset)
+      .def_readwrite("allow_subprocess", &SandboxOptions::allow_subprocess)
+      .def_readwrite("temp_root", &SandboxOptions::temp_root);
+
+  py::class_<CodeResult>(m, "CodeResult", "Outcome of one code block.")
+      .def(py::init<>())
+      .def_readwrite("output", &CodeResult::output)
+      .def_readwrite("ok", &CodeResult::ok)
+      .def_readwrite("timed_out", &CodeResult::timed_out)
+      .def_readwrite("state_reset", &CodeResult::state_reset)
+      .def_readwrite("seconds", &CodeResult::seconds)
+      .def("__repr__", [](const CodeResult& r) {
+        std::string out = py::repr(py::cast(r.output));
+        if (out.size() > 200) out = out.substr(0, 200) + "...";
+        return fmt::format("CodeResult(ok={}, timed_out={}, state_reset={}, seconds={:.3f}, "
+                           "output={})",
+                           r.ok ? "True" : "False", r.timed_out ? "True" : "False",
+                           r.state_reset ? "True" : "False", r.seconds, out);
+      });
+
+  py::class_<SandboxPool>(m, "SandboxPool",
+                          "Sandboxed Python workers serving many sessions concurrently.")
+      .def(py::init<SandboxOptions>(), py::arg("options") = SandboxOptions{},
+           py::call_guard<py::gil_scoped_release>())
+      .def("open_session", &SandboxPool::open_session)
+      .def("close_session", &SandboxPool::close_session, py::arg("session"),
+           py::call_guard<py::gil_scoped_release>())
+      .def(
+          "submit",
+          [](SandboxPool& pool, uint64_t session, std::string code, py::function on_done) {
+            auto cb = hold_callable(std::move(on_done));
+            pool.submit(session, std::move(code), [cb](CodeResult r) { (*cb)(std::move(r)); });
+          },
+          py::arg("session"), py::arg("code"), py::arg("on_done"),
+          "Queues a block; on_done(CodeResult) runs inside a later poll() on the polling thread.")
+      .def("poll", &SandboxPool::poll, "Runs callbacks of finished blocks; returns how many.")
+      .def(
+          "wait_and_poll",
+          [](SandboxPool& pool, double timeout_s) {
+            {
+              py::gil_scoped_release release;
+              pool.wait_for_result(timeout_s);
+            }
+            return pool.poll();
+          },
+          py::arg("timeout_s") = 1.0)
+      .def("idle", &SandboxPool::idle)
+      .def("run", &SandboxPool::run, py::arg("session"), py::arg("code"),
+           py::call_guard<py::gil_scoped_release>())
+      .def("describe_isolation", &SandboxPool::describe_isolation)
+      .def_property_readonly("python", &SandboxPool::python)
+      .def("live_workers", &SandboxPool::live_workers)
+      .def("session_worker_pid", &SandboxPool::session_worker_pid, py::arg("session"))
+      .def_property_readonly("isolation", [](const SandboxPool& pool) {
+        const auto& p = pool.isolation();
+        py::dict d;
+        d["user_ns"] = p.user_ns;
+        d["mount_ns"] = p.mount_ns;
+        d["mount_proc"] = p.mount_proc;
+        d["pid_ns"] = p.pid_ns;
+        d["net_ns"] = p.net_ns;
+        d["drop_uid"] = p.drop_uid;
+        d["seccomp"] = p.seccomp;
+        d["uid"] = p.uid;
+        return d;
+      });
+
+  m.def("last_python_block", &last_python_block, py::arg("text"),
+        "The last ```python block of text as GenPRM extracts it, or None.");
+}
+
 }  // namespace genprm::bindings

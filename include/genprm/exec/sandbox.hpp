@@ -76,6 +76,7 @@ struct SandboxOptions {
   bool drop_privileges = true;     // to uid/gid 65534 when the host runs as root
   bool use_seccomp = true;
   bool announce_reset = true;      // prefix the first output after a lost worker with a note
+  bool allow_subprocess = false;   // false: execve fails with EPERM inside blocks (seccomp)
   std::string temp_root = "";      // where private working dirs go; "" -> $TMPDIR or /tmp
 };
 
@@ -99,15 +100,9 @@ inline std::optional<std::string> last_python_block(const std::string& text) {
   while ((pos = text.find(open, pos)) != std::string::npos) {
     size_t body = pos + open.size();
     while (body < text.size() && is_space(text[body])) ++body;
-    // The lazy group ends at the first spot followed by optional whitespace and a fence. Since
-    // `\s*` also eats the whitespace before "```python", backtracking makes the body start
-    // no later than the first non-space; a fence right there closes an empty block.
+    // The lazy group ends at the first fence; the whitespace around it is not part of it.
     size_t close = text.find(fence, body);
-    if (close == std::string::npos) {
-      // No closing fence after the skipped spaces; the regex may still backtrack into them.
-      close = text.find(fence, pos + open.size());
-      if (close == std::string::npos) break;
-    }
+    if (close == std::string::npos) break;
     size_t end = close;
     while (end > body && is_space(text[end - 1])) --end;
     std::string block = text.substr(body, end > body ? end - body : 0);
@@ -292,7 +287,8 @@ class Worker {
     std::string preload;
     for (const auto& m : o.preload) preload += (preload.empty() ? "" : ",") + m;
     args_ = {exe, "-I", "-B", "-c", worker_python_source(), fmt::format("{}", o.timeout_s),
-             fmt::format("{}", o.cpu_s), fmt::format("{}", o.max_output_bytes), preload};
+             fmt::format("{}", o.cpu_s), fmt::format("{}", o.max_output_bytes), preload,
+             (iso.seccomp && !o.allow_subprocess) ? exec_syscalls() : std::string()};
     env_ = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + workdir_, "TMPDIR=" + workdir_,
             "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
             "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1", "MPLCONFIGDIR=" + workdir_,
@@ -359,8 +355,15 @@ class Worker {
       kill();
       return false;
     }
+    hardening_ = text;
     return true;
   }
+
+  /// Syscall numbers of execve and execveat, for the worker's own seccomp filter.
+  static std::string exec_syscalls() { return fmt::format("{},{}", SYS_execve, SYS_execveat); }
+
+  /// What the worker reported it hardened itself with ("dumpable=0 noexec=1").
+  const std::string& hardening() const { return hardening_; }
 
   bool alive() const { return pid_ > 0; }
   long pid() const { return pid_; }
@@ -522,7 +525,7 @@ class Worker {
   int status_ = -1;
   bool timed_out_ = false, killed_by_us_ = false, cpu_exceeded_ = false;
   size_t max_frame_ = 0;
-  std::string workdir_, lost_reason_;
+  std::string workdir_, lost_reason_, hardening_;
   std::vector<std::string> args_, env_;
 };
 
@@ -561,6 +564,7 @@ class SandboxPool {
     // Start one worker now so that a broken interpreter path fails here, loudly.
     {
       auto w = spawn();
+      hardening_ = w->hardening();
       std::lock_guard<std::mutex> lk(mu_);
       warm_.push_back(std::move(w));
     }
@@ -641,13 +645,18 @@ class SandboxPool {
     return done.size();
   }
 
-  /// Like poll(), but first waits up to `timeout_s` for at least one result.
+  /// Waits up to `timeout_s` until a result is ready for poll() or nothing is left to do.
+  /// True when a result is ready.
+  bool wait_for_result(double timeout_s) {
+    std::unique_lock<std::mutex> lk(mu_);
+    return done_cv_.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] {
+      return !done_.empty() || (queued_ == 0 && running_ == 0) || stop_;
+    }) && !done_.empty();
+  }
+
+  /// wait_for_result(timeout_s), then poll().
   size_t wait_and_poll(double timeout_s) {
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      done_cv_.wait_for(lk, std::chrono::duration<double>(timeout_s),
-                        [&] { return !done_.empty() || (queued_ == 0 && running_ == 0); });
-    }
+    wait_for_result(timeout_s);
     return poll();
   }
 
@@ -701,6 +710,12 @@ class SandboxPool {
                      p.seccomp ? "yes (deny-list: ptrace, mount, namespaces, bpf, keyctl, "
                                  "non-AF_UNIX sockets, ...)"
                                : "no");
+    const bool noexec = hardening_.find("noexec=1") != std::string::npos;
+    s += fmt::format("running other programs (execve): {}\n",
+                     noexec ? "blocked (worker's own seccomp filter, EPERM)"
+                            : (opts_.allow_subprocess ? "allowed (allow_subprocess)" : "allowed"));
+    s += fmt::format("worker non-dumpable (no ptrace or /proc/<pid>/mem by the same uid): {}\n",
+                     hardening_.find("dumpable=0") != std::string::npos ? "yes" : "no");
     for (const auto& r : probe_.refused) s += "refused at probe: " + r + "\n";
     return s;
   }
@@ -934,6 +949,7 @@ class SandboxPool {
   std::string exe_, temp_root_;
   exec_detail::Probe probe_;
   std::vector<sock_filter> filter_;
+  std::string hardening_;
   int warm_target_ = 0;
 
   mutable std::mutex mu_;

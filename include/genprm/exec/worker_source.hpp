@@ -7,7 +7,11 @@
 //   request = u32 little-endian length + UTF-8 code
 //   reply   = u32 little-endian length + one status byte + UTF-8 text
 //     'R' ready (sent once after start-up and preloads), 'O' ran, 'E' exception, 'T' soft timeout
-// argv: timeout_s cpu_s max_output_bytes preload_csv
+// argv: timeout_s cpu_s max_output_bytes preload_csv deny_exec_syscalls_csv
+// At start-up the worker marks itself non-dumpable (no /proc/<pid>/mem or ptrace by another
+// process of the same uid) and, when syscall numbers are given, adds a seccomp filter that makes
+// execve/execveat fail with EPERM (no shells, no other programs). The 'R' frame's text says
+// which of these took effect ("dumpable=0 noexec=1").
 //
 // Semantics follow GenPRM's CodeExecutor: one namespace dict for the whole session, stdout of
 // the block captured through sys.stdout and stripped, `Code execute Error: {Type}: {message}`
@@ -23,7 +27,31 @@ import os, sys, signal, struct, resource, io
 _RFD, _WFD = 3, 4
 _timeout = float(sys.argv[1]); _cpu = float(sys.argv[2]); _cap = int(sys.argv[3])
 _preload = [m for m in sys.argv[4].split(',') if m]
+_deny = [int(n) for n in sys.argv[5].split(',') if n]
 _write, _read, _getpid = os.write, os.read, os.getpid
+_me = _getpid()
+
+def _harden():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    done = []
+    if libc.prctl(4, 0, 0, 0, 0) == 0:  # PR_SET_DUMPABLE
+        done.append('dumpable=0')
+    if _deny:
+        class F(ctypes.Structure):
+            _fields_ = [('code', ctypes.c_ushort), ('jt', ctypes.c_ubyte),
+                        ('jf', ctypes.c_ubyte), ('k', ctypes.c_uint32)]
+        class P(ctypes.Structure):
+            _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.POINTER(F))]
+        prog = [F(0x20, 0, 0, 0)]                      # A = seccomp_data.nr
+        for nr in _deny:                               # if A == nr: return ERRNO(EPERM)
+            prog += [F(0x15, 0, 1, nr), F(0x06, 0, 0, 0x00050001)]
+        prog.append(F(0x06, 0, 0, 0x7fff0000))         # allow
+        arr = (F * len(prog))(*prog)
+        fp = P(len(prog), arr)
+        if libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0:  # PR_SET_SECCOMP, FILTER
+            done.append('noexec=1')
+    return ' '.join(done)
 
 def _read_exact(n):
     buf = b''
@@ -105,8 +133,12 @@ def _main():
         except BaseException:
             pass
     signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        ready = _harden()
+    except BaseException:
+        ready = ''
     namespace = {}
-    _send(b'R', '')
+    _send(b'R', ready)
     real_stdout = sys.stdout
     while True:
         header = _read_exact(4)
@@ -147,6 +179,8 @@ def _main():
             signal.setitimer(signal.ITIMER_REAL, 0)
             sys.stdout = real_stdout
             kind, text = b'T', 'Code execute time out: %s' % (te,)
+        if _getpid() != _me:
+            os._exit(0)  # a process the block forked must never speak the protocol
         e = None
         _reap_leftovers()
         _send(kind, text)
