@@ -15,6 +15,11 @@ from .io import (ModelConfig, load_safetensors, safetensors_info, save_safetenso
                  save_sharded_safetensors)
 __all__ += ["ModelConfig", "load_safetensors", "safetensors_info", "save_safetensors",
             "save_sharded_safetensors"]
+from . import math  # noqa: E402,F401  (genprm.math: answer extraction and grading)
+__all__ += ["math"]
 
 from .engine import Engine, SamplingParams, TextStream  # noqa: E402
 __all__ += ["Engine", "SamplingParams", "TextStream"]
+
+from .sandbox import Sandbox, SandboxSession, last_python_block  # noqa: E402
+__all__ += ["Sandbox", "SandboxSession", "last_python_block"]
