@@ -60,7 +60,7 @@ std::vector<std::pair<std::string, HostTensor>> to_host(const std::string& path,
     h.shape = tup[2].cast<std::vector<int64_t>>();
     py::buffer_info buf = tup[3].cast<py::buffer>().request();
     const size_t nbytes = static_cast<size_t>(buf.size) * static_cast<size_t>(buf.itemsize);
-    GENPRM_CHECK_ARG(PyBuffer_IsContiguous(buf.view(), 'C') || buf.ndim <= 1,
+    GENPRM_CHECK_ARG(PyBuffer_IsContiguous(buf.view(), 'C') != 0,
                      "{}: tensor '{}': buffer must be C-contiguous", path, name);
     h.bytes.resize(nbytes);
     if (nbytes) std::memcpy(h.bytes.data(), buf.ptr, nbytes);

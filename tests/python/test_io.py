@@ -252,3 +252,11 @@ def test_copy_tokenizer(tmp_path):
             assert (Path(out) / name).read_bytes() == (DATA / f"{which}_tokenizer" / name).read_bytes()
     with pytest.raises(ValueError):
         testing.copy_tokenizer(tmp_path / "x", "llama")
+
+
+def test_core_writer_rejects_strided_buffers(tmp_path):
+    strided = np.arange(10, dtype=np.float32)[::2]
+    with pytest.raises(ValueError, match="contiguous"):
+        genprm._core.write_safetensors(str(tmp_path / "s.safetensors"), [("a", "F32", [5], strided)], {})
+    genprm.save_safetensors(tmp_path / "s.safetensors", {"a": strided})  # the wrapper makes it contiguous
+    np.testing.assert_array_equal(genprm.load_safetensors(tmp_path / "s.safetensors")["a"], strided)
