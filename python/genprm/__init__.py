@@ -23,3 +23,9 @@ __all__ += ["Engine", "SamplingParams", "TextStream"]
 
 from .sandbox import Sandbox, SandboxSession, last_python_block  # noqa: E402
 __all__ += ["Sandbox", "SandboxSession", "last_python_block"]
+
+from .tokenizer import ChatMessage, StreamDecoder, Tokenizer  # noqa: E402
+__all__ += ["Tokenizer", "StreamDecoder", "ChatMessage"]
+
+from .model import Model  # noqa: E402
+__all__ += ["Model"]
