@@ -29,6 +29,3 @@ __all__ += ["Tokenizer", "StreamDecoder", "ChatMessage"]
 
 from .model import Model  # noqa: E402
 __all__ += ["Model"]
-
-from .model import Model  # noqa: E402
-__all__ += ["Model"]
