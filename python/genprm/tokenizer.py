@@ -67,7 +67,14 @@ class Tokenizer:
 
     # ---- encode / decode -----------------------------------------------------------------------
     def encode(self, text: str, add_special_tokens: bool = False) -> List[int]:
-        return self._core.encode(text, add_special_tokens)
+        """Token ids of ``text``. A str with lone surrogates has no UTF-8 form: UnicodeEncodeError
+        (a ValueError); pass bytes to ``encode_bytes`` for U+FFFD replacement instead."""
+        try:
+            return self._core.encode(text, add_special_tokens)
+        except TypeError:
+            if isinstance(text, str):
+                text.encode("utf-8")  # raises UnicodeEncodeError naming the position
+            raise
 
     def encode_bytes(self, data: bytes, add_special_tokens: bool = False) -> List[int]:
         """Encodes UTF-8 bytes; invalid sequences become U+FFFD (maximal subparts)."""
