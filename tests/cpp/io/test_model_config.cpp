@@ -177,3 +177,22 @@ TEST_CASE("from_file names a missing or malformed file") {
   CHECK_THROWS_WITH_AS(ModelConfig::from_file("/nonexistent/config.json"),
                        "/nonexistent/config.json: cannot open file", genprm::ValueError);
 }
+
+TEST_CASE("a DeepSeek-R1-Distill-Qwen-1.5B config (GenPRM-1.5B's family) is accepted as is") {
+  // Its sliding_window / max_window_layers are inert: use_sliding_window is false.
+  Json j = Json::parse(R"({
+    "architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+    "eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 1536, "initializer_range": 0.02,
+    "intermediate_size": 8960, "max_position_embeddings": 131072, "max_window_layers": 21,
+    "model_type": "qwen2", "num_attention_heads": 12, "num_hidden_layers": 28,
+    "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 10000, "sliding_window": 4096,
+    "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.44.0",
+    "use_cache": true, "use_mrope": false, "use_sliding_window": false, "vocab_size": 151936})");
+  ModelConfig c = ModelConfig::from_json(j, "r1/config.json");
+  CHECK(c.head_dim == 128);
+  CHECK(c.rope_theta == 10000.0);  // an integer in the file
+  CHECK(c.num_key_value_heads == 2);
+  CHECK(c.torch_dtype == "bfloat16");
+  CHECK(c.eos_token_ids == std::vector<int64_t>{151643});
+  CHECK(c.max_position_embeddings == 131072);
+}
