@@ -22,7 +22,7 @@ import genprm  # noqa: E402,F401
 from genprm import math as gm  # noqa: E402
 
 x, y = sympy.symbols("x y")
-N_BASE = 110
+N_BASE = 100
 SEED = 20251126
 
 
@@ -103,6 +103,32 @@ def generated_pairs():
     return out
 
 
+def exact_family_pairs():
+    """Exact values where rounding graders fail: 1/2^k vs 1/2^(k+1), 10^k vs 10^k + 1, and
+    points whose coordinates are rewritten or swapped. Truth from exact sympy arithmetic."""
+    rng = random.Random(SEED + 1)
+    out = []
+    for k in (20, 40, 64, 99, 120):
+        a, b = sympy.Rational(1, 2 ** k), sympy.Rational(1, 2 ** (k + 1))
+        out.append((sympy.latex(a), f"\\frac{{1}}{{2^{{{k}}}}}", True))
+        out.append((sympy.latex(b), f"\\frac{{1}}{{2^{{{k}}}}}", False))
+        out.append((f"2^{{-{k}}}", sympy.latex(a), True))
+    for k in (6, 12, 18, 30):
+        out.append((str(10 ** k + 1), f"10^{{{k}}}", False))
+        out.append((str(10 ** k), f"10^{{{k}}}", True))
+    for _ in range(12):
+        e1, e2 = random_expr(rng, 2), random_expr(rng, 2)
+        if e1.has(sympy.zoo, sympy.nan) or e2.has(sympy.zoo, sympy.nan):
+            continue
+        r1, r2 = (rewrites(e1) or [e1])[0], (rewrites(e2) or [e2])[0]
+        ref = f"\\left({sympy.latex(e1)}, {sympy.latex(e2)}\\right)"
+        out.append((f"({sympy.latex(r1)}, {sympy.latex(r2)})", ref, True))
+        swapped = (e1 - e2).equals(0)
+        if swapped is not None:
+            out.append((f"({sympy.latex(e2)}, {sympy.latex(e1)})", ref, bool(swapped)))
+    return out
+
+
 def mv_equal(pred, ref):
     try:
         return bool(math_verify.verify(math_verify.parse(f"${ref}$"), math_verify.parse(f"${pred}$")))
@@ -120,7 +146,7 @@ def write_report(name, payload):
 
 
 def test_generated_pairs_against_sympy_and_math_verify():
-    pairs = generated_pairs()
+    pairs = generated_pairs() + exact_family_pairs()
     assert len(pairs) >= 150
     ours = [gm.compare(p, r) for p, r, _ in pairs]
     mv = [mv_equal(p, r) for p, r, _ in pairs]

@@ -111,6 +111,15 @@ inline bool has_word(std::string_view s) {
   return false;
 }
 
+/// Words, where letter case does not matter: a run of 4+ letters, or yes/no/odd/even/true/false/none.
+inline bool is_wordy(std::string_view s) {
+  if (has_word(s)) return true;
+  std::string l = lower(s);
+  for (std::string_view w : {"yes", "no", "odd", "even", "true", "false", "none", "all"})
+    if (l == w) return true;
+  return false;
+}
+
 inline Answer parse_answer(std::string_view s, VarTable& vars, int depth = 0);
 
 inline Answer make_seq(char open, char close, const std::vector<std::string_view>& parts, VarTable& vars,
@@ -555,7 +564,7 @@ inline Verdict compare(std::string_view prediction, std::string_view reference) 
     return choice_letter(np.text, true) == ref_letter ? Verdict::Equal : Verdict::NotEqual;
   }
   if (np.text.size() > kMaxParseChars || nr.text.size() > kMaxParseChars) return Verdict::Unknown;
-  if (lower(np.text) == lower(nr.text)) return Verdict::Equal;
+  if (is_wordy(np.text) && lower(np.text) == lower(nr.text)) return Verdict::Equal;  // "Yes" vs "yes", not X vs x
   VarTable vars;
   Answer ap = parse_answer(np.text, vars);
   Answer ar = parse_answer(nr.text, vars);
