@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "genprm/engine/engine.hpp"
+#include "genprm/util/json.hpp"
 
 using namespace genprm;
 
@@ -89,6 +90,27 @@ TEST_CASE("engine: paged greedy decoding equals the contiguous reference (chunke
   CHECK(st.max_batch_tokens <= 7);
   CHECK(st.blocks_in_use == 0);
   eng.cache().check_invariants();
+}
+
+TEST_CASE("engine: greedy tokens of the Hugging Face golden (tiny_qwen2_a_greedy.json), all prompts batched") {
+  Json rows = read_json_file(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a_greedy.json");
+  std::vector<GenerationRequest> reqs;
+  for (const auto& row : rows) reqs.push_back(greedy_req(row.at("prompt").get<std::vector<int32_t>>(), 24, 2));
+  for (int64_t bs : {16, 4}) {
+    Engine eng(tiny(), {}, opts(128, bs, bs == 4 ? 13 : 2048));
+    auto outs = eng.generate(reqs);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto want = rows[i].at("greedy").get<std::vector<int32_t>>();
+      const auto& s = outs[i].samples.at(0);
+      REQUIRE(s.token_ids.size() == want.size());
+      for (size_t k = 0; k < want.size(); ++k) {
+        if (s.token_ids[k] == want[k]) continue;
+        INFO("prompt " << i << " position " << k << " block size " << bs);
+        CHECK(std::abs(s.logprobs[k].top[0].second - s.logprobs[k].top[1].second) < 1e-4);
+        break;
+      }
+    }
+  }
 }
 
 TEST_CASE("engine: a batch of different-length sequences gives each its result alone") {
