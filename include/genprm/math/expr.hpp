@@ -7,6 +7,7 @@
 //     roots and logarithms of negative numbers stay defined (principal branch) instead of failing.
 // Nodes are stored in creation order and children always precede parents, so both evaluators are
 // loops, not recursions. Parse depth and node count are capped: the cost of a call is bounded.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <complex>
@@ -380,6 +381,34 @@ struct Parser {
     }
     std::string_view digits = s.substr(start, i - start);
     if (digits.empty()) return fail();
+    // Repeating decimal: 0.\overline{3}, 0.1\overline{6} (exact: the repetend over 10^k - 1).
+    {
+      std::size_t j = i;
+      if (!decimal && j < s.size() && s[j] == '.') ++j;
+      if (s.compare(j, 10, "\\overline{") == 0) {
+        std::size_t close = s.find('}', j);
+        std::string_view rep = s.substr(j + 10, close == std::string_view::npos ? 0 : close - j - 10);
+        bool ok = !rep.empty() && rep.size() <= 18 &&
+                  std::all_of(rep.begin(), rep.end(), [](char ch) { return is_digit(ch); });
+        std::string plain(digits);
+        if (!decimal) plain.push_back('.');
+        auto base = ok ? parse_decimal(plain) : std::nullopt;
+        std::size_t frac_digits = plain.size() - plain.find('.') - 1;
+        auto scale = pow_int(Rational::integer(10), static_cast<i128>(frac_digits));
+        auto nines = pow_int(Rational::integer(10), static_cast<i128>(rep.size()));
+        auto repv = ok ? parse_decimal(rep) : std::nullopt;
+        if (base && scale && nines && repv) {
+          auto tail = *repv / Rational::integer(nines->num - 1);
+          auto tail_scaled = tail ? *tail / *scale : std::nullopt;
+          auto q = tail_scaled ? *base + *tail_scaled : std::nullopt;
+          if (q && static_cast<int>(out.nodes.size()) < kMaxNodes && !failed) {
+            i = close + 1;
+            return out.number(*q);
+          }
+        }
+        return fail();
+      }
+    }
     // Scientific notation: 1.5e10, 3e-4 (but `2e` alone is 2 times e).
     long exp10 = 0;
     bool sci = false;

@@ -260,6 +260,14 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
         std::swap(lhs, rhs);
         name = name == ">" ? "<" : "\\le";
       }
+      if (name == "=" && !lhs.empty() && lhs[0] == '(') {  // (a, b) = (2, 3): the answer is the right side
+        Answer names = parse_answer(lhs, vars, depth + 1);
+        bool all_vars = names.kind == Answer::Kind::Seq && !names.items.empty();
+        for (const Answer& it : names.items)
+          all_vars = all_vars && it.kind == Answer::Kind::Expr && it.expr.root >= 0 &&
+                     it.expr.nodes[it.expr.root].op == Op::Var;
+        if (all_vars) return parse_answer(rhs, vars, depth + 1);
+      }
       Answer r;
       r.kind = Answer::Kind::Rel;
       r.rel = name;
