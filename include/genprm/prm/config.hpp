@@ -74,6 +74,9 @@ struct VerifierConfig {
 
   // Budgets.
   int max_tokens = 2048;  ///< per stage request; stage 2 gets max_tokens - tokens(assistant text)
+  /// New tokens of the analyze stage; <= 0: max_tokens (the reference). Smaller values let
+  /// tests and benchmarks with random weights reach the later stages.
+  int analyze_max_tokens = 0;
   int round_limit = 3;    ///< stage-2 generations per path (the reference's time_limit)
   int fallback_tokens = 20;  ///< new tokens of the output fallback
   /// The reference retries the output fallback until it ends with the output stop string (an
@@ -85,6 +88,8 @@ struct VerifierConfig {
   /// true: step t+1 starts as soon as path 0 of step t is done (it only needs that text);
   /// false: it waits for all N paths of step t.
   bool start_next_step_early = true;
+
+  int analyze_budget() const { return analyze_max_tokens > 0 ? analyze_max_tokens : max_tokens; }
 
   std::string analyze_start(int step) const {
     std::string s = analyze_template;

@@ -39,6 +39,7 @@ struct StepResult {
   double reward = 0.5;    ///< mean of the paths' rewards
   std::vector<PathResult> paths;
   long prompt_tokens = 0;  ///< tokens of the step's first prompt
+  long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache (earlier steps' KV)
   double seconds = 0.0;    ///< from the step's first request to its last path finishing
 };
 
@@ -84,7 +85,8 @@ inline Json to_json(const StepResult& s) {
   Json paths = Json::array();
   for (const auto& p : s.paths) paths.push_back(to_json(p));
   return Json{{"step", s.step}, {"reward", s.reward}, {"paths", paths},
-              {"prompt_tokens", s.prompt_tokens}, {"seconds", s.seconds}};
+              {"prompt_tokens", s.prompt_tokens}, {"cached_prompt_tokens", s.cached_prompt_tokens},
+              {"seconds", s.seconds}};
 }
 
 inline Json to_json(const SolutionResult& r) {

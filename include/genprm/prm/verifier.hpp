@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,6 +40,13 @@
 #include "genprm/util/error.hpp"
 
 namespace genprm::prm {
+
+namespace detail {
+template <typename E, typename = void>
+struct has_wait_and_poll : std::false_type {};
+template <typename E>
+struct has_wait_and_poll<E, std::void_t<decltype(std::declval<E&>().wait_and_poll(0.0))>> : std::true_type {};
+}  // namespace detail
 
 /// What the verifier needs from a tokenizer (kept as functions so tests can use a fake one).
 struct TokenizerOps {
@@ -84,8 +92,17 @@ class Verifier {
   bool poll() {
     if (live_.empty() && queue_.empty()) return false;
     bool progressed = gen_.poll();
-    exec_.poll();
-    if (!progressed && pending_exec_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (!progressed && pending_exec_ > 0) {
+      // Only code is running: wait for it instead of spinning.
+      if constexpr (detail::has_wait_and_poll<Exec>::value) {
+        exec_.wait_and_poll(0.05);
+      } else {
+        exec_.poll();
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    } else {
+      exec_.poll();
+    }
     GENPRM_CHECK(!(pending_gen_ == 0 && pending_exec_ == 0 && !live_.empty()),
                  "prm verifier: {} solutions are live but no request or code run is pending",
                  live_.size());
@@ -251,7 +268,7 @@ class Verifier {
     if (mode_analyzes(cfg_.mode)) {
       const std::string opening = cfg_.analyze_start(t);
       submit_stage(s, step, -1, n, opening,
-                   sampling(cfg_.max_tokens, {cfg_.analyze_stop}, false),
+                   sampling(cfg_.analyze_budget(), {cfg_.analyze_stop}, false),
                    [this, opening](SolutionState& sp, StepState& stp, GenerationOutput out) {
                      on_analyze_done(sp, stp, opening, std::move(out));
                    });
@@ -296,6 +313,7 @@ class Verifier {
       return;
     }
     st.result.prompt_tokens = static_cast<long>(out.prompt_ids.size());
+    st.result.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
     const size_t n = out.samples.size();  // s and st may be gone after the last path finishes
     for (size_t i = 0; i < n; ++i) {
       auto& r = st.paths[i].result;

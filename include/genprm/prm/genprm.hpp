@@ -1,0 +1,88 @@
+#pragma once
+// GenPRM over the real stack: Qwen2 model + engine (radix prefix cache) + sandbox pool +
+// tokenizer, all loaded from one checkpoint directory. The one prm header that needs torch.
+//
+//   prm::GenPRM prm("path/to/GenPRM-1.5B", opts);
+//   prm::SolutionResult r = prm.verify({"id", problem, steps});
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "genprm/engine/engine.hpp"
+#include "genprm/exec/sandbox.hpp"
+#include "genprm/model/device.hpp"
+#include "genprm/prm/tokenizer_ops.hpp"
+#include "genprm/prm/verifier.hpp"
+
+namespace genprm::prm {
+
+/// A SandboxPool started on first use, so modes without execution start no Python workers.
+class LazySandbox {
+ public:
+  explicit LazySandbox(SandboxOptions opts) : opts_(std::move(opts)) {}
+  uint64_t open_session() { return pool().open_session(); }
+  void close_session(uint64_t s) { pool().close_session(s); }
+  void submit(uint64_t s, std::string code, std::function<void(CodeResult)> cb) {
+    pool().submit(s, std::move(code), std::move(cb));
+  }
+  size_t poll() { return pool_ ? pool_->poll() : 0; }
+  size_t wait_and_poll(double timeout_s) { return pool_ ? pool_->wait_and_poll(timeout_s) : 0; }
+  bool started() const { return pool_ != nullptr; }
+  SandboxPool& pool() {
+    if (!pool_) pool_ = std::make_unique<SandboxPool>(opts_);
+    return *pool_;
+  }
+
+ private:
+  SandboxOptions opts_;
+  std::unique_ptr<SandboxPool> pool_;
+};
+
+struct GenPRMOptions {
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  VerifierConfig verifier;
+  EngineOptions engine;
+  SandboxOptions sandbox;  ///< timeout_s = 5 s per block, as the reference's CodeExecutor
+};
+
+class GenPRM {
+ public:
+  using Verifier_ = Verifier<Engine, LazySandbox>;
+
+  /// Loads config.json, the safetensors weights and the tokenizer of `model_dir`. Throws
+  /// ValueError naming the file for anything malformed or missing.
+  GenPRM(const std::string& model_dir, GenPRMOptions opts)
+      : opts_(std::move(opts)),
+        tokenizer_(Tokenizer::from_pretrained(model_dir)),
+        model_(std::make_unique<Qwen2Model>(
+            Qwen2Model::load(model_dir, parse_device(opts_.device), parse_dtype(opts_.dtype)))),
+        engine_(std::make_unique<Engine>(*model_, text_codec(tokenizer_), opts_.engine)),
+        sandbox_(std::make_unique<LazySandbox>(opts_.sandbox)),
+        verifier_(std::make_unique<Verifier_>(*engine_, *sandbox_, make_tokenizer_ops(tokenizer_),
+                                              opts_.verifier)) {}
+
+  SolutionResult verify(SolutionInput input) { return verifier_->verify(std::move(input)); }
+
+  std::vector<SolutionResult> verify_many(
+      std::vector<SolutionInput> inputs,
+      const std::function<void(size_t, const SolutionResult&)>& on_result = {}) {
+    return verifier_->verify_many(std::move(inputs), on_result);
+  }
+
+  EngineStats engine_stats() const { return engine_->stats(); }
+  const GenPRMOptions& options() const { return opts_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  Engine& engine() { return *engine_; }
+  LazySandbox& sandbox() { return *sandbox_; }
+
+ private:
+  GenPRMOptions opts_;
+  Tokenizer tokenizer_;
+  std::unique_ptr<Qwen2Model> model_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<LazySandbox> sandbox_;
+  std::unique_ptr<Verifier_> verifier_;
+};
+
+}  // namespace genprm::prm
