@@ -25,7 +25,10 @@ namespace detail {
 
 inline std::size_t rfind_ci(std::string_view text, std::string_view needle) {
   if (needle.size() > text.size()) return std::string_view::npos;
+  const char first = needle[0];
   for (std::size_t i = text.size() - needle.size() + 1; i-- > 0;) {
+    char c = text[i];
+    if (c != first && (c | 0x20) != first) continue;  // needles are lower case
     bool ok = true;
     for (std::size_t k = 0; k < needle.size() && ok; ++k)
       ok = std::tolower(static_cast<unsigned char>(text[i + k])) == needle[k];
@@ -38,9 +41,13 @@ inline std::size_t rfind_ci(std::string_view text, std::string_view needle) {
 inline std::optional<Extraction> last_box(std::string_view text) {
   std::size_t limit = text.size();
   std::size_t search_end = text.size();
+  constexpr std::size_t npos = std::string_view::npos;
+  // Each needle's last position before search_end, searched again only once consumed, so the
+  // whole search reads the text at most once per needle.
+  std::size_t pb = text.rfind("\\boxed"), pf = text.rfind("\\fbox");
   for (int attempts = 0; attempts < 64; ++attempts) {
-    std::size_t pb = text.substr(0, search_end).rfind("\\boxed");
-    std::size_t pf = text.substr(0, search_end).rfind("\\fbox");
+    if (pb != npos && pb >= search_end) pb = search_end == 0 ? npos : text.substr(0, search_end).rfind("\\boxed");
+    if (pf != npos && pf >= search_end) pf = search_end == 0 ? npos : text.substr(0, search_end).rfind("\\fbox");
     std::size_t p;
     std::string rule;
     if (pb == std::string_view::npos && pf == std::string_view::npos) return std::nullopt;
