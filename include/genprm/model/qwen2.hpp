@@ -139,8 +139,8 @@ class Qwen2Model {
     c10::InferenceMode guard;
     GENPRM_CHECK_ARG(ids.dim() == 1 && ids.size(0) >= 1, "forward_full: ids must be [T] with T >= 1, got shape [{}]",
                      fmt::join(ids.sizes().vec(), ", "));
+    if (ids.is_cpu()) check_token_range(ids, "forward_full");  // no device sync for device ids
     const at::Tensor tok = ids.to(device_, at::kLong);
-    if (ids.is_cpu()) check_token_range(tok, "forward_full");
     const at::Tensor positions = at::arange(tok.size(0), index_options());
     const double scale = attention_scale();
     const at::Tensor x = run_layers(tok, positions, [&](int64_t, const at::Tensor& q, const at::Tensor& k,
@@ -158,8 +158,8 @@ class Qwen2Model {
     c10::InferenceMode guard;
     check_kv(kv);
     const model::PagedAttentionPlan plan = model::PagedAttentionPlan::build(batch, kv.block_size, device_);
+    if (batch.token_ids.is_cpu()) check_token_range(batch.token_ids, "forward");
     const at::Tensor tok = batch.token_ids.to(device_, at::kLong);
-    if (batch.token_ids.is_cpu()) check_token_range(tok, "forward");
     const at::Tensor positions = batch.positions.to(device_, at::kLong);
     const at::Tensor slots = batch.slot_mapping.to(device_, at::kLong);
     const int64_t nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
@@ -215,7 +215,7 @@ class Qwen2Model {
 
   void check_token_range(const at::Tensor& tok, const char* op) const {
     if (tok.numel() == 0) return;
-    const int64_t lo = tok.min().item<int64_t>(), hi = tok.max().item<int64_t>();
+    const int64_t lo = tok.min().item().toLong(), hi = tok.max().item().toLong();
     GENPRM_CHECK_ARG(lo >= 0 && hi < cfg_.vocab_size, "{}: token ids must be in [0, {}), got range [{}, {}]", op,
                      cfg_.vocab_size, lo, hi);
   }
