@@ -116,14 +116,14 @@ void bind_io(py::module_& m) {
       .def_static(
           "from_json_string",
           [](const std::string& text, const std::string& what) {
-            return ModelConfig::from_json(parse_json(text, what), what);
+            return ModelConfig::from_json_text(text, what);
           },
           py::arg("text"), py::arg("what") = "<config>")
       .def_static(
           "from_dict",
           [](const py::dict& d, const std::string& what) {
             std::string text = py::module_::import("json").attr("dumps")(d).cast<std::string>();
-            return ModelConfig::from_json(parse_json(text, what), what);
+            return ModelConfig::from_json_text(text, what);
           },
           py::arg("d"), py::arg("what") = "<config>")
       .def("to_json_string", [](const ModelConfig& c) { return c.to_json().dump(); })

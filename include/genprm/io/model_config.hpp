@@ -6,16 +6,38 @@
 // rejected with a ValueError naming the file and the field: other model types, rope scaling of
 // any kind other than "default", partial rotary, an activation other than silu, MLP bias,
 // sliding-window attention that would actually be used by some layer.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/io/json_strict.hpp"
 #include "genprm/util/json.hpp"
 
 namespace genprm {
+
+namespace detail {
+/// j[key] as int64 when present and not null. Unlike json_get<int64_t>, a float (1.5, 1e91) or an
+/// unsigned value beyond int64 is an error, not a truncation (found by fuzz_model_config).
+inline std::optional<int64_t> config_int(const Json& j, const std::string& key, const std::string& what) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  GENPRM_CHECK_ARG(it->is_number_integer() &&
+                       (!it->is_number_unsigned() ||
+                        it->get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())),
+                   "{}: field '{}' must be an integer, got {}", what, key, it->dump());
+  return it->get<int64_t>();
+}
+inline int64_t config_int_required(const Json& j, const std::string& key, const std::string& what) {
+  auto v = config_int(j, key, what);
+  GENPRM_CHECK_ARG(v.has_value(), "{}: missing required field '{}'", what, key);
+  return *v;
+}
+}  // namespace detail
 
 struct ModelConfig {
   std::string model_type = "qwen2";
@@ -37,7 +59,12 @@ struct ModelConfig {
 
   /// Reads and validates `config_json_path`; errors name the file.
   static ModelConfig from_file(const std::string& config_json_path) {
-    return from_json(read_json_file(config_json_path), config_json_path);
+    return from_json(read_json_file_strict(config_json_path), config_json_path);
+  }
+
+  /// Parses config.json text (strictly: duplicate keys and number overflow are errors) and validates it.
+  static ModelConfig from_json_text(const std::string& text, const std::string& what) {
+    return from_json(parse_json_strict(text, what), what);
   }
 
   /// Validates a parsed config; `what` (usually the file path) prefixes every error.
@@ -49,14 +76,14 @@ struct ModelConfig {
                      "{}: unsupported model_type '{}' (supported: qwen2, llama)", what, c.model_type);
     const bool qwen2 = c.model_type == "qwen2";
 
-    c.vocab_size = json_get<int64_t>(j, "vocab_size", what);
-    c.hidden_size = json_get<int64_t>(j, "hidden_size", what);
-    c.intermediate_size = json_get<int64_t>(j, "intermediate_size", what);
-    c.num_hidden_layers = json_get<int64_t>(j, "num_hidden_layers", what);
-    c.num_attention_heads = json_get<int64_t>(j, "num_attention_heads", what);
-    c.num_key_value_heads = json_get_or<int64_t>(j, "num_key_value_heads", c.num_attention_heads, what);
+    c.vocab_size = detail::config_int_required(j, "vocab_size", what);
+    c.hidden_size = detail::config_int_required(j, "hidden_size", what);
+    c.intermediate_size = detail::config_int_required(j, "intermediate_size", what);
+    c.num_hidden_layers = detail::config_int_required(j, "num_hidden_layers", what);
+    c.num_attention_heads = detail::config_int_required(j, "num_attention_heads", what);
+    c.num_key_value_heads = detail::config_int(j, "num_key_value_heads", what).value_or(c.num_attention_heads);
     c.max_position_embeddings =
-        json_get_or<int64_t>(j, "max_position_embeddings", qwen2 ? 32768 : 2048, what);
+        detail::config_int(j, "max_position_embeddings", what).value_or(qwen2 ? 32768 : 2048);
     c.rms_norm_eps = json_get_or<double>(j, "rms_norm_eps", 1e-6, what);
     c.tie_word_embeddings = json_get_or<bool>(j, "tie_word_embeddings", false, what);
     c.attention_bias = qwen2 ? true : json_get_or<bool>(j, "attention_bias", false, what);
@@ -81,8 +108,8 @@ struct ModelConfig {
     GENPRM_CHECK_ARG(c.num_attention_heads % c.num_key_value_heads == 0,
                      "{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", what,
                      c.num_attention_heads, c.num_key_value_heads);
-    if (j.contains("head_dim") && !j["head_dim"].is_null()) {
-      c.head_dim = json_get<int64_t>(j, "head_dim", what);
+    if (auto hd = detail::config_int(j, "head_dim", what)) {
+      c.head_dim = *hd;
     } else {
       GENPRM_CHECK_ARG(c.hidden_size % c.num_attention_heads == 0,
                        "{}: hidden_size {} is not a multiple of num_attention_heads {} (and no head_dim)",
@@ -91,23 +118,20 @@ struct ModelConfig {
     }
     GENPRM_CHECK_ARG(c.head_dim > 0 && c.head_dim % 2 == 0,
                      "{}: head_dim {} must be positive and even (rotary embedding)", what, c.head_dim);
-    GENPRM_CHECK_ARG(c.rms_norm_eps > 0, "{}: rms_norm_eps must be positive", what);
+    GENPRM_CHECK_ARG(c.rms_norm_eps > 0 && std::isfinite(c.rms_norm_eps),
+                     "{}: rms_norm_eps must be positive and finite", what);
 
     parse_rope(j, what, &c);
     check_no_sliding_window(j, what, c);
 
-    if (j.contains("bos_token_id") && !j["bos_token_id"].is_null())
-      c.bos_token_id = json_get<int64_t>(j, "bos_token_id", what);
+    c.bos_token_id = detail::config_int(j, "bos_token_id", what);
     auto eos = j.find("eos_token_id");
     if (eos != j.end() && !eos->is_null()) {
       if (eos->is_array()) {
-        for (const Json& e : *eos) {
-          GENPRM_CHECK_ARG(e.is_number_integer(), "{}: 'eos_token_id' list holds a non-integer {}", what,
-                           e.dump());
-          c.eos_token_ids.push_back(e.get<int64_t>());
-        }
+        for (const Json& e : *eos)
+          c.eos_token_ids.push_back(detail::config_int_required(Json{{"eos_token_id", e}}, "eos_token_id", what));
       } else {
-        c.eos_token_ids.push_back(json_get<int64_t>(j, "eos_token_id", what));
+        c.eos_token_ids.push_back(detail::config_int_required(j, "eos_token_id", what));
       }
     }
     return c;
@@ -142,9 +166,12 @@ struct ModelConfig {
 
  private:
   static bool is_default_rope(const Json& obj) {
-    // {"rope_type": "default"} (or "type") with nothing else that changes the rotation.
-    std::string t = obj.value("rope_type", obj.value("type", std::string("default")));
-    return t == "default";
+    // {"rope_type": "default"} (or "type"), or neither key.
+    for (const char* key : {"rope_type", "type"}) {
+      auto it = obj.find(key);
+      if (it != obj.end() && !it->is_null()) return it->is_string() && *it == "default";
+    }
+    return true;
   }
 
   static void parse_rope(const Json& j, const std::string& what, ModelConfig* c) {
@@ -170,7 +197,8 @@ struct ModelConfig {
                      "{}: rope_theta {} disagrees with rope_parameters.rope_theta {}", what,
                      top.value_or(0), nested.value_or(0));
     c->rope_theta = nested ? *nested : top ? *top : 10000.0;
-    GENPRM_CHECK_ARG(c->rope_theta > 0, "{}: rope_theta must be positive, got {}", what, c->rope_theta);
+    GENPRM_CHECK_ARG(c->rope_theta > 0 && std::isfinite(c->rope_theta),
+                     "{}: rope_theta must be positive and finite, got {}", what, c->rope_theta);
     double prf = json_get_or<double>(j, "partial_rotary_factor", 1.0, what);
     GENPRM_CHECK_ARG(prf == 1.0, "{}: partial_rotary_factor {} is not supported", what, prf);
   }
@@ -189,7 +217,7 @@ struct ModelConfig {
     }
     bool use_sw = json_get_or<bool>(j, "use_sliding_window", false, what);
     bool has_window = j.contains("sliding_window") && !j["sliding_window"].is_null();
-    int64_t max_window_layers = json_get_or<int64_t>(j, "max_window_layers", c.num_hidden_layers, what);
+    int64_t max_window_layers = detail::config_int(j, "max_window_layers", what).value_or(c.num_hidden_layers);
     GENPRM_CHECK_ARG(!(use_sw && has_window && max_window_layers < c.num_hidden_layers),
                      "{}: sliding-window attention (use_sliding_window with max_window_layers {} < "
                      "num_hidden_layers {}) is not supported",

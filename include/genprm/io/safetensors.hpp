@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/io/json_strict.hpp"
 #include "genprm/util/json.hpp"
 #include "genprm/util/mmap.hpp"
 
@@ -100,36 +101,6 @@ namespace detail {
 // Largest header accepted (the reference implementation's limit is 100 MB too).
 constexpr uint64_t kMaxSafetensorsHeader = 100ull * 1000 * 1000;
 
-// Parses JSON and rejects duplicate keys in any object (nlohmann silently keeps the last one).
-inline Json parse_json_unique_keys(const char* begin, const char* end, const std::string& what) {
-  std::vector<std::set<std::string>> keys;  // one set per open object
-  std::string duplicate;
-  auto cb = [&](int /*depth*/, Json::parse_event_t ev, Json& parsed) -> bool {
-    switch (ev) {
-      case Json::parse_event_t::object_start: keys.emplace_back(); break;
-      case Json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
-        break;
-      case Json::parse_event_t::key:
-        if (!keys.empty() && parsed.is_string()) {
-          const auto& k = parsed.get_ref<const std::string&>();
-          if (!keys.back().insert(k).second && duplicate.empty()) duplicate = k;
-        }
-        break;
-      default: break;
-    }
-    return true;
-  };
-  Json j;
-  try {
-    j = Json::parse(begin, end, cb);
-  } catch (const nlohmann::json::exception& e) {
-    throw ValueError(fmt::format("{}: invalid JSON header: {}", what, e.what()));
-  }
-  GENPRM_CHECK_ARG(duplicate.empty(), "{}: duplicate name '{}' in the JSON header", what, duplicate);
-  return j;
-}
-
 inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) {
   if (a != 0 && b > std::numeric_limits<uint64_t>::max() / a) return false;
   *out = a * b;
@@ -157,7 +128,7 @@ inline SafetensorsHeader parse_safetensors(const uint8_t* data, size_t size, con
                    path, n, detail::kMaxSafetensorsHeader);
   GENPRM_CHECK_ARG(n >= 2 && data[8] == '{', "{}: invalid JSON header: it must be a JSON object", path);
   const char* hb = reinterpret_cast<const char*>(data + 8);
-  Json header = detail::parse_json_unique_keys(hb, hb + n, path);
+  Json header = parse_json_strict(hb, hb + n, path, "JSON header");
   GENPRM_CHECK_ARG(header.is_object(), "{}: invalid JSON header: it must be a JSON object", path);
 
   out.data_start = static_cast<size_t>(8 + n);
@@ -375,7 +346,7 @@ class SafetensorsCheckpoint {
     SafetensorsCheckpoint c;
     c.path_ = index_path;
     std::string text = read_text_file(index_path);
-    Json j = detail::parse_json_unique_keys(text.data(), text.data() + text.size(), index_path);
+    Json j = parse_json_strict(text, index_path);
     GENPRM_CHECK_ARG(j.is_object(), "{}: index must be a JSON object", index_path);
     auto wm = j.find("weight_map");
     GENPRM_CHECK_ARG(wm != j.end() && wm->is_object(), "{}: missing object 'weight_map'", index_path);

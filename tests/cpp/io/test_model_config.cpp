@@ -151,13 +151,32 @@ TEST_CASE("shape rules: divisibility, positivity, types") {
   expect_rejected(j, {"'vocab_size' must be positive"});
   j = base();
   j["hidden_size"] = "big";
-  expect_rejected(j, {"'hidden_size'", "wrong type"});
+  expect_rejected(j, {"'hidden_size' must be an integer", "\"big\""});
   j = base();
   j.erase("intermediate_size");
   expect_rejected(j, {"missing required field 'intermediate_size'"});
   j = base();
   j["eos_token_id"] = {1, "x"};
   expect_rejected(j, {"eos_token_id"});
+  // Found by fuzz_model_config: floats and out-of-range integers must not be truncated.
+  j = base();
+  j["num_hidden_layers"] = 1.5e91;
+  expect_rejected(j, {"'num_hidden_layers' must be an integer"});
+  j = base();
+  j["num_attention_heads"] = 8.0;
+  expect_rejected(j, {"'num_attention_heads' must be an integer"});
+  j = base();
+  j["vocab_size"] = 18446744073709551615ull;
+  expect_rejected(j, {"'vocab_size' must be an integer"});
+  j = base();
+  j["eos_token_id"] = {1, 2.5};
+  expect_rejected(j, {"'eos_token_id' must be an integer"});
+  j = base();
+  j["rope_scaling"] = {{"rope_type", 3}};
+  expect_rejected(j, {"rope_scaling"});
+  j = base();
+  j["rope_theta"] = 1e308 * 10;
+  expect_rejected(j, {"rope_theta must be positive and finite"});
   CHECK_THROWS_AS(ModelConfig::from_json(Json::array(), "cfg/config.json"), genprm::ValueError);
 }
 
@@ -195,4 +214,14 @@ TEST_CASE("a DeepSeek-R1-Distill-Qwen-1.5B config (GenPRM-1.5B's family) is acce
   CHECK(c.torch_dtype == "bfloat16");
   CHECK(c.eos_token_ids == std::vector<int64_t>{151643});
   CHECK(c.max_position_embeddings == 131072);
+}
+
+TEST_CASE("config text: number overflow and duplicate keys are ValueErrors naming the file") {
+  // Found by fuzz_model_config: nlohmann reports "1e999" as out_of_range, not parse_error.
+  CHECK_THROWS_WITH_AS(ModelConfig::from_json_text(R"({"model_type": "qwen2", "rope_theta": 200e666})", "c.json"),
+                       doctest::Contains("c.json: invalid JSON"), genprm::ValueError);
+  CHECK_THROWS_WITH_AS(ModelConfig::from_json_text(R"({"model_type": "qwen2", "model_type": "llama"})", "c.json"),
+                       doctest::Contains("c.json: duplicate name 'model_type'"), genprm::ValueError);
+  ModelConfig c = ModelConfig::from_json_text(base().dump(), "c.json");
+  CHECK(c.hidden_size == 128);
 }

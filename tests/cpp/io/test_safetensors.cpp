@@ -254,6 +254,9 @@ TEST_CASE("rejects invalid JSON and non-object headers") {
   expect_open_error("json4.safetensors", image(R"({"a": 5})", 0), {"tensor 'a'", "must be an object"});
   expect_open_error("json5.safetensors", image(R"({"a": {"dtype": "F32", "shape": [1]}})", 4),
                     {"tensor 'a'", "data_offsets"});
+  expect_open_error("json_overflow.safetensors",
+                    image(R"({"a":{"dtype":"U8","shape":[1e999],"data_offsets":[0,1]}})", 1),
+                    {"invalid JSON header", "overflow"});
   expect_open_error("json6.safetensors", image(R"({"__metadata__": {"k": 3}})", 0),
                     {"__metadata__", "must be a string"});
 }
