@@ -258,6 +258,8 @@ int main(int argc, char** argv) {
       GenerationRequest r;
       r.prompt_ids = random_prompt(1000, model->config().vocab_size, 5000);
       r.params.temperature = 0.6f;
+      r.params.top_p = 0.95f;
+      r.params.top_k = 20;
       r.params.max_tokens = new_tokens;
       r.params.ignore_eos = true;
       r.params.seed = 5000;
@@ -277,6 +279,13 @@ int main(int argc, char** argv) {
     res["maj8_unshared_s"] = s1 - s0;
   }
   EngineStats st = eng.stats();
+  std::printf("host time split (whole run): schedule %.3f s, forward call %.3f s, sampling+sync %.3f s over %llu steps\n",
+              st.schedule_seconds, st.forward_seconds, st.sample_seconds,
+              static_cast<unsigned long long>(st.forward_steps));
+  res["schedule_s"] = st.schedule_seconds;
+  res["forward_call_s"] = st.forward_seconds;
+  res["sample_sync_s"] = st.sample_seconds;
+  res["forward_steps"] = st.forward_steps;
   res["preemptions"] = st.preemptions;
   res["max_batch_seqs"] = st.max_batch_seqs;
   std::printf("BENCH_ENGINE %s\n", res.dump().c_str());

@@ -88,6 +88,9 @@ py::dict stats_dict(const EngineStats& s) {
   d["blocks_cached"] = s.blocks_cached;
   d["running"] = s.running;
   d["waiting"] = s.waiting;
+  d["schedule_seconds"] = s.schedule_seconds;
+  d["forward_seconds"] = s.forward_seconds;
+  d["sample_seconds"] = s.sample_seconds;
   return d;
 }
 

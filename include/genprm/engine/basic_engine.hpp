@@ -23,6 +23,7 @@
 // forward(const ForwardBatch&, KvCacheView&) -> logits [R, V] float32, allocate_kv(blocks, bs),
 // kv_bytes_per_block(bs), device().
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -82,6 +83,11 @@ struct EngineStats {
   int64_t blocks_cached = 0;  ///< cached, unreferenced (evictable)
   int64_t running = 0;
   int64_t waiting = 0;
+  // Host wall time (seconds): scheduling + batch building, the forward call (on CUDA: launching
+  // it), sampling + stop checks (on CUDA: includes waiting for the forward's results).
+  double schedule_seconds = 0.0;
+  double forward_seconds = 0.0;
+  double sample_seconds = 0.0;
 };
 
 template <class Model>
@@ -318,7 +324,12 @@ class BasicEngine {
     return false;
   }
 
+  static double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
   void step() {
+    step_start_ = now_seconds();
     int64_t budget = opts_.max_batch_tokens;
     std::vector<Sched> sched;
     std::vector<BlockCopy> copies;
@@ -444,8 +455,12 @@ class BasicEngine {
     batch.query_start = std::move(qstart);
     batch.context_lens = std::move(ctx);
 
+    const double t_fwd = now_seconds();
+    stats_.schedule_seconds += t_fwd - step_start_;
     copy_blocks(kv_, copies);
     at::Tensor logits = model_.forward(batch, kv_);  // [R, V] float32
+    const double t_sample = now_seconds();
+    stats_.forward_seconds += t_sample - t_fwd;
 
     ++stats_.forward_steps;
     stats_.tokens_computed += tok.size();
@@ -466,6 +481,7 @@ class BasicEngine {
       }
     }
     if (any_logits) sample_and_advance(logits, logit_seqs);
+    stats_.sample_seconds += now_seconds() - t_sample;
     running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }),
                    running_.end());
   }
@@ -692,6 +708,7 @@ class BasicEngine {
   uint64_t next_request_id_ = 1;
   uint64_t next_order_ = 0;
   uint64_t batch_seqs_sum_ = 0;
+  double step_start_ = 0.0;
   EngineStats stats_;
 };
 

@@ -112,14 +112,21 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
   at::Tensor greedy_tok;
   if (any_greedy) greedy_tok = logits.argmax(1);
 
-  at::Tensor scaled = logits / at::tensor(temp, f32).to(dev).unsqueeze(1);
-  at::Tensor probs = at::softmax(scaled, 1);  // [R, V]
-  at::Tensor u = at::tensor(uni, at::TensorOptions().dtype(at::kDouble)).to(dev).to(at::kFloat).unsqueeze(1);
-  at::Tensor sampled, proc_lp;
+  at::Tensor scaled, probs, sampled, proc_lp;
+  if (!all_greedy || any_proc_lp) scaled = logits / at::tensor(temp, f32).to(dev).unsqueeze(1);
   if (!all_greedy) {
+    probs = at::softmax(scaled, 1);  // [R, V]
+    at::Tensor u = at::tensor(uni, at::TensorOptions().dtype(at::kDouble)).to(dev).to(at::kFloat).unsqueeze(1);
     if (any_filter) {
-      auto sorted = probs.sort(1, /*descending=*/true);
-      at::Tensor sp = std::get<0>(sorted), si = std::get<1>(sorted);  // [R, V]
+      // Candidates best first: the top max(top_k) when every sampled row has a top-k (cheaper
+      // than sorting the vocabulary), else the whole vocabulary sorted.
+      int64_t kmax = 1;
+      for (int64_t r = 0; r < R; ++r)
+        if (rows[static_cast<size_t>(r)].params->temperature != 0.0f) kmax = std::max(kmax, top_k[r]);
+      const int64_t C = kmax;
+      auto sorted = C < V ? probs.topk(C, 1, /*largest=*/true, /*sorted=*/true) : probs.sort(1, /*descending=*/true);
+      at::Tensor sp = std::get<0>(sorted), si = std::get<1>(sorted);  // [R, C]
+      const int64_t V = C;  // the candidate count from here on
       at::Tensor rank = at::arange(V, i64.device(dev)).unsqueeze(0);
       at::Tensor keep = rank < at::tensor(top_k, i64).to(dev).unsqueeze(1);
       at::Tensor pk = sp * keep;
@@ -136,7 +143,7 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
       at::Tensor pos = at::minimum(at::searchsorted(cdf, u * total, /*out_int32=*/false, /*right=*/true), last_kept);
       sampled = si.gather(1, pos).squeeze(1);
       if (any_proc_lp) {
-        proc_lp = at::full({R, V}, -std::numeric_limits<float>::infinity(), f32.device(dev));
+        proc_lp = at::full({R, probs.size(1)}, -std::numeric_limits<float>::infinity(), f32.device(dev));
         proc_lp.scatter_(1, si, at::log(filtered / total));
       }
     } else {
