@@ -65,6 +65,14 @@ if(NOT TARGET genprm_torch)
   target_compile_options(genprm_torch INTERFACE ${_torch_flags})
   target_include_directories(genprm_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
   target_link_libraries(genprm_torch INTERFACE ${TORCH_LIBRARIES})
+  # PyPI's torch finds its CUDA libraries (nccl, cudnn, ...) in site-packages/nvidia/*/lib through
+  # its RUNPATH. The linker must look there too, before an older copy in the CUDA toolkit
+  # (e.g. /usr/local/cuda/lib/libnccl.so.2) that lacks symbols libtorch_cuda.so needs.
+  file(GLOB _genprm_nv_libs LIST_DIRECTORIES true "${TORCH_LIB_DIR}/../../nvidia/*/lib")
+  if(_genprm_nv_libs)
+    string(JOIN ":" _genprm_nv_path ${_genprm_nv_libs})
+    target_link_options(genprm_torch INTERFACE "LINKER:-rpath-link,${_genprm_nv_path}")
+  endif()
 endif()
 
 # Names the installed genprm targets link to (see CMakeLists.txt).
