@@ -111,8 +111,34 @@ def test_stream_decoder_property(qwen):
             assert "".join(chunks) == qwen.decode(ids, skip_special_tokens=skip)
 
 
+def _byte_chars():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+def _tiny_tokenizer_json():
+    """The Qwen tokenizer.json with its vocabulary cut to the 256 byte tokens and no merges."""
+    head = json.loads((QWEN_DIR / "tokenizer.json").read_text(encoding="utf-8"))
+    vocab = {ch: b for b, ch in _byte_chars().items()}
+    head["model"]["vocab"] = vocab
+    head["model"]["merges"] = []
+    head["added_tokens"] = []
+    return head
+
+
 def test_malformed_tokenizer_json_errors_name_the_file(tmp_path):
-    good = json.loads((QWEN_DIR / "tokenizer.json").read_text(encoding="utf-8"))
+    good = _tiny_tokenizer_json()
+    ok = tmp_path / "tiny.json"
+    ok.write_text(json.dumps(good), encoding="utf-8")
+    tiny = genprm.Tokenizer.from_file(ok)
+    assert tiny.decode(tiny.encode("h\u00e9llo")) == "h\u00e9llo" and len(tiny.encode("h\u00e9llo")) == 6
     bad = tmp_path / "bad.json"
     bad.write_text('{"model": {"type": "BPE", "vocab": {', encoding="utf-8")
     with pytest.raises(ValueError, match="bad.json: invalid JSON"):

@@ -373,28 +373,21 @@ class Tokenizer {
     if (add_special_tokens) out.insert(out.end(), st.suffix_ids.begin(), st.suffix_ids.end());
   }
 
-  /// Text of `ids`, as Hugging Face's decode: added tokens verbatim (special ones dropped when
-  /// skip_special_tokens), the bytes of model tokens between them decoded with U+FFFD for
-  /// invalid UTF-8; unknown ids are skipped.
+  /// Text of `ids`, as Hugging Face's decode: the bytes of every token (special tokens dropped
+  /// when skip_special_tokens; unknown ids skipped) concatenated, then read as UTF-8 with U+FFFD
+  /// for each maximal ill-formed subsequence.
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const {
     const auto& st = s();
-    std::string out, chunk;
-    out.reserve(ids.size() * 4);
+    std::string bytes;
+    bytes.reserve(ids.size() * 4);
     for (int32_t id : ids) {
       if (id < 0 || size_t(id) >= st.id_kind.size()) continue;
       const uint8_t kind = st.id_kind[size_t(id)];
-      if (kind == 0) continue;
-      if (kind == 1) {
-        chunk += st.id_to_bytes[size_t(id)];
-        continue;
-      }
-      if (kind == 3 && skip_special_tokens) continue;
-      unicode::append_utf8_lossy(out, chunk);
-      chunk.clear();
-      out += st.id_to_bytes[size_t(id)];
+      if (kind == 0 || (kind == 3 && skip_special_tokens)) continue;
+      bytes += st.id_to_bytes[size_t(id)];
     }
-    unicode::append_utf8_lossy(out, chunk);
-    return out;
+    if (unicode::is_valid_utf8(bytes)) return bytes;
+    return unicode::utf8_lossy(bytes);
   }
 
   /// Id of a token string as it appears in tokenizer.json ("Ġhello", "<|im_end|>").
@@ -566,19 +559,14 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
   }
   const Json added = j.value("added_tokens", Json::array());
   GENPRM_CHECK_ARG(added.is_array(), "{}: 'added_tokens' must be an array", path);
-  for (const auto& a : added) {
-    GENPRM_CHECK_ARG(a.is_object() && a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
-                         a["content"].is_string(),
-                     "{}: each added token needs an integer 'id' and a string 'content'", path);
-    const int64_t id = a["id"].get<int64_t>();
-    GENPRM_CHECK_ARG(id >= 0 && id < (int64_t(1) << 30), "{}: added token id {} out of range", path, id);
-    max_id = std::max<int32_t>(max_id, int32_t(id));
-  }
+  for (const auto& a : added)
+    GENPRM_CHECK_ARG(a.is_object() && a.contains("content") && a["content"].is_string(),
+                     "{}: each added token needs a string 'content'", path);
   const size_t n_ids = size_t(max_id + 1);
   st->id_to_token.assign(n_ids, std::string());
   st->id_to_bytes.assign(n_ids, std::string());
   st->id_kind.assign(n_ids, 0);
-  st->token_to_id.reserve(n_ids);
+  st->token_to_id.reserve(n_ids + added.size());
   for (auto& [tok, id64] : doc.vocab) {
     const size_t id = size_t(id64);
     GENPRM_CHECK_ARG(st->id_kind[id] == 0, "{}: vocab id {} is used twice ('{}' and '{}')", path, id,
@@ -611,6 +599,7 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
                      "{}: merge {} ('{}' + '{}') uses a token that is not in the vocabulary", path, rank, left, right);
     st->merges.insert(a, b, {int32_t(rank), c});
   }
+  const size_t doc_vocab_size = doc.vocab.size();
   doc.vocab.clear();
   doc.vocab.shrink_to_fit();
   doc.merges.clear();
@@ -680,22 +669,40 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
     GENPRM_CHECK_ARG(t == "ByteLevel", "{}: decoder '{}' is not supported (expected ByteLevel)", path, t);
   }
 
-  // ---- added tokens
+  // ---- added tokens. Like tokenizers, the ids written in the file are not used: a token already
+  // in the model vocabulary keeps its id, a new one takes the next id after the largest added id
+  // (or the model vocabulary size).
+  const int64_t model_size = int64_t(doc_vocab_size);
+  int64_t max_added = -1;
   for (const auto& a : added) {
     auto t = std::make_unique<AddedToken>();
-    t->id = a["id"].get<int32_t>();
     t->content = a["content"].get<std::string>();
-    GENPRM_CHECK_ARG(!t->content.empty() && unicode::is_valid_utf8(t->content), "{}: added token {} has empty or invalid content", path, t->id);
+    GENPRM_CHECK_ARG(!t->content.empty() && unicode::is_valid_utf8(t->content),
+                     "{}: added token {} has empty or invalid UTF-8 content", path, a.dump());
     t->single_word = a.value("single_word", false);
     t->lstrip = a.value("lstrip", false);
     t->rstrip = a.value("rstrip", false);
-    t->normalized = a.value("normalized", !a.value("special", false));
     t->special = a.value("special", false);
-    const size_t id = size_t(t->id);
-    st->id_to_token[id] = t->content;
-    // Decode appends an added token's content verbatim.
-    st->id_to_bytes[id] = t->content;
-    st->id_kind[id] = t->special ? 3 : 2;
+    t->normalized = a.value("normalized", !t->special);
+    const int32_t existing = st->find_token(t->content);
+    bool duplicate = false;
+    for (const auto& prev : st->added) duplicate = duplicate || prev->content == t->content;
+    if (duplicate) continue;  // tokenizers keeps the first definition
+    int64_t id = existing;
+    if (id < 0) id = (max_added >= 0 && (max_added >= model_size || model_size == 0)) ? max_added + 1 : model_size;
+    max_added = std::max(max_added, id);
+    GENPRM_CHECK_ARG(id < (int64_t(1) << 30), "{}: too many added tokens", path);
+    t->id = int32_t(id);
+    if (size_t(id) >= st->id_kind.size()) {
+      st->id_to_token.resize(size_t(id) + 1);
+      st->id_to_bytes.resize(size_t(id) + 1);
+      st->id_kind.resize(size_t(id) + 1, 0);
+    }
+    st->id_to_token[size_t(id)] = t->content;
+    // The ByteLevel decoder maps a token's characters back to bytes when all of them are in the
+    // byte map ("<think>", "Ġzz" -> " zz"), else keeps its UTF-8 ("<｜User｜>").
+    st->id_to_bytes[size_t(id)] = tok_detail::byte_level_decode(t->content).value_or(t->content);
+    st->id_kind[size_t(id)] = t->special ? 3 : 2;
     st->token_to_id.insert(st->id_to_token, t->id);
     st->added.push_back(std::move(t));
   }
@@ -767,13 +774,7 @@ class StreamDecoder {
   }
   /// Appends the newly final text after `id` to `out`.
   void push_into(int32_t id, std::string& out) {
-    if (tok_.is_added(id)) {
-      if (skip_special_ && tok_.is_special(id)) return;
-      unicode::append_utf8_lossy(out, pending_);  // incomplete bytes before an added token: U+FFFD
-      pending_.clear();
-      out += tok_.token_bytes(id);
-      return;
-    }
+    if (skip_special_ && tok_.is_special(id)) return;
     pending_ += tok_.token_bytes(id);
     // Emit everything except a trailing sequence that may still be completed.
     const auto* p = reinterpret_cast<const unsigned char*>(pending_.data());
