@@ -161,6 +161,7 @@ def _main():
         try:
             try:
                 sys.stdout = out
+                signal.signal(signal.SIGALRM, _on_alarm)  # a block may have replaced it
                 signal.setitimer(signal.ITIMER_REAL, _timeout)
                 exec(compile(code, '<string>', 'exec'), namespace)
                 signal.setitimer(signal.ITIMER_REAL, 0)

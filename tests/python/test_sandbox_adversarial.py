@@ -1,0 +1,342 @@
+"""Hostile code in genprm.Sandbox: every case asserts the host is unharmed.
+
+"Unharmed" is checked concretely in each test (files, processes, sockets, environment) and by
+the `host_ok` fixture after each test: this process and its files are intact, no process of the
+sandbox survives its block, and a fresh session still computes correctly.
+"""
+import os
+import signal
+import socket
+import tempfile
+import time
+
+import pytest
+
+from genprm import Sandbox
+
+SECRET = "genprm-test-secret-7f3a9c"
+os.environ["GENPRM_TEST_SECRET_TOKEN"] = SECRET  # held by the parent before the pool starts
+
+TIMEOUT = 1.0
+GRACE = 0.3
+SLACK = 1.5  # scheduling slack on a shared 2-core machine
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(timeout=TIMEOUT, kill_grace=GRACE, workers=2, memory=512 << 20,
+                 max_processes=16, max_output=4096) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def canary():
+    """A host file and directory a sandbox must not be able to touch."""
+    d = tempfile.mkdtemp(prefix="genprm-canary-")
+    os.chmod(d, 0o777)  # even world-writable: the sandbox must still not reach it
+    path = os.path.join(d, "canary.txt")
+    with open(path, "w") as f:
+        f.write("intact")
+    os.chmod(path, 0o666)
+    yield d, path
+    for name in os.listdir(d):
+        os.remove(os.path.join(d, name))
+    os.rmdir(d)
+
+
+def host_pids_with_parent(ppid):
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == ppid:
+                out.append(int(p))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+@pytest.fixture
+def host_ok(sb, canary):
+    my_pid, cwd = os.getpid(), os.getcwd()
+    yield
+    assert os.getpid() == my_pid and os.getcwd() == cwd
+    with open(canary[1]) as f:
+        assert f.read() == "intact"
+    with sb.session() as s:
+        assert s.run("print(6 * 7)") == "42"
+
+
+def run_fresh(sb, code):
+    with sb.session() as s:
+        return s.run_result(code)
+
+
+def check_time(r):
+    assert r.seconds < TIMEOUT + GRACE + SLACK
+
+
+# ---- CPU, time, processes, memory, output ---------------------------------------------------
+
+def test_infinite_loop(sb, host_ok):
+    r = run_fresh(sb, "while True:\n    pass")
+    assert r.timed_out and r.output == "Code execute time out: Code execution timed out"
+    check_time(r)
+
+
+def test_sleep_past_the_limit(sb, host_ok):
+    r = run_fresh(sb, "import time\ntime.sleep(60)\nprint('woke')")
+    assert r.timed_out and "woke" not in r.output
+    check_time(r)
+
+
+def test_loop_that_swallows_the_timeout_is_killed(sb, host_ok):
+    with sb.session() as s:
+        r = s.run_result("import time\nwhile True:\n    try:\n        time.sleep(10)\n"
+                         "    except BaseException:\n        pass")
+        assert r.timed_out
+        check_time(r)
+        assert s.run_result("print('next')").state_reset
+
+
+def test_fork_bomb(sb, host_ok):
+    with sb.session() as s:
+        pid = None
+        s.run("import os")
+        pid = sb.pool.session_worker_pid(s.id)
+        r = s.run_result("while True:\n    os.fork()")
+        check_time(r)
+        assert not r.ok
+        # everything the bomb forked is gone once the block has answered
+        assert host_pids_with_parent(pid) == []
+        assert s.run("print('alive')").endswith("alive")
+
+
+def test_thread_bomb(sb, host_ok):
+    r = run_fresh(sb, "import threading, time\nts = []\nwhile True:\n"
+                      "    t = threading.Thread(target=time.sleep, args=(30,), daemon=True)\n"
+                      "    t.start(); ts.append(t)")
+    check_time(r)
+    # Thread creation fails at the process limit; when the address-space limit is reached first
+    # CPython may instead lose the new thread before it signals "started" and Thread.start()
+    # waits forever: then the wall clock ends the block. Both leave the host untouched.
+    assert r.output in ("Code execute Error: RuntimeError: can't start new thread",
+                        "Code execute time out: Code execution timed out")
+
+
+def test_memory_bomb(host_ok):
+    # its own pool: zero-filling the blocks takes a while on a loaded machine
+    with Sandbox(timeout=10.0, workers=1, warm_workers=0, memory=256 << 20) as big, \
+            big.session() as s:
+        r = s.run_result("blocks = []\nwhile True:\n    blocks.append(bytearray(50 << 20))")
+        assert r.output == "Code execute Error: MemoryError: "
+        r = s.run_result("x = bytearray(8 << 30)")
+        assert r.output == "Code execute Error: MemoryError: "
+        assert s.run("del blocks\nprint('recovered')") == "recovered"
+
+
+def test_huge_output_is_capped_with_a_marker(sb, host_ok):
+    r = run_fresh(sb, "for i in range(10**5):\n    print('spam' * 20)")
+    assert r.ok
+    assert len(r.output.encode()) < 4096 + 200
+    assert r.output.endswith("more characters not shown]")
+    assert "[output truncated:" in r.output
+    r = run_fresh(sb, "raise ValueError('x' * 10**6)")
+    assert len(r.output.encode()) < 4096 + 200 and "[output truncated:" in r.output
+
+
+def test_deep_recursion(sb, host_ok):
+    r = run_fresh(sb, "def f(n):\n    return f(n + 1)\nf(0)")
+    assert r.output == "Code execute Error: RecursionError: maximum recursion depth exceeded"
+    # with the guard lifted the C stack overflows: the worker dies, the host does not
+    with sb.session() as s:
+        r = s.run_result("import sys\nsys.setrecursionlimit(10**8)\n"
+                         "def g(n):\n    return g(n + 1)\ng(0)")
+        assert not r.ok
+        check_time(r)
+        assert s.run_result("print(1)").output.endswith("1")
+
+
+def test_segfault_through_ctypes(sb, host_ok):
+    with sb.session() as s:
+        r = s.run_result("import ctypes\nctypes.string_at(0)")
+        assert r.output.startswith("Code execute Error: SandboxCrash:")
+        nxt = s.run_result("print('fresh')")
+        assert nxt.state_reset and nxt.output.endswith("fresh")
+
+
+# ---- files ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["home", "host_tmp", "project", "canary_dir"])
+def test_writing_outside_the_temp_dir(sb, host_ok, canary, target):
+    path = {
+        "home": os.path.join(os.path.expanduser("~"), "genprm_sandbox_escape.txt"),
+        "host_tmp": os.path.join(tempfile.gettempdir(), "genprm_sandbox_escape.txt"),
+        "project": os.path.join(PROJECT, "genprm_sandbox_escape.txt"),
+        "canary_dir": os.path.join(canary[0], "escape.txt"),
+    }[target]
+    r = run_fresh(sb, f"open({path!r}, 'w').write('pwned')\nprint('written')")
+    assert not r.ok and "written" not in r.output
+    assert not os.path.exists(path)
+
+
+def test_deleting_files(sb, host_ok, canary):
+    code = (f"import os, shutil\nerrors = 0\n"
+            f"for p in [{canary[1]!r}, {os.path.join(PROJECT, 'CMakeLists.txt')!r}]:\n"
+            f"    try:\n        os.remove(p)\n    except OSError:\n        errors += 1\n"
+            f"shutil.rmtree({os.path.join(PROJECT, 'tests', 'python')!r}, ignore_errors=True)\n"
+            f"print(errors)")
+    r = run_fresh(sb, code)
+    assert r.output == "2"
+    assert os.path.exists(canary[1])
+    assert os.path.exists(os.path.join(PROJECT, "CMakeLists.txt"))
+    assert os.path.exists(os.path.abspath(__file__))
+
+
+def test_writing_a_huge_file(sb, host_ok):
+    r = run_fresh(sb, "open('big.bin', 'wb').write(b'0' * (64 << 20))")
+    assert r.output == "Code execute Error: OSError: [Errno 27] File too large"
+
+
+def test_exhausting_file_descriptors(sb, host_ok):
+    r = run_fresh(sb, "fs = [open('f%d' % i, 'w') for i in range(10000)]")
+    assert r.output.startswith("Code execute Error: OSError: [Errno 24] Too many open files")
+
+
+# ---- other sessions, processes, the parent -----------------------------------------------------
+
+def test_reading_another_sessions_state(sb, host_ok):
+    with sb.session() as a, sb.session() as b:
+        a.run("secret_value = 'alpha-%d' % (6 * 7 * 1000)")
+        a_pid = sb.pool.session_worker_pid(a.id)
+        spy = (
+            "import os, gc\nfound = []\n"
+            "found += [k for k in globals() if k == 'secret_value']\n"
+            "for p in os.listdir('/proc'):\n"
+            "    if p.isdigit():\n"
+            "        for f in ('environ', 'cmdline', 'mem'):\n"
+            "            try:\n"
+            "                with open('/proc/%s/%s' % (p, f), 'rb') as fh:\n"
+            "                    if b'alpha-42000' in fh.read(1 << 20): found.append(p)\n"
+            "            except (OSError, ValueError):\n"
+            "                pass\n"
+            f"for f in ('mem', 'environ', 'maps'):\n"
+            f"    try:\n"
+            f"        with open('/proc/{a_pid}/' + f, 'rb') as fh: fh.read(100); found.append(f)\n"
+            f"    except OSError:\n"
+            f"        pass\n"
+            "print(found)")
+        assert b.run(spy) == "[]"
+        assert a.run("print(secret_value)") == "alpha-42000"
+
+
+def test_killing_the_parent_and_other_processes(sb, host_ok):
+    with sb.session() as victim, sb.session() as attacker:
+        victim.run("still_here = True")
+        vpid = sb.pool.session_worker_pid(victim.id)
+        code = (
+            "import os, signal\nresults = []\n"
+            f"for pid in [os.getppid(), {os.getpid()}, {vpid}, -1]:\n"
+            "    try:\n        os.kill(pid, signal.SIGKILL); results.append('sent')\n"
+            "    except OSError as e:\n        results.append(type(e).__name__)\n"
+            "print(results)")
+        attacker.run(code)
+        assert victim.run("print(still_here)") == "True"
+        assert os.path.exists(f"/proc/{vpid}")
+
+
+def test_reading_environment_secrets(sb, host_ok):
+    r = run_fresh(sb, "import os\nprint(sorted(os.environ))\n"
+                      "for p in ['/proc/self/environ', '/proc/1/environ', "
+                      f"'/proc/{os.getpid()}/environ']:\n"
+                      "    try:\n        print(open(p, 'rb').read())\n"
+                      "    except OSError as e:\n        print(type(e).__name__)")
+    assert SECRET not in r.output
+    assert "GENPRM_TEST_SECRET_TOKEN" not in r.output
+
+
+def test_reading_stdin(sb, host_ok):
+    r = run_fresh(sb, "print(input())")
+    assert r.output == "Code execute Error: EOFError: EOF when reading a line"
+    r = run_fresh(sb, "import sys, os\nprint(repr(sys.stdin.read()), repr(os.read(0, 10)))")
+    assert r.output == "'' b''"
+
+
+def test_raising_limits_back_up(sb, host_ok):
+    code = ("import resource\nout = []\n"
+            "for name in ['RLIMIT_AS', 'RLIMIT_NPROC', 'RLIMIT_CPU', 'RLIMIT_FSIZE', "
+            "'RLIMIT_NOFILE']:\n"
+            "    lim = getattr(resource, name)\n"
+            "    try:\n"
+            "        resource.setrlimit(lim, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+            "        out.append(name)\n"
+            "    except (ValueError, OSError):\n        pass\n"
+            "print(out)")
+    assert run_fresh(sb, code).output == "[]"
+
+
+def test_spawning_a_shell(sb, host_ok, canary):
+    marker = os.path.join(canary[0], "shell-was-here")
+    r = run_fresh(sb, f"import subprocess\nsubprocess.run(['/bin/sh', '-c', 'touch {marker}'])")
+    assert r.output.startswith("Code execute Error: PermissionError")
+    r = run_fresh(sb, f"import os\nprint(os.system('touch {marker}'))")
+    assert r.output != "0"
+    r = run_fresh(sb, "import os\nos.execv('/bin/sh', ['sh', '-c', 'echo escaped'])")
+    assert r.output.startswith("Code execute Error: PermissionError")
+    assert not os.path.exists(marker)
+
+
+def test_background_process_does_not_outlive_the_block(sb, host_ok):
+    with sb.session() as s:
+        s.run("import os, time")
+        wpid = sb.pool.session_worker_pid(s.id)
+        r = s.run_result("pid = os.fork()\nif pid == 0:\n    os.setsid()\n"
+                         "    if os.fork() == 0:\n        time.sleep(60)\n    os._exit(0)\n"
+                         "print('parent done')")
+        assert r.output == "parent done"
+        assert host_pids_with_parent(wpid) == []
+        if sb.pool.isolation["mount_proc"]:
+            assert s.run("print([p for p in os.listdir('/proc') if p.isdigit()])") == "['1']"
+
+
+def test_connecting_to_a_loopback_port_the_test_opened(sb, host_ok):
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    try:
+        r = run_fresh(sb, f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), "
+                          "timeout=0.5)\ns.sendall(b'hello')\nprint('connected')")
+        assert not r.ok and "connected" not in r.output
+        with pytest.raises(socket.timeout):
+            server.accept()
+    finally:
+        server.close()
+
+
+def test_forging_protocol_frames(sb, host_ok):
+    with sb.session() as s:
+        r = s.run_result("import os\nos.write(4, b'\\xff\\xff\\xff\\x7f' + b'junk' * 10)")
+        assert not r.ok
+        assert s.run_result("print('ok')").output.endswith("ok")
+
+
+def test_exiting_the_interpreter(sb, host_ok):
+    with sb.session() as s:
+        assert s.run("import sys\nsys.exit(3)") == "Code execute Error: SystemExit: 3"
+        r = s.run_result("import os\nos._exit(0)")
+        assert r.output.startswith("Code execute Error: SandboxCrash:")
+        assert s.run_result("print(2)").state_reset
+
+
+def test_signalling_the_sandbox_itself(sb, host_ok):
+    with sb.session() as s:
+        r = s.run_result("import os, signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                         "signal.setitimer(signal.ITIMER_REAL, 0)\nwhile True: pass")
+        assert r.timed_out
+        check_time(r)
