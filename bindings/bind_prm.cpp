@@ -1,5 +1,159 @@
+// genprm._core.GenPRMCore: the C++ GenPRM (engine + sandbox + tokenizer + verifier). Results
+// cross as JSON text (json.loads on the Python side); python/genprm/prm.py wraps it.
+#include <string>
+#include <tuple>
+#include <vector>
+
 #include "common.hpp"
+#include "genprm/prm/genprm.hpp"
 
 namespace genprm::bindings {
-void bind_prm(py::module_& m) { (void)m; }
+namespace {
+
+using prm::GenPRM;
+using prm::GenPRMOptions;
+
+/// Reads the keys of `d` into the fields `setters` knows; any other key is a ValueError naming it.
+template <typename Setters>
+void apply_options(const py::dict& d, const char* what, const Setters& setters) {
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    bool known = false;
+    for (const auto& [name, set] : setters) {
+      if (name == key) {
+        known = true;
+        if (!item.second.is_none()) set(py::reinterpret_borrow<py::object>(item.second));
+      }
+    }
+    if (!known) {
+      std::string names;
+      for (const auto& s : setters) names += (names.empty() ? "" : ", ") + std::string(s.first);
+      throw ValueError(fmt::format("{}: unknown option '{}' (known: {})", what, key, names));
+    }
+  }
+}
+
+using Setter = std::pair<const char*, std::function<void(const py::object&)>>;
+
+template <typename T>
+Setter field(const char* name, T& ref) {
+  return {name, [&ref](const py::object& o) { ref = o.cast<T>(); }};
+}
+
+GenPRMOptions make_options(const std::string& device, const std::string& dtype, const py::dict& verifier,
+                           const py::dict& engine, const py::dict& sandbox) {
+  GenPRMOptions o;
+  o.device = device;
+  o.dtype = dtype;
+  auto& v = o.verifier;
+  std::vector<Setter> vs = {
+      {"mode", [&v](const py::object& x) { v.mode = prm::parse_mode(x.cast<std::string>()); }},
+      field("majority", v.majority), field("threshold", v.threshold),
+      field("system_prompt", v.system_prompt), field("direct_system_prompt", v.direct_system_prompt),
+      field("analyze_template", v.analyze_template), field("verify_template", v.verify_template),
+      field("output_template", v.output_template), field("temperature", v.temperature),
+      field("top_p", v.top_p), field("top_k", v.top_k), field("repetition_penalty", v.repetition_penalty),
+      field("processed_logprobs", v.processed_logprobs),
+      {"seed", [&v](const py::object& x) { v.seed = x.cast<uint64_t>(); }},
+      field("max_tokens", v.max_tokens), field("analyze_max_tokens", v.analyze_max_tokens),
+      field("round_limit", v.round_limit), field("fallback_tokens", v.fallback_tokens),
+      field("max_fallbacks", v.max_fallbacks), field("max_solutions_in_flight", v.max_solutions_in_flight),
+      field("start_next_step_early", v.start_next_step_early)};
+  apply_options(verifier, "GenPRM", vs);
+  v.validate();
+  auto& e = o.engine;
+  std::vector<Setter> es = {field("kv_blocks", e.kv_blocks), field("kv_memory_bytes", e.kv_memory_bytes),
+                            field("block_size", e.block_size), field("max_batch_tokens", e.max_batch_tokens),
+                            field("max_running_seqs", e.max_running_seqs), field("seed", e.seed),
+                            field("prefix_caching", e.prefix_caching)};
+  apply_options(engine, "GenPRM engine options", es);
+  auto& s = o.sandbox;
+  std::vector<Setter> ss = {field("python", s.python), field("timeout_s", s.timeout_s),
+                            field("cpu_s", s.cpu_s), field("memory_bytes", s.memory_bytes),
+                            field("workers", s.workers), field("warm_workers", s.warm_workers),
+                            field("preload", s.preload), field("use_namespaces", s.use_namespaces),
+                            field("drop_privileges", s.drop_privileges), field("use_seccomp", s.use_seccomp)};
+  apply_options(sandbox, "GenPRM sandbox options", ss);
+  return o;
+}
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+py::dict stats_dict(const EngineStats& s) {
+  py::dict d;
+  d["requests_submitted"] = s.requests_submitted;
+  d["requests_finished"] = s.requests_finished;
+  d["prompt_tokens_submitted"] = s.prompt_tokens_submitted;
+  d["prompt_tokens_computed"] = s.prompt_tokens_computed;
+  d["prompt_tokens_cached"] = s.prompt_tokens_cached;
+  d["tokens_computed"] = s.tokens_computed;
+  d["generated_tokens"] = s.generated_tokens;
+  d["preemptions"] = s.preemptions;
+  d["forward_steps"] = s.forward_steps;
+  d["decode_steps"] = s.decode_steps;
+  d["mean_batch_seqs"] = s.mean_batch_seqs;
+  d["mean_batch_tokens"] = s.mean_batch_tokens;
+  d["evictions"] = s.evictions;
+  return d;
+}
+
+}  // namespace
+
+void bind_prm(py::module_& m) {
+  using Row = std::tuple<std::string, std::string, std::vector<std::string>>;
+  py::class_<GenPRM>(m, "GenPRMCore",
+                     "GenPRM verifier over the engine, sandbox and tokenizer of one checkpoint directory "
+                     "(use genprm.GenPRM).")
+      .def(py::init([](const std::string& model_dir, const std::string& device, const std::string& dtype,
+                       const py::dict& verifier, const py::dict& engine, const py::dict& sandbox) {
+             GenPRMOptions o = make_options(device, dtype, verifier, engine, sandbox);
+             py::gil_scoped_release nogil;
+             return std::make_unique<GenPRM>(model_dir, std::move(o));
+           }),
+           py::arg("model_dir"), py::arg("device") = "cpu", py::arg("dtype") = "float32",
+           py::arg("verifier") = py::dict(), py::arg("engine") = py::dict(), py::arg("sandbox") = py::dict())
+      .def(
+          "verify",
+          [](GenPRM& g, const std::string& id, const std::string& problem, const std::vector<std::string>& steps) {
+            prm::SolutionResult r;
+            {
+              py::gil_scoped_release nogil;
+              r = g.verify({id, problem, steps});
+            }
+            return dump(prm::to_json(r));
+          },
+          py::arg("id"), py::arg("problem"), py::arg("steps"), "Verifies one solution; returns the result as JSON text.")
+      .def(
+          "verify_many",
+          [](GenPRM& g, const std::vector<Row>& rows, py::object on_result) {
+            std::vector<prm::SolutionInput> in;
+            in.reserve(rows.size());
+            for (const auto& [id, problem, steps] : rows) in.push_back({id, problem, steps});
+            std::vector<prm::SolutionResult> out;
+            {
+              py::gil_scoped_release nogil;
+              out = g.verify_many(std::move(in), [&](size_t i, const prm::SolutionResult& r) {
+                if (on_result.is_none()) return;
+                std::string text = dump(prm::to_json(r));
+                py::gil_scoped_acquire gil;
+                on_result(i, text);
+              });
+            }
+            std::vector<std::string> res;
+            res.reserve(out.size());
+            for (const auto& r : out) res.push_back(dump(prm::to_json(r)));
+            return res;
+          },
+          py::arg("rows"), py::arg("on_result") = py::none(),
+          "Verifies (id, problem, steps) rows with many in flight; on_result(index, json) runs as each "
+          "finishes; returns the JSON texts in input order.")
+      .def("engine_stats", [](const GenPRM& g) { return stats_dict(g.engine_stats()); })
+      .def_property_readonly("mode", [](const GenPRM& g) { return prm::mode_name(g.options().verifier.mode); })
+      .def_property_readonly("majority", [](const GenPRM& g) { return g.options().verifier.majority; })
+      .def_property_readonly("threshold", [](const GenPRM& g) { return g.options().verifier.threshold; })
+      .def_property_readonly("device", [](const GenPRM& g) { return g.options().device; })
+      .def_property_readonly("dtype", [](const GenPRM& g) { return g.options().dtype; })
+      .def_property_readonly("sandbox_started", [](GenPRM& g) { return g.sandbox().started(); });
+}
+
 }  // namespace genprm::bindings

@@ -29,3 +29,6 @@ __all__ += ["Tokenizer", "StreamDecoder", "ChatMessage"]
 
 from .model import Model  # noqa: E402
 __all__ += ["Model"]
+
+from .prm import GenPRM, VerificationResult, results_to_dataframe  # noqa: E402
+__all__ += ["GenPRM", "VerificationResult", "results_to_dataframe"]

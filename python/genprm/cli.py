@@ -1,0 +1,201 @@
+"""The ``genprm`` command line (also ``python -m genprm``).
+
+    genprm verify --model DIR --input FILE.jsonl --output OUT.jsonl --majority N
+                  [--mode full|cot|code-no-exec|direct] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
+
+Input rows: ``{"id", "problem", "steps": [...]}`` (ProcessBench rows, which also carry ``label``
+and more, are accepted as they are). Each finished row is appended to the output at once: the
+input row plus ``value`` (step rewards), ``first_wrong_step``, ``threshold``, ``time`` and
+``verification`` (per step and path: rewards, judgements, rationales, code and outputs, token
+counts). Rerunning resumes: ids already in the output are skipped. A malformed row is reported
+with its line number and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+__all__ = ["main", "read_rows", "done_ids"]
+
+
+def _eprint(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def read_rows(path: str) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
+    """(line number, row) for every valid row of a JSONL file, and one message per malformed
+    line (naming the file, the line number and what is wrong)."""
+    rows: List[Tuple[int, Dict[str, Any]]] = []
+    problems: List[str] = []
+    seen: Set[str] = set()
+    with open(path, "r", encoding="utf-8", errors="strict") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno}); skipped")
+                continue
+            why = _row_problem(row)
+            if why:
+                problems.append(f"{path}:{lineno}: {why}; skipped")
+                continue
+            rid = str(row["id"])
+            if rid in seen:
+                problems.append(f"{path}:{lineno}: duplicate id {rid!r}; skipped")
+                continue
+            seen.add(rid)
+            rows.append((lineno, row))
+    return rows, problems
+
+
+def _row_problem(row: Any) -> Optional[str]:
+    if not isinstance(row, dict):
+        return f"expected a JSON object, got {type(row).__name__}"
+    if "id" not in row or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
+        return "missing or non-string/integer 'id'"
+    if not isinstance(row.get("problem"), str):
+        return "missing or non-string 'problem'"
+    steps = row.get("steps")
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+        return "'steps' must be a non-empty list of strings"
+    return None
+
+
+def done_ids(path: str) -> Set[str]:
+    """Ids of the rows already in an output file (a torn last line from an interrupted run is
+    ignored, so that row is redone)."""
+    ids: Set[str] = set()
+    if not os.path.exists(path):
+        return ids
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "id" in row and "value" in row:
+                ids.add(str(row["id"]))
+    return ids
+
+
+def _repair_torn_tail(path: str) -> None:
+    """An interrupted append can leave a last line without its newline: cut it off."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        f.truncate(cut)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .prm import GenPRM
+
+    if not os.path.isdir(args.model):
+        _eprint(f"genprm verify: --model {args.model!r} is not a directory (a GenPRM checkpoint dir with "
+                "config.json, *.safetensors and tokenizer files)")
+        return 2
+    try:
+        rows, problems = read_rows(args.input)
+    except (OSError, UnicodeDecodeError) as e:
+        _eprint(f"genprm verify: cannot read --input {args.input!r}: {e}")
+        return 2
+    for p in problems:
+        _eprint(f"genprm verify: {p}")
+    _repair_torn_tail(args.output)
+    done = done_ids(args.output)
+    todo = [(n, r) for n, r in rows if str(r["id"]) not in done]
+    skipped = len(rows) - len(todo)
+    _eprint(f"genprm verify: {len(rows)} rows in {args.input}, {skipped} already in {args.output}, "
+            f"{len(todo)} to verify, {len(problems)} malformed")
+    if not todo:
+        return 0
+
+    options: Dict[str, Any] = {"threshold": args.threshold}
+    for name in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    engine: Dict[str, Any] = {}
+    if args.kv_blocks is not None:
+        engine["kv_blocks"] = args.kv_blocks
+    if args.max_in_flight is not None:
+        options["max_solutions_in_flight"] = args.max_in_flight
+    prm = GenPRM(args.model, device=args.device, dtype=args.dtype, majority=args.majority, mode=args.mode,
+                 engine=engine, sandbox={"timeout_s": args.code_timeout}, **options)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(args.output, "a", encoding="utf-8") as out:
+        def write(i: int, result) -> None:
+            _, row = todo[i]
+            d = result.to_dict()
+            record = dict(row)
+            record.update({"value": d["value"], "first_wrong_step": d["first_wrong_step"],
+                           "threshold": d["threshold"], "time": d["time"],
+                           "verification": {"mode": prm.mode, "majority": prm.majority, "steps": d["steps"],
+                                            "generated_tokens": d["generated_tokens"],
+                                            "prompt_tokens": d["prompt_tokens"],
+                                            "cached_prompt_tokens": d["cached_prompt_tokens"],
+                                            "error": d["error"]}})
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            if args.show:
+                rewards = ", ".join(f"{v:.3f}" for v in d["value"])
+                _eprint(f"{row['id']}: step rewards [{rewards}]  first wrong step {d['first_wrong_step']}")
+
+        prm.verify_many([r for _, r in todo], progress=not args.no_progress, on_result=write)
+    stats = prm.stats()
+    _eprint(f"genprm verify: wrote {len(todo)} rows to {args.output}; prompt tokens submitted "
+            f"{stats['prompt_tokens_submitted']}, computed {stats['prompt_tokens_computed']}, "
+            f"from cache {stats['prompt_tokens_cached']}; generated {stats['generated_tokens']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genprm", description="Generative process reward models (GenPRM).")
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="reward every step of every solution in a JSONL file",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    v.add_argument("--model", required=True, help="GenPRM checkpoint directory (HF format)")
+    v.add_argument("--input", required=True, help="JSONL rows {id, problem, steps}")
+    v.add_argument("--output", required=True, help="JSONL output (appended; resumed)")
+    v.add_argument("--majority", type=int, default=1, help="rationales per step, rewards averaged (Maj@N)")
+    v.add_argument("--mode", choices=["full", "cot", "code-no-exec", "direct"], default="full")
+    v.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    v.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    v.add_argument("--threshold", type=float, default=0.5, help="a step is wrong when its reward is below this")
+    v.add_argument("--max-tokens", dest="max_tokens", type=int, default=None,
+                   help="token budget per step (reference: 2048)")
+    v.add_argument("--analyze-max-tokens", dest="analyze_max_tokens", type=int, default=None,
+                   help="budget of the analyze stage (default: --max-tokens)")
+    v.add_argument("--round-limit", dest="round_limit", type=int, default=None, help="code rounds (reference: 3)")
+    v.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
+    v.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
+    v.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=None,
+                   help="solutions verified at once (default 32)")
+    v.add_argument("--code-timeout", dest="code_timeout", type=float, default=5.0,
+                   help="seconds per code block (reference: 5)")
+    v.add_argument("--show", action="store_true", help="print each row's step rewards as it finishes")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.set_defaults(func=_verify)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:  # bad checkpoint, options: the message names the file and the rule
+        _eprint(f"genprm {args.command}: {e}")
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""GenPRM step verification (C++: include/genprm/prm/).
+
+    >>> prm = genprm.GenPRM("path/to/GenPRM-1.5B", device="cuda", dtype="bfloat16", majority=8)
+    >>> r = prm.verify(problem, steps)
+    >>> r.value               # reward per step, p(Yes) / (p(Yes) + p(No)) averaged over 8 paths
+    >>> r.first_wrong_step    # first step with reward < 0.5, or -1
+    >>> r.to_dict(); r.to_dataframe()   # the latter needs pandas
+
+Prompts, stop strings, sampling (temperature 0.6, top-p 0.95, top-k 20), the 2048-token budget,
+3 code rounds and the output fallback are those of the reference implementation
+(RyanLiu112/GenPRM); every one of them can be changed with a keyword argument (see
+``GenPRM.OPTIONS``). Modes: "full" (analyze + code + execution), "cot" (analyze only),
+"code-no-exec" (code written but not run), "direct" (judgement only).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from . import _core
+
+__all__ = ["GenPRM", "VerificationResult", "results_to_dataframe", "MODES"]
+
+MODES = ("full", "cot", "code-no-exec", "direct")
+
+
+class VerificationResult:
+    """The verification of one solution. Attributes mirror the JSON of ``to_dict()``:
+    ``id``, ``value`` (step rewards), ``first_wrong_step``, ``threshold``, ``steps`` (per step:
+    ``reward``, ``paths`` with each path's ``reward``, ``judgement``, ``text``, ``code``, token
+    counts), ``time``, token totals and ``error``."""
+
+    def __init__(self, data: Dict[str, Any]):
+        self._data = data
+
+    @classmethod
+    def from_json(cls, text: str) -> "VerificationResult":
+        return cls(json.loads(text))
+
+    def __getattr__(self, name: str) -> Any:
+        data = self.__dict__.get("_data")
+        if data is not None and name in data:
+            return data[name]
+        raise AttributeError(name)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    @property
+    def correct(self) -> List[bool]:
+        """Per step: reward >= threshold."""
+        return [v >= self._data["threshold"] for v in self._data["value"]]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-serializable dict (a deep copy)."""
+        return json.loads(json.dumps(self._data))
+
+    def to_dataframe(self):
+        """One row per step (needs pandas)."""
+        return results_to_dataframe([self])
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{v:.3f}" for v in self._data["value"])
+        return (f"VerificationResult(id={self._data['id']!r}, value=[{vals}], "
+                f"first_wrong_step={self._data['first_wrong_step']})")
+
+
+def results_to_dataframe(results: Iterable[VerificationResult]):
+    """A pandas DataFrame with one row per (solution, step): id, step, reward, correct, the
+    paths' rewards and sampled judgements, code blocks run, tokens generated."""
+    try:
+        import pandas as pd
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("to_dataframe needs pandas: pip install pandas") from e
+    rows = []
+    for r in results:
+        d = r._data if isinstance(r, VerificationResult) else r
+        for s in d["steps"]:
+            rows.append({
+                "id": d["id"],
+                "step": s["step"],
+                "reward": s["reward"],
+                "correct": s["reward"] >= d["threshold"],
+                "path_rewards": [p["reward"] for p in s["paths"]],
+                "judgements": [p["judgement"] for p in s["paths"]],
+                "code_blocks": sum(len(p["code"]) for p in s["paths"]),
+                "generated_tokens": sum(p["generated_tokens"] for p in s["paths"]),
+                "seconds": s["seconds"],
+            })
+    return pd.DataFrame(rows)
+
+
+def _row_fields(row: Any, index: int):
+    """(id, problem, steps) of a dict-like row or a (problem, steps) pair."""
+    if isinstance(row, Mapping):
+        problem, steps = row.get("problem"), row.get("steps")
+        rid = row.get("id", index)
+    elif isinstance(row, (tuple, list)) and len(row) == 2:
+        (problem, steps), rid = row, index
+    else:
+        raise ValueError(f"row {index}: expected a dict with 'problem' and 'steps' or a (problem, steps) pair")
+    if not isinstance(problem, str):
+        raise ValueError(f"row {index}: 'problem' must be a string, got {type(problem).__name__}")
+    if isinstance(steps, str) or not isinstance(steps, Sequence) or not all(isinstance(s, str) for s in steps):
+        raise ValueError(f"row {index}: 'steps' must be a list of strings")
+    return str(rid), problem, list(steps)
+
+
+class GenPRM:
+    """A GenPRM checkpoint directory (config.json, safetensors, tokenizer files) with its own
+    engine (shared paged KV cache) and code sandbox.
+
+    Keyword options of the verifier (defaults = the reference's): ``threshold`` (0.5),
+    ``temperature``, ``top_p``, ``top_k``, ``repetition_penalty``, ``max_tokens`` (2048),
+    ``analyze_max_tokens`` (0 = max_tokens), ``round_limit`` (3), ``fallback_tokens`` (20),
+    ``max_fallbacks`` (3), ``processed_logprobs`` (True: vLLM V0's, as the reference ran),
+    ``seed``, templates (``system_prompt``, ``analyze_template``, ``verify_template``,
+    ``output_template``, ``direct_system_prompt``), ``max_solutions_in_flight`` (32).
+    ``engine`` / ``sandbox``: dicts of engine options (kv_blocks, kv_memory_bytes, block_size,
+    max_batch_tokens, max_running_seqs, seed, prefix_caching) and sandbox options (timeout_s,
+    workers, python, ...).
+    """
+
+    OPTIONS = ("threshold", "temperature", "top_p", "top_k", "repetition_penalty", "max_tokens",
+               "analyze_max_tokens", "round_limit", "fallback_tokens", "max_fallbacks",
+               "processed_logprobs", "seed", "system_prompt", "direct_system_prompt",
+               "analyze_template", "verify_template", "output_template",
+               "max_solutions_in_flight", "start_next_step_early")
+
+    def __init__(self, model_dir: str, device: str = "cpu", dtype: str = "float32", majority: int = 1,
+                 mode: str = "full", *, engine: Optional[Dict[str, Any]] = None,
+                 sandbox: Optional[Dict[str, Any]] = None, **options: Any):
+        unknown = sorted(set(options) - set(self.OPTIONS))
+        if unknown:
+            raise ValueError(f"GenPRM: unknown option(s) {unknown}; known: {list(self.OPTIONS)}")
+        if mode not in MODES:
+            raise ValueError(f"GenPRM: mode must be one of {MODES}, got {mode!r}")
+        verifier = dict(options, mode=mode, majority=int(majority))
+        self.model_dir = str(model_dir)
+        self._core = _core.GenPRMCore(self.model_dir, device, dtype, verifier, dict(engine or {}),
+                                      dict(sandbox or {}))
+
+    @property
+    def mode(self) -> str:
+        return self._core.mode
+
+    @property
+    def majority(self) -> int:
+        return self._core.majority
+
+    @property
+    def threshold(self) -> float:
+        return self._core.threshold
+
+    def stats(self) -> Dict[str, Any]:
+        """Engine counters: prompt tokens submitted / computed / cached, tokens generated, ..."""
+        return self._core.engine_stats()
+
+    def verify(self, problem: str, steps: Sequence[str], id: Any = "") -> VerificationResult:
+        """Rewards for every step of one solution (problem text + list of step texts)."""
+        rid, problem, steps = _row_fields({"id": id, "problem": problem, "steps": steps}, 0)
+        return VerificationResult.from_json(self._core.verify(rid, problem, steps))
+
+    def verify_many(self, rows: Iterable[Any], progress: bool = True,
+                    on_result: Optional[Callable[[int, VerificationResult], None]] = None
+                    ) -> List[VerificationResult]:
+        """Verifies many solutions with many in flight at once (their requests share the engine's
+        batches). Rows: dicts with "problem", "steps" (and optionally "id"; other keys such as
+        ProcessBench's "label" are ignored) or (problem, steps) pairs. ``on_result(index, result)``
+        runs as each solution finishes. Results are returned in input order."""
+        items = [_row_fields(r, i) for i, r in enumerate(rows)]
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=len(items), desc="verify", unit="solution")
+
+        def done(i: int, text: str) -> None:
+            if bar is not None:
+                bar.update(1)
+            if on_result is not None:
+                on_result(i, VerificationResult.from_json(text))
+
+        try:
+            texts = self._core.verify_many(items, done)
+        finally:
+            if bar is not None:
+                bar.close()
+        return [VerificationResult.from_json(t) for t in texts]
+
+    def __repr__(self) -> str:
+        return (f"GenPRM({self.model_dir!r}, device={self._core.device!r}, dtype={self._core.dtype!r}, "
+                f"majority={self.majority}, mode={self.mode!r})")
