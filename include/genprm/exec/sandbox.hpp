@@ -20,10 +20,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <ftw.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <ftw.h>
 
 #include <algorithm>
 #include <atomic>
@@ -202,7 +203,9 @@ inline Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std
   std::string dir = tmp + "/genprm-probe-XXXXXX";
   GENPRM_CHECK(::mkdtemp(dir.data()) != nullptr, "sandbox: mkdtemp in {}: {}", tmp,
                std::strerror(errno));
-  if (root) (void)::chown(dir.c_str(), 65534, 65534);
+  if (root && ::chown(dir.c_str(), 65534, 65534) != 0) {
+    // the probe then reports the chdir step as refused
+  }
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   int p1[2], p2[2];
   GENPRM_CHECK(devnull >= 0 && ::pipe2(p1, O_CLOEXEC) == 0 && ::pipe2(p2, O_CLOEXEC) == 0,
@@ -279,8 +282,8 @@ class Worker {
     workdir_ = temp_root + "/genprm-sandbox-XXXXXX";
     GENPRM_CHECK(::mkdtemp(workdir_.data()) != nullptr, "sandbox: mkdtemp in {}: {}", temp_root,
                  std::strerror(errno));
-    if (iso.drop_uid) {
-      (void)::chown(workdir_.c_str(), iso.uid, iso.gid);
+    if (iso.drop_uid && ::chown(workdir_.c_str(), iso.uid, iso.gid) != 0) {
+      // without mount namespace the worker then fails at chdir and says so
     }
     ::chmod(workdir_.c_str(), 0700);
     // argv / envp prepared here: the child may not allocate.
@@ -302,7 +305,10 @@ class Worker {
                                          iso.drop_uid ? iso.uid : ::geteuid(),
                                          iso.drop_uid ? iso.gid : ::getegid());
     int req[2], resp[2];
-    GENPRM_CHECK(::pipe2(req, O_CLOEXEC) == 0, "sandbox: pipe: {}", std::strerror(errno));
+    // Requests travel over a socket so that the host can write with MSG_NOSIGNAL: a worker
+    // that died must give EPIPE, never SIGPIPE (which would end a C++ host process).
+    GENPRM_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) == 0,
+                 "sandbox: socketpair: {}", std::strerror(errno));
     if (::pipe2(resp, O_CLOEXEC) != 0) {
       ::close(req[0]); ::close(req[1]);
       throw Error(fmt::format("sandbox: pipe: {}", std::strerror(errno)));
@@ -463,7 +469,7 @@ class Worker {
   bool write_all(const std::string& data) {
     size_t off = 0;
     while (off < data.size()) {
-      ssize_t w = ::write(to_worker_, data.data() + off, data.size() - off);
+      ssize_t w = ::send(to_worker_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) return false;
       off += static_cast<size_t>(w);

@@ -109,6 +109,20 @@ TEST_CASE("a crashing block is reported and the next block runs in a fresh worke
   CHECK(pool.session_worker_pid(s) != pid);
 }
 
+TEST_CASE("a worker that dies between blocks never signals the host (no SIGPIPE)") {
+  SandboxPool pool(fast_options(1));
+  auto s = pool.open_session();
+  CodeResult r = pool.run(s, "import os, threading\nthreading.Timer(0.1, os._exit, (1,)).start()");
+  CHECK(r.ok);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  r = pool.run(s, "print('next')");  // the host writes to a dead worker: EPIPE, not SIGPIPE
+  CHECK_FALSE(r.ok);
+  CHECK(r.output.rfind("Code execute Error: SandboxCrash: ", 0) == 0);
+  r = pool.run(s, "print('again')");
+  CHECK(r.state_reset);
+  CHECK(r.output.substr(r.output.size() - 5) == "again");
+}
+
 TEST_CASE("submit is asynchronous, keeps per-session order, delivers on the polling thread") {
   SandboxPool pool(fast_options(3));
   std::vector<uint64_t> sessions;
