@@ -9,6 +9,7 @@
 // loops, not recursions. Parse depth and node count are capped: the cost of a call is bounded.
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <complex>
 #include <cstdint>
@@ -432,7 +433,8 @@ struct Parser {
     if (digits.size() > 400) {
       n.value = HUGE_VAL;
     } else {
-      n.value = std::strtod(std::string(digits).c_str(), nullptr);
+      n.value = 0;  // from_chars: locale-independent (strtod would read "3.5" as 3 under a de_DE locale)
+      std::from_chars(digits.data(), digits.data() + digits.size(), n.value);
     }
     if (decimal) out.approx = true;
     if (sci) {
