@@ -11,7 +11,7 @@
 //
 // Unknown (is_equiv() treats it as not equal) is returned when:
 //   * either side fails to parse as mathematics and the strings differ (unsupported commands,
-//     chained relations, determinants, malformed braces);
+//     chained relations, malformed braces);
 //   * an answer is longer than kMaxParseChars after normalisation and the strings differ;
 //   * numeric evaluation is not finite on enough lanes (division by zero everywhere, overflow);
 //   * expressions with variables agree where every variable is positive but differ elsewhere
@@ -22,6 +22,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <Eigen/LU>
 
 #include "genprm/math/expr.hpp"
 #include "genprm/math/normalize.hpp"
@@ -44,11 +46,11 @@ inline const char* to_string(Verdict v) {
 namespace detail {
 
 struct Answer {
-  enum class Kind { Expr, Rel, Seq, Matrix, Text, Unparsed };
+  enum class Kind { Expr, Rel, Seq, Matrix, Det, Text, Unparsed };
   Kind kind = Kind::Unparsed;
   char open = 0, close = 0;    // Seq: '(' ')', '[' ']', '{' '}' (set), 0 (bare list), 'U' (union)
   std::vector<Answer> items;   // Seq items; Matrix entries row-major; Rel: {lhs, rhs}
-  int rows = 0, cols = 0;      // Matrix
+  int rows = 0, cols = 0;      // Matrix, Det (a `vmatrix`: its determinant is the answer)
   std::string rel;             // Rel: "=", "<", "\\le", "\\ne" (> and \ge are swapped into these)
   Expr expr;                   // Expr
   std::string text;            // the source text (all kinds)
@@ -142,10 +144,11 @@ inline Answer parse_matrix(std::string_view s, VarTable& vars, int depth) {
   std::size_t close = s.find('}');
   std::string_view env = s.substr(7, close - 7);
   std::string end = "\\end{" + std::string(env) + "}";
+  const bool det = env == "vmatrix";
   if (!(env == "pmatrix" || env == "bmatrix" || env == "matrix" || env == "Bmatrix" || env == "smallmatrix" ||
-        env == "array") ||
+        env == "array" || det) ||
       !ends_with(s, end))
-    return a;  // Unparsed (determinants `vmatrix`, unknown environments)
+    return a;  // Unparsed (unknown environments)
   std::string_view body = s.substr(close + 1, s.size() - end.size() - close - 1);
   if (env == "array" && !body.empty() && body[0] == '{') {
     std::size_t spec = body.find('}');
@@ -166,6 +169,12 @@ inline Answer parse_matrix(std::string_view s, VarTable& vars, int depth) {
     if (m.cols == 0) m.cols = static_cast<int>(cells.size());
     if (static_cast<int>(cells.size()) != m.cols || m.items.size() + cells.size() > kMaxItems) return a;
     for (auto c : cells) m.items.push_back(parse_answer(trim(c), vars, depth + 1));
+  }
+  if (det) {
+    if (m.rows != m.cols || m.rows > 8) return a;
+    for (const Answer& it : m.items)
+      if (it.kind != Answer::Kind::Expr) return a;
+    m.kind = Answer::Kind::Det;
   }
   return m;
 }
@@ -435,6 +444,57 @@ inline Verdict compare_proportional(const Expr& f1, const Expr& f2, bool positiv
   return Verdict::Equal;
 }
 
+/// Numeric lanes of a scalar answer: an expression, or a determinant computed with Eigen (LU)
+/// on every lane. `bound` is the rounding scale (see eval_magnitude); `approx` a decimal input.
+inline bool scalar_lanes(const Answer& a, Lanes& out, RealLanes& bound, bool& approx) {
+  if (a.kind == Answer::Kind::Expr) {
+    Evaluated e;
+    evaluate_exact(a.expr, kPoints, e);
+    evaluate_numeric(a.expr, kPoints, e);
+    out = e.value;
+    bound = e.bound;
+    approx = approx || a.expr.approx;
+    return true;
+  }
+  if (a.kind != Answer::Kind::Det) return false;
+  const int n = a.rows;
+  std::vector<Lanes> entries;
+  RealLanes largest = RealLanes::Zero();
+  for (const Answer& it : a.items) {
+    Evaluated e;
+    evaluate_exact(it.expr, kPoints, e);
+    evaluate_numeric(it.expr, kPoints, e);
+    entries.push_back(e.value);
+    largest = largest.max(e.bound);
+    approx = approx || it.expr.approx;
+  }
+  double factorial = 1;
+  for (int k = 2; k <= n; ++k) factorial *= k;
+  for (int l = 0; l < kPoints; ++l) {
+    Eigen::MatrixXcd m(n, n);
+    for (int r = 0; r < n; ++r)
+      for (int c = 0; c < n; ++c) m(r, c) = entries[static_cast<std::size_t>(r * n + c)](l);
+    out(l) = m.determinant();
+    bound(l) = factorial * std::pow(largest(l), n);  // sum of |products| over permutations
+  }
+  return true;
+}
+
+inline Verdict compare_scalar_lanes(const Answer& p, const Answer& r) {
+  Lanes a, b;
+  RealLanes ba, bb;
+  bool approx = false;
+  if (!scalar_lanes(p, a, ba, approx) || !scalar_lanes(r, b, bb, approx)) return Verdict::NotEqual;
+  const double tol = approx ? 1e-4 : 1e-9;
+  int valid = 0;
+  for (int l = 0; l < kPoints; ++l) {
+    if (!finite(a(l)) || !finite(b(l))) continue;
+    ++valid;
+    if (!close(a(l), b(l), tol, std::max(ba(l), bb(l)))) return Verdict::NotEqual;
+  }
+  return valid == 0 ? Verdict::Unknown : Verdict::Equal;
+}
+
 inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root].op == Op::Var; }
 
 inline Verdict compare_answers(const Answer& p, const Answer& r);
@@ -527,6 +587,8 @@ inline Verdict compare_answers(const Answer& p, const Answer& r) {
     return Verdict::NotEqual;
   }
   if (p.kind == K::Expr && r.kind == K::Expr) return compare_expr(p.expr, r.expr);
+  if ((p.kind == K::Det && (r.kind == K::Expr || r.kind == K::Det)) || (r.kind == K::Det && p.kind == K::Expr))
+    return compare_scalar_lanes(p, r);
   if (p.kind == K::Rel && r.kind == K::Rel) return compare_relations(p, r);
   // `x = 3` against `3`.
   if (p.kind == K::Rel && r.kind == K::Expr && p.rel == "=" && names_unknown(p.items[0]))
