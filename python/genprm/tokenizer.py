@@ -84,6 +84,9 @@ class Tokenizer:
         return self._core.encode_batch(list(texts), add_special_tokens)
 
     def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
+        """Text of ``ids`` (a list, or anything with ``tolist()`` such as a tensor or array)."""
+        if hasattr(ids, "tolist"):
+            ids = ids.tolist()
         return self._core.decode(list(ids), skip_special_tokens)
 
     def stream_decoder(self, skip_special_tokens: bool = False) -> "_core.StreamDecoder":

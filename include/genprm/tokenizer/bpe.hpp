@@ -49,12 +49,16 @@ class MergeTable {
     vals_.assign(cap, Merge{-1, -1});
     mask_ = cap - 1;
   }
-  /// Inserts unless present (the first, lowest-ranked occurrence wins). Returns false if present.
+  /// Inserts or replaces (tokenizers builds its merge map with a HashMap, so a pair listed twice
+  /// keeps its last rank). Returns false when the pair was already present.
   bool insert(int32_t a, int32_t b, Merge m) {
     const uint64_t k = key(a, b);
     size_t i = slot(k);
     while (keys_[i] != kEmpty) {
-      if (keys_[i] == k) return false;
+      if (keys_[i] == k) {
+        vals_[i] = m;
+        return false;
+      }
       i = (i + 1) & mask_;
     }
     keys_[i] = k;

@@ -10,14 +10,17 @@
 // raw text (leftmost-longest, honouring lstrip/rstrip/single_word); each remaining piece is NFC
 // normalized, then tokens with normalized=true are split off; the Qwen2 Split pattern cuts the
 // piece into words (pretokenize.hpp); each word's bytes go through BPE (bpe.hpp). ByteLevel is
-// implicit: the vocabulary is stored as raw bytes.
+// implicit: the vocabulary is stored as raw bytes. Added tokens get their ids the way tokenizers
+// assigns them on load (the ids written in the file are not used): a token already in the model
+// vocabulary keeps that id, others are numbered after the largest added id (or the model size).
 //
 // Failure contract:
 //  - encode(): invalid UTF-8 input is not an error: each maximal ill-formed subsequence becomes
 //    U+FFFD before tokenization (what Python's bytes.decode("utf-8", "replace") gives).
-//  - decode(): ids outside the vocabulary are skipped (as Hugging Face does; models pad their
-//    embedding beyond the tokenizer's vocabulary); byte sequences that are not valid UTF-8 decode
-//    to U+FFFD per maximal subpart (String::from_utf8_lossy).
+//  - decode(): the bytes of all tokens (added ones included, special ones dropped on request) are
+//    concatenated and read as UTF-8 with U+FFFD per maximal ill-formed subpart
+//    (String::from_utf8_lossy); ids outside the vocabulary are skipped (as Hugging Face does;
+//    models pad their embedding beyond the tokenizer's vocabulary).
 //  - loading: a malformed tokenizer.json (bad JSON, missing merges, unsupported model,
 //    normalizer, pre-tokenizer or decoder) throws genprm::ValueError naming the file.
 // Thread safety: a Tokenizer is immutable after loading and may be shared by threads; the word
@@ -257,8 +260,15 @@ struct TokenizerState {
   std::vector<std::string> id_to_token;     // Hugging Face token strings ("" for unused ids)
   std::vector<std::string> id_to_bytes;     // what decode() appends for the id
   std::vector<uint8_t> id_kind;             // 0 unused, 1 model token, 2 added, 3 added special
-  StringIdMap token_to_id;                  // over id_to_token
-  int32_t find_token(std::string_view t) const { return token_to_id.find(id_to_token, t); }
+  StringIdMap token_to_id;                  // model tokens, over id_to_token
+  std::unordered_map<std::string, int32_t> added_to_id;  // added tokens by their content as written
+  int32_t find_token(std::string_view t) const {
+    if (!added_to_id.empty()) {
+      auto it = added_to_id.find(std::string(t));
+      if (it != added_to_id.end()) return it->second;
+    }
+    return token_to_id.find(id_to_token, t);
+  }
   int32_t byte_ids[256];
   bpe::MergeTable merges;
   bool nfc = false;
@@ -698,12 +708,19 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
       st->id_to_bytes.resize(size_t(id) + 1);
       st->id_kind.resize(size_t(id) + 1, 0);
     }
-    st->id_to_token[size_t(id)] = t->content;
-    // The ByteLevel decoder maps a token's characters back to bytes when all of them are in the
-    // byte map ("<think>", "Ġzz" -> " zz"), else keeps its UTF-8 ("<｜User｜>").
-    st->id_to_bytes[size_t(id)] = tok_detail::byte_level_decode(t->content).value_or(t->content);
+    // Like tokenizers: id_to_token gives the normalized content of normalized tokens, token_to_id
+    // takes the content as written. The ByteLevel decoder maps a token's characters back to bytes
+    // when all of them are in the byte map ("<think>", "Ġzz" -> " zz"), else keeps its UTF-8
+    // ("<｜User｜>").
+    std::string shown = t->content;
+    if (t->normalized && st->nfc) {
+      std::string scratch;
+      shown = std::string(unicode::nfc(t->content, scratch));
+    }
+    st->id_to_bytes[size_t(id)] = tok_detail::byte_level_decode(shown).value_or(shown);
+    st->id_to_token[size_t(id)] = std::move(shown);
     st->id_kind[size_t(id)] = t->special ? 3 : 2;
-    st->token_to_id.insert(st->id_to_token, t->id);
+    st->added_to_id[t->content] = t->id;
     st->added.push_back(std::move(t));
   }
   for (const auto& t : st->added) {

@@ -93,6 +93,13 @@ TEST_CASE("a small tokenizer.json: merges by rank, pair-form merges, added token
   j["model"]["merges"] = Json::parse(R"([["he","ll"]])");  // "he" is never formed: no merge applies
   const Tokenizer t3 = Tokenizer::from_file(write_temp("tiny_nomerge.json", j.dump()));
   CHECK(t3.encode("hello") == std::vector<int32_t>{'h', 'e', 'l', 'l', 'o'});
+  // A pair listed twice keeps its last rank (tokenizers collects merges into a HashMap).
+  j = tiny_tokenizer_json();
+  j["model"]["vocab"]["el"] = 300;
+  j["model"]["merges"] = Json::array({"e l", "h e", "l l", "he ll", "e l"});
+  const Tokenizer t4 = Tokenizer::from_file(write_temp("tiny_dup.json", j.dump()));
+  CHECK(t4.encode("hello") == std::vector<int32_t>{258, 'o'});
+  CHECK(t4.encode("<s>") == std::vector<int32_t>{260});  // added ids follow the model size (260 entries)
 }
 
 TEST_CASE("tokenizer_public.jsonl: ids and decoded text match Hugging Face exactly") {
