@@ -207,8 +207,13 @@ class Qwen2Model {
   };
 
   Qwen2Model(ModelConfig cfg, at::Device device, at::ScalarType dtype)
-      : cfg_(std::move(cfg)), device_(device), dtype_(dtype),
+      : cfg_(std::move(cfg)), device_(with_index(device)), dtype_(dtype),
         rope_(cfg_.head_dim, cfg_.rope_theta, device) {}
+
+  /// "cuda" -> "cuda:<current>", so that device() equals the device of every tensor made on it.
+  static at::Device with_index(at::Device d) {
+    return d.is_cuda() && !d.has_index() ? at::empty({0}, at::TensorOptions().device(d)).device() : d;
+  }
 
   at::TensorOptions index_options() const { return at::TensorOptions().dtype(at::kLong).device(device_); }
   double attention_scale() const { return 1.0 / std::sqrt(static_cast<double>(cfg_.head_dim)); }
@@ -251,8 +256,10 @@ class Qwen2Model {
       const Layer& L = layers_[l];
       at::Tensor h = model::rms_norm(x, L.input_norm, cfg_.rms_norm_eps);
       const at::Tensor qkv = at::linear(h, L.qkv_w, L.qkv_b);  // [T, (nh + 2 nkv) * hd]
-      const at::Tensor q = model::apply_rotary(qkv.narrow(1, 0, nh * hd).view({T, nh, hd}), cos, sin);
-      const at::Tensor k = model::apply_rotary(qkv.narrow(1, nh * hd, nkv * hd).view({T, nkv, hd}), cos, sin);
+      // q and k rotated together (elementwise, so identical to rotating each): fewer kernels.
+      const at::Tensor qk = model::apply_rotary(qkv.narrow(1, 0, (nh + nkv) * hd).view({T, nh + nkv, hd}), cos, sin);
+      const at::Tensor q = qk.narrow(1, 0, nh);   // [T, nh, hd]
+      const at::Tensor k = qk.narrow(1, nh, nkv);  // [T, nkv, hd]
       const at::Tensor v = qkv.narrow(1, (nh + nkv) * hd, nkv * hd).view({T, nkv, hd});
       const at::Tensor a = attn(static_cast<int64_t>(l), q, k, v);  // [T, nh, hd]
       x = x + at::linear(a.reshape({T, nh * hd}), L.o_w, L.o_b);

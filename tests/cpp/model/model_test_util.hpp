@@ -3,7 +3,13 @@
 // default cpu/float32), random Qwen2 weights, and a minimal block pager that drives
 // Qwen2Model::forward the way the engine does (shuffled physical blocks, chunked prefill, decode).
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <ucontext.h>
+#include <unistd.h>
 #include <map>
 #include <numeric>
 #include <random>
@@ -17,6 +23,34 @@
 #include "genprm/model/qwen2.hpp"
 
 namespace genprm::test {
+
+/// With GENPRM_TEST_BACKTRACE=1, a crash prints a native backtrace to stderr (for devices
+/// without a debugger); call at the start of a test case (doctest installs its own handler first).
+inline void backtrace_on_crash() {
+  const char* e = std::getenv("GENPRM_TEST_BACKTRACE");
+  if (!e || std::string(e) != "1") return;
+  struct sigaction sa {};
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sa.sa_sigaction = [](int sig, siginfo_t* info, void* uctx) {
+    const auto* uc = static_cast<const ucontext_t*>(uctx);
+    void* pc = reinterpret_cast<void*>(uc->uc_mcontext.gregs[REG_RIP]);
+    Dl_info dl{};
+    ::dladdr(pc, &dl);
+    char buf[512];
+    const int n = std::snprintf(buf, sizeof buf, "signal %d at address %p, pc %p in %s (%s+%#lx), thread %ld\n", sig,
+                                info->si_addr, pc, dl.dli_fname ? dl.dli_fname : "?", dl.dli_sname ? dl.dli_sname : "?",
+                                static_cast<unsigned long>(static_cast<const char*>(pc) -
+                                                           static_cast<const char*>(dl.dli_saddr ? dl.dli_saddr : dl.dli_fbase)),
+                                static_cast<long>(::gettid()));
+    (void)!::write(2, buf, static_cast<size_t>(n));
+    void* frames[64];
+    ::backtrace_symbols_fd(frames, ::backtrace(frames, 64), 2);
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  };
+  sigaction(SIGSEGV, &sa, nullptr);
+  sigaction(SIGBUS, &sa, nullptr);
+}
 
 inline at::Device test_device() {
   const char* d = std::getenv("GENPRM_TEST_DEVICE");

@@ -32,6 +32,7 @@ void write_config(const fs::path& dir, const ModelConfig& c) {
 }  // namespace
 
 TEST_CASE("load: checkpoint in BF16 / F16 / sharded gives the in-memory model's logits") {
+  test::backtrace_on_crash();
   const ModelConfig c = test::small_config(80, 32, 2, 4, 2, 0, 10000.0, false);
   const auto w = test::random_weights(c, 11);
   const at::Device dev = test::test_device();
@@ -77,8 +78,10 @@ TEST_CASE("load: checkpoint in BF16 / F16 / sharded gives the in-memory model's 
   const double half_diff = max_abs_diff(half.forward_full(ids), want);
   MESSAGE(fmt::format("float16 compute vs float32: max |logit diff| {:.3g}", half_diff));
   CHECK(half_diff < 0.2);
+  MESSAGE("removing");
   fs::remove_all(dir);
   fs::remove_all(sh);
+  MESSAGE("removed");
 }
 
 TEST_CASE("load: tied embeddings ignore a missing lm_head; untied require it") {
