@@ -41,6 +41,7 @@ void bind_exec(py::module_& m) {
       .def_readwrite("use_seccomp", &SandboxOptions::use_seccomp)
       .def_readwrite("announce_reset", &SandboxOptions::announce_reset)
       .def_readwrite("allow_subprocess", &SandboxOptions::allow_subprocess)
+      .def_readwrite("max_live_workers", &SandboxOptions::max_live_workers)
       .def_readwrite("temp_root", &SandboxOptions::temp_root);
 
   py::class_<CodeResult>(m, "CodeResult", "Outcome of one code block.")
@@ -86,6 +87,8 @@ void bind_exec(py::module_& m) {
           },
           py::arg("timeout_s") = 1.0)
       .def("idle", &SandboxPool::idle)
+      .def("shutdown", &SandboxPool::shutdown, py::call_guard<py::gil_scoped_release>(),
+           "Kills running blocks and ends every worker; later calls raise RuntimeError.")
       .def("run", &SandboxPool::run, py::arg("session"), py::arg("code"),
            py::call_guard<py::gil_scoped_release>())
       .def("describe_isolation", &SandboxPool::describe_isolation)

@@ -77,6 +77,8 @@ class Sandbox:
         python: interpreter; default ``$GENPRM_SANDBOX_PYTHON`` or this interpreter.
         namespaces / drop_privileges / seccomp: isolation switches (used where permitted).
         allow_subprocess: let blocks run other programs (execve); off by default.
+        max_live_workers: most session workers alive at once (0: one per open session); the
+            least recently used idle session then restarts fresh, with the reset note.
     """
 
     def __init__(self, timeout: float = 5.0, *, cpu: float = 10.0, memory: int = 2 << 30,
@@ -86,7 +88,7 @@ class Sandbox:
                  kill_grace: float = 0.5, namespaces: bool = True,
                  drop_privileges: bool = True, seccomp: bool = True,
                  announce_reset: bool = True, allow_subprocess: bool = False,
-                 temp_root: str = ""):
+                 max_live_workers: int = 0, temp_root: str = ""):
         o = SandboxOptions()
         o.python = python or os.environ.get("GENPRM_SANDBOX_PYTHON") or sys.executable
         o.timeout_s = float(timeout)
@@ -105,6 +107,7 @@ class Sandbox:
         o.use_seccomp = bool(seccomp)
         o.announce_reset = bool(announce_reset)
         o.allow_subprocess = bool(allow_subprocess)
+        o.max_live_workers = int(max_live_workers)
         o.temp_root = temp_root
         self.pool: Optional[SandboxPool] = SandboxPool(o)
         self._default: Optional[SandboxSession] = None
@@ -148,9 +151,11 @@ class Sandbox:
         return self._live_pool().describe_isolation()
 
     def close(self) -> None:
-        """Ends every worker (running blocks are killed)."""
+        """Ends every worker (running blocks are killed). Idempotent."""
         self._default = None
-        self.pool = None
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
 
     def __enter__(self) -> "Sandbox":
         return self

@@ -43,6 +43,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "genprm/exec/isolation.hpp"
@@ -78,6 +79,9 @@ struct SandboxOptions {
   bool use_seccomp = true;
   bool announce_reset = true;      // prefix the first output after a lost worker with a note
   bool allow_subprocess = false;   // false: execve fails with EPERM inside blocks (seccomp)
+  /// Most session workers alive at once (memory bound); 0 = one per open session. Beyond it the
+  /// least recently used idle session loses its worker and restarts fresh (with the reset note).
+  int max_live_workers = 0;
   std::string temp_root = "";      // where private working dirs go; "" -> $TMPDIR or /tmp
 };
 
@@ -581,26 +585,39 @@ class SandboxPool {
   SandboxPool(const SandboxPool&) = delete;
   SandboxPool& operator=(const SandboxPool&) = delete;
 
-  ~SandboxPool() {
+  ~SandboxPool() { shutdown(); }
+
+  /// Ends the pool: running blocks are killed (their results say so), queued blocks are dropped
+  /// (synchronous callers get a SandboxClosed error text), every worker is ended and its
+  /// directory removed. Idempotent; submit/run afterwards throw genprm::Error.
+  void shutdown() {
     {
       std::lock_guard<std::mutex> lk(mu_);
-      stop_ = true;
+      if (shut_down_) return;
+      shut_down_ = stop_ = true;
+      for (const exec_detail::Worker* w : busy_) {
+        ::kill(static_cast<pid_t>(-w->pid()), SIGKILL);
+        ::kill(static_cast<pid_t>(w->pid()), SIGKILL);
+      }
     }
     cv_.notify_all();
     spawn_cv_.notify_all();
     done_cv_.notify_all();
     for (auto& t : threads_) t.join();
-    spawner_.join();
+    if (spawner_.joinable()) spawner_.join();
     std::vector<std::unique_ptr<exec_detail::Worker>> dead;
     std::vector<Job> orphans;
     {
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& w : warm_) dead.push_back(std::move(w));
+      warm_.clear();
       for (auto& [id, s] : sessions_) {
         if (s.worker) dead.push_back(std::move(s.worker));
         for (auto& j : s.pending) orphans.push_back(std::move(j));
       }
       sessions_.clear();
+      ready_.clear();
+      queued_ = 0;
     }
     for (auto& j : orphans) {
       if (j.sync) j.sync->set_value(closed_result());
@@ -611,6 +628,7 @@ class SandboxPool {
   /// A new, empty Python namespace. Its worker is attached at its first block.
   uint64_t open_session() {
     std::lock_guard<std::mutex> lk(mu_);
+    GENPRM_CHECK(!shut_down_, "SandboxPool: the pool was shut down");
     uint64_t id = next_session_++;
     sessions_[id];
     return id;
@@ -755,6 +773,7 @@ class SandboxPool {
   struct Session {
     std::deque<Job> pending;
     std::unique_ptr<exec_detail::Worker> worker;
+    uint64_t last_used = 0;  // tick of its last block, for LRU eviction
     bool running = false, closed = false, reset_pending = false;
     std::string reset_reason;
   };
@@ -790,6 +809,7 @@ class SandboxPool {
   void enqueue(uint64_t session, Job job) {
     {
       std::lock_guard<std::mutex> lk(mu_);
+      GENPRM_CHECK(!shut_down_, "SandboxPool: the pool was shut down");
       auto it = sessions_.find(session);
       GENPRM_CHECK_ARG(it != sessions_.end() && !it->second.closed,
                        "SandboxPool: session {} is not open", session);
@@ -850,6 +870,40 @@ class SandboxPool {
     return r;
   }
 
+  // Caller holds mu_.
+  void touch_session(uint64_t sid) {
+    auto it = sessions_.find(sid);
+    if (it != sessions_.end()) it->second.last_used = ++tick_;
+  }
+
+  /// With max_live_workers set, ends the workers of the least recently used idle sessions until
+  /// one more worker fits; those sessions restart fresh (with the reset note).
+  void evict_idle_workers_over_limit() {
+    if (opts_.max_live_workers <= 0) return;
+    std::vector<std::unique_ptr<exec_detail::Worker>> evicted;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      // busy blocks hold their worker outside the session; minus the caller, which has none yet
+      size_t attached = busy_workers_ > 0 ? busy_workers_ - 1 : 0;
+      for (const auto& [id, s] : sessions_) attached += s.worker ? 1 : 0;
+      while (attached >= static_cast<size_t>(opts_.max_live_workers)) {
+        Session* lru = nullptr;
+        for (auto& [id, s] : sessions_) {
+          if (s.worker && !s.running && s.pending.empty() &&
+              (lru == nullptr || s.last_used < lru->last_used))
+            lru = &s;
+        }
+        if (lru == nullptr) break;
+        evicted.push_back(std::move(lru->worker));
+        lru->reset_pending = true;
+        lru->reset_reason = fmt::format(
+            "was ended to keep at most {} workers alive (max_live_workers)",
+            opts_.max_live_workers);
+        --attached;
+      }
+    }
+  }
+
   void worker_loop() {
     std::unique_lock<std::mutex> lk(mu_);
     while (true) {
@@ -873,7 +927,18 @@ class SandboxPool {
       CodeResult r;
       bool lost = false;
       std::string lost_why, error;
-      if (!w) w = take_worker(error);
+      if (!w) {
+        evict_idle_workers_over_limit();
+        w = take_worker(error);
+      }
+      if (w) {
+        std::lock_guard<std::mutex> g(mu_);
+        busy_.insert(w.get());
+        if (stop_) {  // shutdown() ran between take_worker and here
+          ::kill(static_cast<pid_t>(-w->pid()), SIGKILL);
+          ::kill(static_cast<pid_t>(w->pid()), SIGKILL);
+        }
+      }
       if (!w) {
         r.output = fmt::format("Code execute Error: SandboxError: {}", error);
       } else {
@@ -888,11 +953,16 @@ class SandboxPool {
           r.output = r.output.empty() ? note : note + "\n" + r.output;
         }
       }
+      if (w) {
+        std::lock_guard<std::mutex> g(mu_);
+        busy_.erase(w.get());
+      }
       std::unique_ptr<exec_detail::Worker> dead;
       if (lost) dead = std::move(w);
       dead.reset();  // reap + remove workdir before taking the lock
 
       lk.lock();
+      touch_session(sid);
       --busy_workers_;
       --running_;
       Session& s2 = sessions_.at(sid);
@@ -967,6 +1037,9 @@ class SandboxPool {
   std::deque<std::unique_ptr<exec_detail::Worker>> warm_;
   std::deque<std::pair<std::function<void(CodeResult)>, CodeResult>> done_;
   size_t queued_ = 0, running_ = 0, busy_workers_ = 0;
+  bool shut_down_ = false;
+  uint64_t tick_ = 0;
+  std::unordered_set<const exec_detail::Worker*> busy_;
   std::vector<std::thread> threads_;
   std::thread spawner_;
 };

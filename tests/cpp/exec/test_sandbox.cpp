@@ -155,6 +155,43 @@ TEST_CASE("submit is asynchronous, keeps per-session order, delivers on the poll
   CHECK(pool.poll() == 0);
 }
 
+TEST_CASE("max_live_workers ends the least recently used idle session's worker") {
+  SandboxOptions o = fast_options(1);
+  o.max_live_workers = 2;
+  SandboxPool pool(o);
+  auto a = pool.open_session(), b = pool.open_session(), c = pool.open_session();
+  pool.run(a, "va = 1");
+  pool.run(b, "vb = 2");
+  CHECK(pool.run(a, "print(va)").output == "1");  // a is now more recent than b
+  pool.run(c, "vc = 3");                            // needs a third worker: b loses its own
+  CHECK(pool.session_worker_pid(b) == -1);
+  CHECK(pool.run(a, "print(va)").output == "1");
+  CodeResult r = pool.run(b, "print('vb' in globals())");
+  CHECK(r.state_reset);
+  CHECK(r.output.find("max_live_workers") != std::string::npos);
+  CHECK(r.output.substr(r.output.size() - 5) == "False");
+}
+
+TEST_CASE("shutdown kills a running block and refuses new work") {
+  SandboxOptions o = fast_options(1);
+  o.timeout_s = 20;
+  SandboxPool pool(o);
+  auto s = pool.open_session();
+  std::vector<CodeResult> got;
+  pool.submit(s, "import time\ntime.sleep(20)", [&](CodeResult r) { got.push_back(r); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto t0 = std::chrono::steady_clock::now();
+  pool.shutdown();
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(took < 5.0);
+  CHECK(pool.poll() == 1);
+  REQUIRE(got.size() == 1);
+  CHECK_FALSE(got[0].ok);
+  CHECK_THROWS_AS(pool.open_session(), genprm::Error);
+  CHECK_THROWS_AS(pool.run(s, "print(1)"), genprm::Error);
+  pool.shutdown();  // idempotent
+}
+
 TEST_CASE("options are validated and the isolation is described") {
   SandboxOptions bad = fast_options();
   bad.timeout_s = 0;
