@@ -260,3 +260,10 @@ def test_core_writer_rejects_strided_buffers(tmp_path):
         genprm._core.write_safetensors(str(tmp_path / "s.safetensors"), [("a", "F32", [5], strided)], {})
     genprm.save_safetensors(tmp_path / "s.safetensors", {"a": strided})  # the wrapper makes it contiguous
     np.testing.assert_array_equal(genprm.load_safetensors(tmp_path / "s.safetensors")["a"], strided)
+
+
+def test_model_config_number_overflow_is_value_error(tmp_path):
+    p = tmp_path / "overflow_config.json"
+    p.write_text('{"model_type": "qwen2", "rope_theta": 200e666}')
+    with pytest.raises(ValueError, match="overflow_config.json"):
+        genprm.ModelConfig.from_file(str(p))
