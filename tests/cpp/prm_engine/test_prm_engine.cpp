@@ -64,6 +64,18 @@ TEST_CASE("random GenPRM: rewards in [0, 1], shared prompts computed once, steps
     CHECK(step.reward >= 0.0);
     CHECK(step.reward <= 1.0);
   }
+  // A path's own requests (the re-submitted whole prompts of its later stages) compute only the
+  // text appended since its previous request (template + code output / fallback text, a few
+  // dozen tokens), never the conversation prompt or its own earlier generations again.
+  for (const auto& step : r.steps) {
+    for (size_t i = 1; i < step.paths.size(); ++i) {
+      const auto& p = step.paths[i];
+      const long own = p.requests - 1;  // request 0 is the shared analyze request
+      REQUIRE(own >= 1);
+      CHECK(p.prompt_tokens > own * step.prompt_tokens);
+      CHECK(p.prompt_tokens - p.cached_prompt_tokens <= own * 40);
+    }
+  }
   // Step t+1's prompt starts with step t's conversation prompt, which is found in the cache.
   // (Path 0's verification cannot be reused: the reference's step-t prompt has no
   // <｜Assistant｜> tag before <analyze>, while turn t in step t+1's prompt has one, so the
