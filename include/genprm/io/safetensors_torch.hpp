@@ -2,8 +2,8 @@
 // safetensors <-> ATen tensors (links torch).
 //
 // to_tensor() is zero-copy when the mapped data is aligned for its dtype: the tensor aliases the
-// read-only mapping and holds it alive. Such a tensor is READ-ONLY: writing into it in place
-// faults (the mapping is PROT_READ). Copy it (.clone(), .to(device/dtype)) before mutating.
+// private (copy-on-write) mapping and holds it alive. Writing into it in place is safe: the page
+// is copied for this process and the file never changes.
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -53,7 +53,7 @@ inline DType to_dtype(at::ScalarType s, const std::string& what) {
 }
 
 /// A CPU tensor over the tensor's bytes. Zero-copy (from_blob; the deleter holds `keep_alive`)
-/// when `info.data` is aligned for the dtype, else a copy. Zero-copy tensors are read-only.
+/// when `info.data` is aligned for the dtype, else a copy. Writes never reach the file.
 inline at::Tensor to_tensor(const TensorInfo& info, std::shared_ptr<const void> keep_alive) {
   auto opts = at::TensorOptions().dtype(to_scalar_type(info.dtype)).device(at::kCPU);
   const auto addr = reinterpret_cast<std::uintptr_t>(info.data);

@@ -16,7 +16,7 @@ using Json = nlohmann::json;
 inline Json parse_json(const std::string& text, const std::string& what) {
   try {
     return Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     throw ValueError(fmt::format("{}: invalid JSON: {}", what, e.what()));
   }
 }

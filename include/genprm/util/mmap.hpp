@@ -28,7 +28,9 @@ class MappedFile {
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      // Writable but private: a zero-copy tensor over the mapping that is written in place gets
+      // its own copy of the page instead of a segfault; the file never changes.
+      void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
       if (p == MAP_FAILED) {
         int e = errno;
         ::close(fd);

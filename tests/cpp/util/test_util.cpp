@@ -57,3 +57,20 @@ TEST_CASE("MappedFile maps bytes and rejects missing files and directories") {
   CHECK_THROWS_AS(genprm::MappedFile("/tmp"), genprm::ValueError);
   std::remove(p.c_str());
 }
+
+TEST_CASE("MappedFile is private copy-on-write: writes through the mapping never reach the file") {
+  const std::string p = temp_path("cow.bin");
+  std::ofstream(p, std::ios::binary) << "abc";
+  {
+    genprm::MappedFile f(p);
+    const_cast<unsigned char*>(f.data())[0] = 'X';  // what an in-place op on a zero-copy tensor does
+    CHECK(f.data()[0] == 'X');
+  }
+  CHECK(genprm::read_text_file(p) == "abc");
+  std::remove(p.c_str());
+}
+
+TEST_CASE("parse_json turns number overflow into a ValueError naming the source") {
+  CHECK_THROWS_WITH_AS(genprm::parse_json("[1e999]", "x.json"), doctest::Contains("x.json: invalid JSON"),
+                       genprm::ValueError);
+}
