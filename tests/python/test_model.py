@@ -145,3 +145,23 @@ def test_errors_name_the_problem(tmp_path):
         m.logits([1, 512])
     with pytest.raises(ValueError, match="non-empty"):
         m.logits([])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_llama_checkpoint_matches_hf(tmp_path, bias):
+    """model_type llama: no q/k/v bias by default; attention_bias adds q/k/v and o_proj biases."""
+    cfg = transformers.LlamaConfig(vocab_size=90, hidden_size=32, intermediate_size=56, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, rope_theta=3000.0,
+                                   attention_bias=bias, tie_word_embeddings=False, max_position_embeddings=256)
+    torch.manual_seed(3)
+    hf = transformers.LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            p.copy_(1 + 0.1 * torch.randn_like(p) if name.endswith("norm.weight") else
+                    0.2 * torch.randn_like(p) if name.endswith("bias") else
+                    torch.randn_like(p) / (p.shape[1] ** 0.5 if "embed" not in name else 1.0))
+    hf.save_pretrained(tmp_path)
+    m = genprm.Model.load(tmp_path)
+    assert m.config.model_type == "llama" and m.config.attention_bias == bias
+    ids = list(range(1, 30))
+    np.testing.assert_allclose(m.logits(ids), _hf_logits(hf, ids), rtol=0, atol=1e-4)
