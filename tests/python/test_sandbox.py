@@ -189,3 +189,22 @@ def test_options_are_validated():
         Sandbox(python="/nonexistent/python")
     with pytest.raises(ValueError):
         Sandbox(workers=0)
+
+
+def test_close_kills_running_blocks_and_removes_workdirs():
+    sb = Sandbox(timeout=30.0, workers=1)
+    s = sb.session()
+    workdir = s.run("import os\nprint(os.getcwd())")
+    got = []
+    s.submit("import time\ntime.sleep(30)", got.append)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    pool = sb.pool
+    sb.close()
+    assert time.monotonic() - t0 < 5.0
+    assert pool.poll() == 1 and not got[0].ok
+    assert not os.path.exists(workdir)
+    with pytest.raises(ValueError):
+        sb.run("print(1)")
+    with pytest.raises(RuntimeError):
+        s.run("print(1)")
