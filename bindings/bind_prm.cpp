@@ -26,9 +26,9 @@ void apply_options(const py::dict& d, const char* what, const Setters& setters) 
       }
     }
     if (!known) {
-      std::string names;
-      for (const auto& s : setters) names += (names.empty() ? "" : ", ") + std::string(s.first);
-      throw ValueError(fmt::format("{}: unknown option '{}' (known: {})", what, key, names));
+      std::vector<std::string> names;
+      for (const auto& s : setters) names.emplace_back(s.first);
+      throw ValueError(fmt::format("{}: unknown option '{}' (known: {})", what, key, fmt::join(names, ", ")));
     }
   }
 }

@@ -23,7 +23,7 @@ else
   MODEL="$BUILD_DIR/demo/random-genprm"
   # Random weights never write a stop string, so every stage would run to the 2048-token budget;
   # smaller budgets keep the CPU demo to a minute.
-  BUDGET=(--max-tokens 96 --analyze-max-tokens 32)
+  BUDGET=(--max-tokens 64 --analyze-max-tokens 24 --threads 1)
   if [ ! -f "$MODEL/config.json" ]; then
     echo "== Making a small random Qwen2 model with the DeepSeek-R1-Distill vocabulary in $MODEL"
     "$PY" - "$MODEL" <<'PYEOF'

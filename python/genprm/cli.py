@@ -118,6 +118,9 @@ def _verify(args: argparse.Namespace) -> int:
     if not todo:
         return 0
 
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(max(1, args.threads))
     options: Dict[str, Any] = {"threshold": args.threshold}
     for name in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
         value = getattr(args, name)
@@ -182,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="solutions verified at once (default 32)")
     v.add_argument("--code-timeout", dest="code_timeout", type=float, default=5.0,
                    help="seconds per code block (reference: 5)")
+    v.add_argument("--threads", type=int, default=None, help="CPU threads of the model (torch.set_num_threads)")
     v.add_argument("--show", action="store_true", help="print each row's step rewards as it finishes")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=_verify)
