@@ -23,8 +23,12 @@ prepare() {
 }
 
 run() {
-  local out="${OUT:-$ROOT/out}"
-  mkdir -p "$out"
+  # Detailed logs go to one folder, packed into a single archive in $OUT at the end (the device
+  # tool brings back only a few files); the console gets the summaries.
+  local out=/tmp/genprm-gpu-logs
+  rm -rf "$out"; mkdir -p "$out"
+  trap 'tar -czf "${OUT:-$ROOT/out}/gpu-logs.tar.gz" -C /tmp genprm-gpu-logs 2>/dev/null' EXIT
+  mkdir -p "${OUT:-$ROOT/out}"
   local py; py="$(command -v python3)"
   local build="$ROOT/build-gpu"
   export LD_LIBRARY_PATH="$DEPS/lib:${LD_LIBRARY_PATH:-}"
@@ -37,22 +41,28 @@ run() {
       -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; return 1; }
   cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; return 1; }
   echo "configure+build: $((SECONDS - t0)) s"
-  echo "== ctest (CPU tests)"
-  (cd "$ROOT" && ctest --test-dir "$build" --output-on-failure -j 8 2>&1 | tail -15)
+  # Most valuable first: every step has its own time limit so one hang cannot eat the lease.
   echo "== CUDA golden tests (float32 and bfloat16)"
   for dt in float32 bfloat16; do
-    (cd "$ROOT" && GENPRM_TEST_DEVICE=cuda GENPRM_TEST_DTYPE=$dt "$build/test_model" 2>&1 | tail -4)
-    [ -x "$build/test_engine" ] && (cd "$ROOT" && GENPRM_TEST_DEVICE=cuda GENPRM_TEST_DTYPE=$dt "$build/test_engine" 2>&1 | tail -4)
+    for t in test_model test_engine; do
+      [ -x "$build/$t" ] || continue
+      (cd "$ROOT" && GENPRM_TEST_DEVICE=cuda GENPRM_TEST_DTYPE=$dt timeout 120 "$build/$t" >"$out/${t}_cuda_$dt.log" 2>&1;
+       echo "$t cuda $dt: rc=$? $(grep -E 'test cases:' "$out/${t}_cuda_$dt.log")")
+    done
   done
+  echo "== GPU benchmarks (ours, then the HF peer in the same run)"
+  [ -x "$build/benchmarks/bench_engine" ] && (cd "$ROOT" && timeout 200 "$build/benchmarks/bench_engine" \
+      --device cuda --dtype bfloat16 --shape r1-1.5b 2>&1 | tee "$out/bench_engine.txt")
+  [ -f "$ROOT/benchmarks/hf_peer.py" ] && (cd "$ROOT" && timeout 150 "$py" benchmarks/hf_peer.py \
+      --device cuda --dtype bfloat16 2>&1 | grep -v Warning | tee "$out/hf_peer.txt")
+  [ -x "$build/benchmarks/bench_genprm" ] && (cd "$ROOT" && timeout 150 "$build/benchmarks/bench_genprm" \
+      --shape 1.5b --device cuda --dtype bfloat16 2>&1 | tee "$out/bench_genprm.txt")
+  echo "== ctest (all C++ tests, CPU)"
+  (cd "$ROOT" && timeout 240 ctest --test-dir "$build" --output-on-failure -j 8 >"$out/ctest.log" 2>&1;
+   tail -15 "$out/ctest.log")
   echo "== pytest"
-  (cd "$ROOT" && PYTHONPATH="$build/python" timeout 300 "$py" -m pytest -q -x tests/python 2>&1 | tail -15)
-  echo "== GPU benchmarks"
-  if [ -x "$build/bench_engine" ]; then
-    (cd "$ROOT" && timeout 240 "$build/bench_engine" --device cuda --dtype bfloat16 --shape r1-1.5b 2>&1 | tee "$out/bench_engine.txt")
-  fi
-  if [ -f "$ROOT/benchmarks/bench_genprm.py" ]; then
-    (cd "$ROOT" && PYTHONPATH="$build/python" timeout 180 "$py" benchmarks/bench_genprm.py --device cuda --dtype bfloat16 2>&1 | tee "$out/bench_genprm.txt")
-  fi
+  (cd "$ROOT" && PYTHONPATH="$build/python" timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/python \
+     >"$out/pytest.log" 2>&1; tail -25 "$out/pytest.log")
 }
 
 case "$mode" in
