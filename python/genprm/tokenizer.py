@@ -152,7 +152,7 @@ class Tokenizer:
         arguments (e.g. ``tools``, ``enable_thinking``) or messages with other fields go through
         jinja2 exactly like ``transformers``' ``apply_chat_template``.
         """
-        messages = list(messages)
+        messages = [m if isinstance(m, Mapping) else {"role": m.role, "content": m.content} for m in messages]
         if not template_kwargs and self._native_usable(messages):
             try:
                 return self._core.apply_chat_template(messages, add_generation_prompt)

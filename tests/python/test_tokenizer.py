@@ -231,6 +231,13 @@ def test_unknown_family_uses_jinja2_like_transformers(tmp_path):
         tok.core.apply_chat_template(CONVERSATIONS[0], False)
 
 
+def test_chat_messages_as_objects(r1):
+    objs = [genprm.ChatMessage("system", "S"), genprm.ChatMessage(role="user", content="Q")]
+    dicts = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
+    assert r1.apply_chat_template(objs, add_generation_prompt=True) == r1.apply_chat_template(dicts, True)
+    assert r1.apply_chat_template(dicts, True) == "<\uff5cbegin\u2581of\u2581sentence\uff5c>S<\uff5cUser\uff5c>Q<\uff5cAssistant\uff5c><think>\n"
+
+
 def test_template_kwargs_go_through_jinja2(qwen):
     transformers = pytest.importorskip("transformers")
     hf = transformers.AutoTokenizer.from_pretrained(str(QWEN_DIR))
