@@ -3,7 +3,8 @@
 #   scripts/device-check.sh prepare   (here, on the development machine)
 #       gathers the Debian-only dependencies (fmt, nlohmann-json, Eigen, doctest headers and
 #       libutf8proc) into .deps-gpu/, an ignored folder that travels with the tree (carry it).
-#   scripts/device-check.sh run [seconds-for-benchmarks]   (there, on the GPU machine)
+#   scripts/device-check.sh run [STEPS]   (there, on the GPU machine)
+#       STEPS: comma-separated subset of golden,bench,peer,genprm,ctest,pytest (default: all)
 #       configures against the GPU machine's torch (PyTorch 2.11 + CUDA), builds, runs the C++ and
 #       Python tests, then the CUDA golden tests and the GPU benchmarks. Logs go to $OUT (or out/).
 # See docs/gpu.md.
@@ -11,6 +12,8 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEPS="$ROOT/.deps-gpu"
 mode="${1:-}"
+STEPS=",${2:-golden,bench,peer,genprm,ctest,pytest},"
+want() { [[ "$STEPS" == *",$1,"* ]]; }
 
 prepare() {
   rm -rf "$DEPS"
@@ -42,8 +45,8 @@ run() {
   cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; return 1; }
   echo "configure+build: $((SECONDS - t0)) s"
   # Most valuable first: every step has its own time limit so one hang cannot eat the lease.
-  echo "== CUDA golden tests (float32 and bfloat16)"
-  for dt in float32 bfloat16; do
+  want golden && echo "== CUDA golden tests (float32 and bfloat16)"
+  want golden && for dt in float32 bfloat16; do
     for t in test_model test_engine; do
       [ -x "$build/$t" ] || continue
       (cd "$ROOT" && GENPRM_TEST_DEVICE=cuda GENPRM_TEST_DTYPE=$dt timeout 120 "$build/$t" >"$out/${t}_cuda_$dt.log" 2>&1;
@@ -51,17 +54,15 @@ run() {
     done
   done
   echo "== GPU benchmarks (ours, then the HF peer in the same run)"
-  [ -x "$build/benchmarks/bench_engine" ] && (cd "$ROOT" && timeout 200 "$build/benchmarks/bench_engine" \
+  want bench && [ -x "$build/benchmarks/bench_engine" ] && (cd "$ROOT" && timeout 200 "$build/benchmarks/bench_engine" \
       --device cuda --dtype bfloat16 --shape r1-1.5b 2>&1 | tee "$out/bench_engine.txt")
-  [ -f "$ROOT/benchmarks/hf_peer.py" ] && (cd "$ROOT" && timeout 150 "$py" benchmarks/hf_peer.py \
+  want peer && [ -f "$ROOT/benchmarks/hf_peer.py" ] && (cd "$ROOT" && timeout 150 "$py" benchmarks/hf_peer.py \
       --device cuda --dtype bfloat16 2>&1 | grep -v Warning | tee "$out/hf_peer.txt")
-  [ -x "$build/benchmarks/bench_genprm" ] && (cd "$ROOT" && timeout 150 "$build/benchmarks/bench_genprm" \
+  want genprm && [ -x "$build/benchmarks/bench_genprm" ] && (cd "$ROOT" && timeout 150 "$build/benchmarks/bench_genprm" \
       --shape 1.5b --device cuda --dtype bfloat16 2>&1 | tee "$out/bench_genprm.txt")
-  echo "== ctest (all C++ tests, CPU)"
-  (cd "$ROOT" && timeout 240 ctest --test-dir "$build" --output-on-failure -j 8 >"$out/ctest.log" 2>&1;
+  want ctest && echo "== ctest (all C++ tests, CPU)" && (cd "$ROOT" && timeout 240 ctest --test-dir "$build" --output-on-failure -j 8 >"$out/ctest.log" 2>&1;
    tail -15 "$out/ctest.log")
-  echo "== pytest"
-  (cd "$ROOT" && PYTHONPATH="$build/python" timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/python \
+  want pytest && echo "== pytest" && (cd "$ROOT" && PYTHONPATH="$build/python" timeout 240 "$py" -m pytest -q -p no:cacheprovider tests/python \
      >"$out/pytest.log" 2>&1; tail -25 "$out/pytest.log")
 }
 
