@@ -77,6 +77,17 @@ def test_bad_input_raises_value_error(tiny_engine):
         genprm.Engine(str(TINY), dtype="int8")
 
 
+def test_kv_memory_budget():
+    # tiny_qwen2_a: 2 layers x (K, V) x 16 slots x 2 KV heads x 16 dims x 4 bytes = 8 KiB per block
+    eng = genprm.Engine(str(TINY), kv_memory="1MiB")
+    assert eng.stats()["blocks_total"] == 128
+    assert genprm.Engine(str(TINY), kv_memory=8192 * 3 + 5).stats()["blocks_total"] == 3
+    with pytest.raises(ValueError, match="kv_memory"):
+        genprm.Engine(str(TINY), kv_memory="lots")
+    with pytest.raises(ValueError, match="holds no block"):
+        genprm.Engine(str(TINY), kv_memory=100)
+
+
 def test_tiny_cache_preempts_and_matches(tiny_engine):
     prompts = [list(range(5 + i, 25 + 3 * i)) for i in range(4)]
     params = genprm.SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True)
