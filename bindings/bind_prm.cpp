@@ -1,6 +1,8 @@
 // genprm._core.GenPRMCore: the C++ GenPRM (engine + sandbox + tokenizer + verifier). Results
 // cross as JSON text (json.loads on the Python side); python/genprm/prm.py wraps it.
 #include <string>
+#include <memory>
+#include <mutex>
 #include <tuple>
 #include <vector>
 
@@ -97,42 +99,53 @@ py::dict stats_dict(const EngineStats& s) {
   return d;
 }
 
+/// The bound object: the verifier and its engine are single-threaded, and calls release the
+/// GIL, so concurrent Python threads take turns on this lock instead of corrupting them.
+struct Handle {
+  std::unique_ptr<GenPRM> g;
+  std::mutex mu;
+};
+
 }  // namespace
 
 void bind_prm(py::module_& m) {
   using Row = std::tuple<std::string, std::string, std::vector<std::string>>;
-  py::class_<GenPRM>(m, "GenPRMCore",
+  py::class_<Handle>(m, "GenPRMCore",
                      "GenPRM verifier over the engine, sandbox and tokenizer of one checkpoint directory "
                      "(use genprm.GenPRM).")
       .def(py::init([](const std::string& model_dir, const std::string& device, const std::string& dtype,
                        const py::dict& verifier, const py::dict& engine, const py::dict& sandbox) {
              GenPRMOptions o = make_options(device, dtype, verifier, engine, sandbox);
              py::gil_scoped_release nogil;
-             return std::make_unique<GenPRM>(model_dir, std::move(o));
+             auto h = std::make_unique<Handle>();
+             h->g = std::make_unique<GenPRM>(model_dir, std::move(o));
+             return h;
            }),
            py::arg("model_dir"), py::arg("device") = "cpu", py::arg("dtype") = "float32",
            py::arg("verifier") = py::dict(), py::arg("engine") = py::dict(), py::arg("sandbox") = py::dict())
       .def(
           "verify",
-          [](GenPRM& g, const std::string& id, const std::string& problem, const std::vector<std::string>& steps) {
+          [](Handle& h, const std::string& id, const std::string& problem, const std::vector<std::string>& steps) {
             prm::SolutionResult r;
             {
               py::gil_scoped_release nogil;
-              r = g.verify({id, problem, steps});
+              std::lock_guard<std::mutex> lock(h.mu);
+              r = h.g->verify({id, problem, steps});
             }
             return dump(prm::to_json(r));
           },
           py::arg("id"), py::arg("problem"), py::arg("steps"), "Verifies one solution; returns the result as JSON text.")
       .def(
           "verify_many",
-          [](GenPRM& g, const std::vector<Row>& rows, py::object on_result) {
+          [](Handle& h, const std::vector<Row>& rows, py::object on_result) {
             std::vector<prm::SolutionInput> in;
             in.reserve(rows.size());
             for (const auto& [id, problem, steps] : rows) in.push_back({id, problem, steps});
             std::vector<prm::SolutionResult> out;
             {
               py::gil_scoped_release nogil;
-              out = g.verify_many(std::move(in), [&](size_t i, const prm::SolutionResult& r) {
+              std::lock_guard<std::mutex> lock(h.mu);
+              out = h.g->verify_many(std::move(in), [&](size_t i, const prm::SolutionResult& r) {
                 if (on_result.is_none()) return;
                 std::string text = dump(prm::to_json(r));
                 py::gil_scoped_acquire gil;
@@ -147,13 +160,26 @@ void bind_prm(py::module_& m) {
           py::arg("rows"), py::arg("on_result") = py::none(),
           "Verifies (id, problem, steps) rows with many in flight; on_result(index, json) runs as each "
           "finishes; returns the JSON texts in input order.")
-      .def("engine_stats", [](const GenPRM& g) { return stats_dict(g.engine_stats()); })
-      .def_property_readonly("mode", [](const GenPRM& g) { return prm::mode_name(g.options().verifier.mode); })
-      .def_property_readonly("majority", [](const GenPRM& g) { return g.options().verifier.majority; })
-      .def_property_readonly("threshold", [](const GenPRM& g) { return g.options().verifier.threshold; })
-      .def_property_readonly("device", [](const GenPRM& g) { return g.options().device; })
-      .def_property_readonly("dtype", [](const GenPRM& g) { return g.options().dtype; })
-      .def_property_readonly("sandbox_started", [](GenPRM& g) { return g.sandbox().started(); });
+      .def("engine_stats",
+           [](Handle& h) {
+             EngineStats s;
+             {
+               py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(h.mu);
+               s = h.g->engine_stats();
+             }
+             return stats_dict(s);
+           })
+      .def_property_readonly("mode", [](const Handle& h) { return prm::mode_name(h.g->options().verifier.mode); })
+      .def_property_readonly("majority", [](const Handle& h) { return h.g->options().verifier.majority; })
+      .def_property_readonly("threshold", [](const Handle& h) { return h.g->options().verifier.threshold; })
+      .def_property_readonly("device", [](const Handle& h) { return h.g->options().device; })
+      .def_property_readonly("dtype", [](const Handle& h) { return h.g->options().dtype; })
+      .def_property_readonly("sandbox_started", [](Handle& h) {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(h.mu);
+        return h.g->sandbox().started();
+      });
 }
 
 }  // namespace genprm::bindings

@@ -92,3 +92,23 @@ def test_modes_and_errors(model_dir):
         genprm.GenPRM(model_dir + "/nope")
     with pytest.raises(ValueError, match="steps"):
         cot.verify(PROBLEM, "not a list")
+
+
+def test_concurrent_threads_take_turns(prm):
+    import threading
+    out, errors = {}, []
+
+    def work(k):
+        try:
+            out[k] = prm.verify(PROBLEM, STEPS[:1], id=f"t{k}")
+        except Exception as e:  # pragma: no cover - a failure is reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sorted(r.id for r in out.values()) == ["t0", "t1", "t2"]
+    assert all(len(r.value) == 1 for r in out.values())
