@@ -2,9 +2,10 @@
 // Starting one isolated Python worker process (Linux only), and probing at start-up which
 // isolation mechanisms this machine permits. Used by exec/sandbox.hpp.
 //
-// The worker is created with clone(2) straight from the host process (no shell, no helper), so
-// it can become init of a fresh PID namespace. Between clone and execve the child only makes
-// raw system calls on memory prepared beforehand (async-signal-safe: the host is multi-threaded).
+// The worker is created with clone(2) straight from the host process (no shell), so it can
+// become init of a fresh PID namespace; CLONE_VM | CLONE_VFORK as in posix_spawn, so the host's
+// memory is not copied. Between clone and execve the child only makes plain system calls on
+// memory prepared beforehand (async-signal-safe: the host is multi-threaded).
 // A failure in the child is written as {step, errno} to a close-on-exec pipe, so the host learns
 // which mechanism failed; exec success closes that pipe.
 //
@@ -26,6 +27,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -35,6 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +46,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "genprm/util/error.hpp"
@@ -196,6 +200,16 @@ struct ChildPlan {
 }
 
 [[noreturn]] inline void child_main(const ChildPlan& c) {
+  // The host's signal handlers live in memory this child shares until execve: none may run
+  // here. Signals arrive blocked (start_child); handled ones go back to the default action,
+  // and the mask is cleared right before execve.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old {};
+    if (sig == SIGKILL || sig == SIGSTOP || ::sigaction(sig, nullptr, &old) != 0) continue;
+    if (old.sa_handler != SIG_IGN && old.sa_handler != SIG_DFL) ::sigaction(sig, &dfl, nullptr);
+  }
   if (c.sync_fd >= 0) {
     char b = 0;
     if (::read(c.sync_fd, &b, 1) != 1) child_fail(c, kStepSync);
@@ -258,14 +272,11 @@ struct ChildPlan {
   }
   if (::chdir(c.workdir) != 0) child_fail(c2, kStepChdir);
   if (c.dry_run) ::_exit(0);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::execve(c.exe, c.argv, c.envp);
   child_fail(c2, kStepExec);
-}
-
-/// clone(2) like fork, with namespace flags. Returns the child's pid in the host's namespace.
-inline long clone_child(int ns_flags) {
-  return ::syscall(SYS_clone, static_cast<unsigned long>(ns_flags) | SIGCHLD, nullptr, nullptr,
-                   nullptr, nullptr);
 }
 
 inline void write_file(const std::string& path, const std::string& text) {
@@ -282,6 +293,20 @@ inline void write_file(const std::string& path, const std::string& text) {
 /// pipes are created here). Throws genprm::Error naming the failed step; on success returns the
 /// child's pid (host namespace). In dry-run mode the child exits 0 before execve, the call waits
 /// for it and returns 0.
+inline int child_entry(void* plan) { child_main(*static_cast<const ChildPlan*>(plan)); }
+
+inline void write_id_maps(long pid, const IsolationPlan& iso) {
+  const std::string base = fmt::format("/proc/{}/", pid);
+  if (geteuid() == 0) {
+    write_file(base + "uid_map", fmt::format("{0} {0} 1\n", iso.uid));
+    write_file(base + "gid_map", fmt::format("{0} {0} 1\n", iso.gid));
+  } else {
+    write_file(base + "setgroups", "deny");
+    write_file(base + "uid_map", fmt::format("{0} {0} 1\n", geteuid()));
+    write_file(base + "gid_map", fmt::format("{0} {0} 1\n", getegid()));
+  }
+}
+
 inline long start_child(ChildPlan plan) {
   int err[2], sync[2] = {-1, -1};
   GENPRM_CHECK(::pipe2(err, O_CLOEXEC) == 0, "sandbox: pipe: {}", std::strerror(errno));
@@ -290,9 +315,55 @@ inline long start_child(ChildPlan plan) {
   }
   plan.err_fd = err[1];
   plan.sync_fd = sync[0];
-  long pid = clone_child(plan.iso.clone_flags());
-  if (pid == 0) child_main(plan);
+  // The child shares the host's memory until execve (CLONE_VM | CLONE_VFORK, like posix_spawn):
+  // no copy of the host's page tables, which for a host holding gigabytes (model weights) cost
+  // hundreds of milliseconds per worker and stalled the host's threads. It runs on its own stack
+  // and only reads `plan`; the calling thread sleeps until the child has called execve or exited.
+  const size_t stack_size = 256 * 1024;
+  void* stack = ::mmap(nullptr, stack_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    ::close(err[0]); ::close(err[1]);
+    if (sync[0] >= 0) { ::close(sync[0]); ::close(sync[1]); }
+    throw Error(fmt::format("sandbox: mmap of the child stack: {}", std::strerror(errno)));
+  }
+  // With a user namespace the id maps must be written from outside while the child waits and
+  // this thread sleeps in clone: a helper thread does it once the kernel has stored the pid.
+  std::atomic<pid_t> child_pid{0};
+  std::atomic<bool> give_up{false};
+  std::string map_error;
+  std::thread helper;
+  if (plan.iso.user_ns) {
+    helper = std::thread([&] {
+      pid_t p;
+      while ((p = child_pid.load()) == 0) {
+        if (give_up.load()) return;
+        std::this_thread::yield();
+      }
+      try {
+        write_id_maps(p, plan.iso);
+        char b = 1;
+        if (::write(sync[1], &b, 1) != 1) map_error = "sandbox: sync write failed";
+      } catch (const Error& e) {
+        map_error = e.what();
+      }
+      ::close(sync[1]);  // on failure the child reads EOF and reports the sync step
+      sync[1] = -1;
+    });
+  }
+  static_assert(sizeof(std::atomic<pid_t>) == sizeof(pid_t), "CLONE_PARENT_SETTID target");
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+  long pid = ::clone(child_entry, static_cast<char*>(stack) + stack_size,
+                     plan.iso.clone_flags() | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID |
+                         SIGCHLD,
+                     &plan, reinterpret_cast<pid_t*>(&child_pid));
   int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) give_up = true;
+  if (helper.joinable()) helper.join();
+  ::munmap(stack, stack_size);
   ::close(err[1]);
   if (sync[0] >= 0) ::close(sync[0]);
   auto cleanup = [&] {
@@ -304,24 +375,6 @@ inline long start_child(ChildPlan plan) {
     throw Error(fmt::format("sandbox: clone(flags=0x{:x}): {}", plan.iso.clone_flags(),
                             std::strerror(clone_errno)));
   }
-  std::string map_error;
-  if (plan.iso.user_ns) {
-    try {
-      const std::string base = fmt::format("/proc/{}/", pid);
-      if (geteuid() == 0) {
-        write_file(base + "uid_map", fmt::format("{0} {0} 1\n", plan.iso.uid));
-        write_file(base + "gid_map", fmt::format("{0} {0} 1\n", plan.iso.gid));
-      } else {
-        write_file(base + "setgroups", "deny");
-        write_file(base + "uid_map", fmt::format("{0} {0} 1\n", geteuid()));
-        write_file(base + "gid_map", fmt::format("{0} {0} 1\n", getegid()));
-      }
-    } catch (const Error& e) {
-      map_error = e.what();
-    }
-    char b = 1;
-    if (map_error.empty() && ::write(sync[1], &b, 1) != 1) map_error = "sandbox: sync write failed";
-  }
   int msg[2] = {0, 0};
   ssize_t n;
   do {
@@ -329,7 +382,6 @@ inline long start_child(ChildPlan plan) {
   } while (n < 0 && errno == EINTR);
   cleanup();
   if (!map_error.empty() || n > 0 || plan.dry_run) {
-    if (!map_error.empty()) ::kill(static_cast<pid_t>(pid), SIGKILL);
     int status = 0;
     while (::waitpid(static_cast<pid_t>(pid), &status, __WALL) < 0 && errno == EINTR) {
     }
