@@ -206,3 +206,14 @@ TEST_CASE("options are validated and the isolation is described") {
   CHECK(d.find("seccomp:") != std::string::npos);
   CHECK_THROWS_AS(pool.run(12345, "print(1)"), genprm::ValueError);
 }
+
+TEST_CASE("PythonSandbox: one session, reset forgets the namespace") {
+  genprm::PythonSandbox sb(fast_options());
+  sb.run("import math\nr = math.isqrt(99)");
+  CHECK(sb.run("print(r)").output == "9");
+  sb.reset();
+  CodeResult r = sb.run("print(r)");
+  CHECK_FALSE(r.state_reset);  // an explicit reset is not announced
+  CHECK(r.output == "Code execute Error: NameError: name 'r' is not defined");
+  CHECK(sb.pool().options().workers == 1);
+}
