@@ -12,6 +12,8 @@ namespace genprm {
 
 /// Paged K/V storage of every layer. k[l], v[l]: [num_blocks, block_size, kv_heads, head_dim],
 /// on the model's device, in the model's compute dtype. Slot s = block * block_size + offset.
+/// Slots never written must hold finite values (Qwen2Model::allocate_kv zero-fills): attention
+/// reads whole blocks and masks the slots past each sequence's context length.
 struct KvCacheView {
   std::vector<at::Tensor> k;
   std::vector<at::Tensor> v;
