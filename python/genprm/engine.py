@@ -78,7 +78,8 @@ class TextStream:
                 if self.output.error is not None:
                     raise RuntimeError(f"request {self.request_id} failed: {self.output.error}")
                 return
-            self._engine._core.poll()
+            if not self._engine._core.poll() and self.output is None and not self._pieces:
+                raise RuntimeError(f"stream: the engine went idle before request {self.request_id} completed")
 
     def cancel(self) -> None:
         self._engine.cancel(self.request_id)
@@ -134,7 +135,8 @@ class Engine:
         for i, (p, sp) in enumerate(zip(plist, params_list)):
             self._core.submit(_as_prompt(p), sp, n, keep(i))
         while any(r is None for r in results):
-            self._core.poll()
+            if not self._core.poll() and any(r is None for r in results):
+                raise RuntimeError("generate: the engine went idle before every request completed")
         return results  # type: ignore[return-value]
 
     def stream(self, prompt: Prompt, params: Optional[SamplingParams] = None) -> TextStream:

@@ -149,3 +149,26 @@ def test_stop_token_and_eos(text_model):
     o = eng.generate("hello world", genprm.SamplingParams(temperature=0.0, max_tokens=12, stop_token_ids=[tok]))[0]
     assert o.token_ids == full.token_ids[:full.token_ids.index(tok) + 1]
     assert o.finish_reason == "stop" and o.stop_reason == str(tok)
+
+
+def test_submit_poll_cancel_and_reentrant_callbacks(tiny_engine):
+    done = {}
+
+    def second(out):
+        done["second"] = out
+
+    def first(out):
+        done["first"] = out
+        tiny_engine.submit([7, 8, 9], genprm.SamplingParams(temperature=0.0, max_tokens=2), on_done=second)
+
+    long_id = tiny_engine.submit(list(range(3, 20)), genprm.SamplingParams(temperature=0.0, max_tokens=500,
+                                                                          ignore_eos=True),
+                                 on_done=lambda out: done.__setitem__("long", out))
+    tiny_engine.submit([4, 5], genprm.SamplingParams(temperature=0.0, max_tokens=3, ignore_eos=True), on_done=first)
+    for _ in range(4):
+        assert tiny_engine.poll()
+    tiny_engine.cancel(long_id)
+    tiny_engine.run_until_idle()
+    assert done["long"].finish_reason == "abort" and 0 < len(done["long"].token_ids) < 500
+    assert len(done["first"].token_ids) == 3 and len(done["second"].token_ids) >= 1
+    assert tiny_engine.stats()["blocks_in_use"] == 0
