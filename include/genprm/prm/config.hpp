@@ -84,6 +84,10 @@ struct VerifierConfig {
   int max_fallbacks = 3;
 
   // Scheduling.
+  /// false (default): a step's N paths start as N requests of the same prompt (the engine
+  /// computes it once) and advance on their own from the first token; true: one request with
+  /// n = N, so every path waits for the slowest analysis before its next stage.
+  bool first_stage_as_one_request = false;
   int max_solutions_in_flight = 32;  ///< verify_many keeps at most this many solutions live
   /// true: step t+1 starts as soon as path 0 of step t is done (it only needs that text);
   /// false: it waits for all N paths of step t.

@@ -5,11 +5,12 @@
 //
 // Call pattern on the generator (the engine contract, DESIGN.md): every stage re-submits the
 // whole prompt as text (conversation + assistant text so far); the engine's radix cache turns
-// that into computing only the appended text. The N rationales of a step start as one request
-// with n = N (the prompt is computed once), then every path advances on its own: a path that
-// stops at a code fence runs its code in the sandbox and submits its next stage while the others
-// keep decoding. Step t+1 of a solution starts as soon as path 0 of step t is done (its text is
-// assistant turn t, as the reference keeps the first path).
+// that into computing only the appended text. The N rationales of a step start as N requests of
+// one prompt, which the engine computes once (or, with first_stage_as_one_request, as one request
+// with n = N, which makes every path wait for the slowest analysis); then every path advances on
+// its own: a path that stops at a code fence runs its code in the sandbox and submits its next
+// stage while the others keep decoding. Step t+1 of a solution starts as soon as path 0 of step t
+// is done (its text is assistant turn t, as the reference keeps the first path).
 //
 // Generator concept: uint64_t submit(GenerationRequest, GenerationCallback); bool poll().
 // Executor concept: S open_session(); void close_session(S); void submit(S, std::string code,
@@ -267,18 +268,27 @@ class Verifier {
     const int n = cfg_.majority;
     if (mode_analyzes(cfg_.mode)) {
       const std::string opening = cfg_.analyze_start(t);
-      submit_stage(s, step, -1, n, opening,
-                   sampling(cfg_.analyze_budget(), {cfg_.analyze_stop}, false),
-                   [this, opening](SolutionState& sp, StepState& stp, GenerationOutput out) {
-                     on_analyze_done(sp, stp, opening, std::move(out));
-                   });
+      const SamplingParams params = sampling(cfg_.analyze_budget(), {cfg_.analyze_stop}, false);
+      if (cfg_.first_stage_as_one_request) {
+        submit_stage(s, step, -1, n, opening, params,
+                     [this, opening](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                       on_analyze_done(sp, stp, opening, std::move(out));
+                     });
+      } else {
+        for (int i = 0; i < n; ++i) {
+          submit_stage(s, step, i, 1, opening, params,
+                       [this, opening, i](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                         if (!take_own(sp, stp, i, out)) return;
+                         on_analyze_sample(sp, stp, i, opening, std::move(out.samples[0]));
+                       });
+        }
+      }
     } else {
-      // No analysis: every path starts stage 2 from the same text, so the first round is one
-      // request with n = N as well.
+      // No analysis: every path starts stage 2 from the same text.
       std::string opening = mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template;
       for (auto& p : step.paths) p.cur = opening;
       const int left = cfg_.max_tokens - count_tokens(opening);
-      if (left > 0 && cfg_.round_limit > 0) {
+      if (left > 0 && cfg_.round_limit > 0 && cfg_.first_stage_as_one_request) {
         submit_stage(s, step, -1, n, opening, stage2_params(left),
                      [this](SolutionState& sp, StepState& stp, GenerationOutput out) {
                        fan_out(sp, stp, std::move(out), [this](SolutionState& a, StepState& b, int i,
@@ -290,6 +300,23 @@ class Verifier {
         for (int i = 0; i < n; ++i) advance(s, step, i);
       }
     }
+  }
+
+  /// Accounts a path's own single-sample request; false (path failed) when it came back bad.
+  bool take_own(SolutionState& s, StepState& st, int i, const GenerationOutput& out) {
+    if (!out.error.empty() || out.samples.size() != 1) {
+      fail_path(s, st, i, out.error.empty() ? "expected 1 sample" : out.error);
+      return false;
+    }
+    PathState& p = st.paths[static_cast<size_t>(i)];
+    if (p.result.requests == 0 && (i == 0 || st.result.prompt_tokens == 0)) {
+      st.result.prompt_tokens = static_cast<long>(out.prompt_ids.size());
+      if (i == 0) st.result.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
+    }
+    p.result.requests += 1;
+    p.result.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+    p.result.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+    return true;
   }
 
   int count_tokens(const std::string& text) const { return static_cast<int>(tok_.encode(text).size()); }
@@ -330,12 +357,16 @@ class Verifier {
   void on_analyze_done(SolutionState& s, StepState& st, const std::string& opening, GenerationOutput out) {
     fan_out(s, st, std::move(out), [this, opening](SolutionState& sp, StepState& stp, int i,
                                                    const GenerationOutput&, SampleOutput smp) {
-      PathState& p = stp.paths[static_cast<size_t>(i)];
-      p.result.generated_tokens += static_cast<long>(smp.token_ids.size());
-      p.analysis = smp.text;
-      p.cur = opening + smp.text + (mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template);
-      advance(sp, stp, i);
+      on_analyze_sample(sp, stp, i, opening, std::move(smp));
     });
+  }
+
+  void on_analyze_sample(SolutionState& s, StepState& st, int i, const std::string& opening, SampleOutput smp) {
+    PathState& p = st.paths[static_cast<size_t>(i)];
+    p.result.generated_tokens += static_cast<long>(smp.token_ids.size());
+    p.analysis = smp.text;
+    p.cur = opening + smp.text + (mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template);
+    advance(s, st, i);
   }
 
   /// One iteration of the reference's stage-2 loop for path i.
@@ -363,14 +394,7 @@ class Verifier {
     const std::string text = st.paths[static_cast<size_t>(i)].cur;
     submit_stage(s, st, i, 1, text, std::move(params),
                  [this, i](SolutionState& sp, StepState& stp, GenerationOutput out) {
-                   PathState& p = stp.paths[static_cast<size_t>(i)];
-                   if (!out.error.empty() || out.samples.size() != 1) {
-                     fail_path(sp, stp, i, out.error.empty() ? "expected 1 sample" : out.error);
-                     return;
-                   }
-                   p.result.requests += 1;
-                   p.result.prompt_tokens += static_cast<long>(out.prompt_ids.size());
-                   p.result.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+                   if (!take_own(sp, stp, i, out)) return;
                    SampleOutput smp = std::move(out.samples[0]);
                    on_stage2_done(sp, stp, i, out, std::move(smp));
                  });

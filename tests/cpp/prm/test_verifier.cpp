@@ -251,8 +251,9 @@ TEST_CASE("CoT mode: analyze then output, no code; direct mode: output only with
     f.gen.script = [](const std::string& p, int) { return good_model(p, "unused", 0.6); };
     Verifier<ScriptedGenerator, FakeExecutor> v(f.gen, f.exec, fake_tokenizer(), f.cfg);
     SolutionResult r = v.verify(f.input);
-    REQUIRE(f.gen.log.size() == 2);  // one n = 3 request per step
-    CHECK(f.gen.log[0].n == 3);
+    REQUIRE(f.gen.log.size() == 6);  // three requests of one prompt per step
+    CHECK(f.gen.log[0].n == 1);
+    CHECK(f.gen.log[1].prompt_text == f.gen.log[0].prompt_text);
     CHECK(contains(f.gen.log[0].prompt_text, "solution directly. Output your judgement in the format of"));
     CHECK(ends_with(f.gen.log[0].prompt_text, "1+1 = 2.<output>\n**Judgement**: $\\boxed"));
     CHECK(r.steps[0].paths[1].text == "<output>\n**Judgement**: $\\boxed{Yes}$\n</output>\n");
@@ -282,16 +283,20 @@ TEST_CASE("code without execution appends an open code-output fence and continue
   CHECK(p.reward == doctest::Approx(0.8));
 }
 
-TEST_CASE("Maj@N: one shared analyze request, paths advance independently, rewards averaged") {
+TEST_CASE("Maj@N: one prompt computation, paths advance independently, rewards averaged") {
+ for (bool one_request : {true, false}) {
+  CAPTURE(one_request);
   Fixture f;
+  f.cfg.first_stage_as_one_request = one_request;
   f.cfg.majority = 4;
   f.cfg.round_limit = 10;
-  f.gen.script = [](const std::string& p, int sample) {
+  int analyze_calls = 0;  // with N separate requests, the k-th analyze request is path k's
+  f.gen.script = [&analyze_calls, one_request](const std::string& p, int sample) {
     // Path k writes k+1 code blocks before its judgement, so paths finish at different times.
     static const double rewards[4] = {0.9, 0.7, 0.4, 0.2};
     Continuation c;
     if (ends_with(p, "step by step: ")) {
-      c.text = "analysis " + std::to_string(sample) + "\n</analyze>\n";
+      c.text = "analysis " + std::to_string(one_request ? sample : analyze_calls++) + "\n</analyze>\n";
       return c;
     }
     int path = p[p.rfind("analysis ") + 9] - '0';
@@ -309,8 +314,10 @@ TEST_CASE("Maj@N: one shared analyze request, paths advance independently, rewar
   f.input.steps = {"only step"};
   Verifier<ScriptedGenerator, FakeExecutor> v(f.gen, f.exec, fake_tokenizer(), f.cfg);
   SolutionResult r = v.verify(f.input);
-  CHECK(f.gen.log[0].n == 4);
+  const size_t first = one_request ? 1 : 4;  // requests of the shared step prompt
+  CHECK(f.gen.log[0].n == (one_request ? 4 : 1));
   for (size_t i = 1; i < f.gen.log.size(); ++i) CHECK(f.gen.log[i].n == 1);
+  for (size_t i = 1; i < first; ++i) CHECK(f.gen.log[i].prompt_text == f.gen.log[0].prompt_text);
   REQUIRE(r.steps[0].paths.size() == 4);
   CHECK(r.value[0] == doctest::Approx((0.9 + 0.7 + 0.4 + 0.2) / 4));
   for (int k = 0; k < 4; ++k) {
@@ -319,15 +326,19 @@ TEST_CASE("Maj@N: one shared analyze request, paths advance independently, rewar
   }
   // The shared prompt is counted once (on path 0), continuations per path.
   for (int k = 0; k < 4; ++k) CHECK(r.steps[0].paths[static_cast<size_t>(k)].requests == 1 + k + 2);
-  CHECK(r.steps[0].paths[0].prompt_tokens ==
-        r.steps[0].prompt_tokens + static_cast<long>(f.gen.log[1].prompt_ids.size()) +
-            static_cast<long>(f.gen.log[5].prompt_ids.size()));
+  if (one_request) {
+    // The shared prompt is counted once, on path 0.
+    CHECK(r.steps[0].paths[1].prompt_tokens <
+          r.steps[0].paths[1].requests * static_cast<long>(f.gen.log.back().prompt_ids.size()));
+  }
+  CHECK(r.steps[0].prompt_tokens == static_cast<long>(f.gen.log[0].prompt_ids.size()));
   // Paths did not wait for each other: path 0 finished (3 requests) while path 3 still had
   // stage-2 rounds to go, so requests of different paths interleave.
   CHECK(f.gen.max_pending >= 4);
-  CHECK(f.gen.log.size() == 1 + 2 + 3 + 4 + 5);
+  CHECK(f.gen.log.size() == first + 2 + 3 + 4 + 5);
   CHECK(contains(f.gen.log.back().prompt_text, "analysis 3"));
   CHECK(contains(f.gen.log[f.gen.log.size() - 2].prompt_text, "analysis 3"));
+ }
 }
 
 TEST_CASE("namespace kept across the steps of one solution; one session per solution") {
