@@ -136,17 +136,19 @@ class Qwen2Model {
   /// Reference path without cache: ids [T] int64 (any device) -> logits [T, vocab] float32 on
   /// the model's device, position t attending to positions 0..t.
   at::Tensor forward_full(const at::Tensor& ids) const {
-    c10::InferenceMode guard;
     GENPRM_CHECK_ARG(ids.dim() == 1 && ids.size(0) >= 1, "forward_full: ids must be [T] with T >= 1, got shape [{}]",
                      fmt::join(ids.sizes().vec(), ", "));
     if (ids.is_cpu()) check_token_range(ids, "forward_full");  // no device sync for device ids
     const at::Tensor tok = ids.to(device_, at::kLong);
-    const at::Tensor positions = at::arange(tok.size(0), index_options());
     const double scale = attention_scale();
-    const at::Tensor x = run_layers(tok, positions, [&](int64_t, const at::Tensor& q, const at::Tensor& k,
-                                                        const at::Tensor& v) {
-      return model::causal_attention(q, k, v, scale);
-    });
+    at::Tensor x;
+    {
+      c10::InferenceMode guard;
+      const at::Tensor positions = at::arange(tok.size(0), index_options());
+      x = run_layers(tok, positions, [&](int64_t, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+        return model::causal_attention(q, k, v, scale);
+      });
+    }
     return lm_logits(x);
   }
 
@@ -155,7 +157,6 @@ class Qwen2Model {
   /// batch.context_lens). Returns logits [R, vocab] float32 for batch.logits_indices.
   /// Throws ValueError when the host-side shapes are inconsistent or `kv` does not fit this model.
   at::Tensor forward(const ForwardBatch& batch, KvCacheView& kv) const {
-    c10::InferenceMode guard;
     check_kv(kv);
     const model::PagedAttentionPlan plan = model::PagedAttentionPlan::build(batch, kv.block_size, device_);
     if (batch.token_ids.is_cpu()) check_token_range(batch.token_ids, "forward");
@@ -164,14 +165,17 @@ class Qwen2Model {
     const at::Tensor slots = batch.slot_mapping.to(device_, at::kLong);
     const int64_t nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
     const double scale = attention_scale();
-    const at::Tensor x = run_layers(tok, positions, [&](int64_t l, const at::Tensor& q, const at::Tensor& k,
-                                                        const at::Tensor& v) {
-      at::Tensor& kc = kv.k[static_cast<size_t>(l)];
-      at::Tensor& vc = kv.v[static_cast<size_t>(l)];
-      kc.view({-1, nkv, hd}).index_copy_(0, slots, k);  // write before reading: the new tokens
-      vc.view({-1, nkv, hd}).index_copy_(0, slots, v);  // attend to themselves through the cache
-      return model::paged_attention(plan, q, k, v, kc, vc, scale);
-    });
+    at::Tensor x;
+    {
+      c10::InferenceMode guard;
+      x = run_layers(tok, positions, [&](int64_t l, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+        at::Tensor& kc = kv.k[static_cast<size_t>(l)];
+        at::Tensor& vc = kv.v[static_cast<size_t>(l)];
+        kc.view({-1, nkv, hd}).index_copy_(0, slots, k);  // write before reading: the new tokens
+        vc.view({-1, nkv, hd}).index_copy_(0, slots, v);  // attend to themselves through the cache
+        return model::paged_attention(plan, q, k, v, kc, vc, scale);
+      });
+    }
     const at::Tensor rows = batch.logits_indices.to(device_, at::kLong);
     return lm_logits(x.index_select(0, rows));
   }
@@ -270,7 +274,8 @@ class Qwen2Model {
     return x;
   }
 
-  /// hidden [R, H] -> logits [R, vocab] float32.
+  /// hidden [R, H] -> logits [R, vocab] float32. Runs outside InferenceMode so that callers get
+  /// ordinary tensors (in-place updates of inference tensors outside InferenceMode throw).
   at::Tensor lm_logits(const at::Tensor& x) const {
     return at::linear(model::rms_norm(x, final_norm_, cfg_.rms_norm_eps), lm_head_).to(at::kFloat);
   }

@@ -127,7 +127,10 @@ TEST_CASE("paged: logits_indices selects rows; only the listed rows come back") 
   b.logits_indices = test::ids_tensor({10, 3}).to(model.device());
   b.query_start = {0, 11};
   b.context_lens = {11};
-  const at::Tensor got = model.forward(b, kv).cpu();
+  const at::Tensor out = model.forward(b, kv);
+  CHECK_FALSE(out.is_inference());  // callers may update the logits in place (penalties, masks)
+  out.mul_(1.0);
+  const at::Tensor got = out.cpu();
   REQUIRE(got.sizes() == at::IntArrayRef({2, kShapes[0].vocab}));
   const at::Tensor full = model.forward_full(test::ids_tensor(tokens)).cpu();
   const double tol = test::same_math_tolerance(model.dtype(), full);
