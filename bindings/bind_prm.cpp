@@ -60,7 +60,8 @@ GenPRMOptions make_options(const std::string& device, const std::string& dtype, 
       field("max_tokens", v.max_tokens), field("analyze_max_tokens", v.analyze_max_tokens),
       field("round_limit", v.round_limit), field("fallback_tokens", v.fallback_tokens),
       field("max_fallbacks", v.max_fallbacks), field("max_solutions_in_flight", v.max_solutions_in_flight),
-      field("start_next_step_early", v.start_next_step_early)};
+      field("start_next_step_early", v.start_next_step_early),
+      field("first_stage_as_one_request", v.first_stage_as_one_request)};
   apply_options(verifier, "GenPRM", vs);
   v.validate();
   auto& e = o.engine;

@@ -125,7 +125,7 @@ class GenPRM:
                "analyze_max_tokens", "round_limit", "fallback_tokens", "max_fallbacks",
                "processed_logprobs", "seed", "system_prompt", "direct_system_prompt",
                "analyze_template", "verify_template", "output_template",
-               "max_solutions_in_flight", "start_next_step_early")
+               "max_solutions_in_flight", "start_next_step_early", "first_stage_as_one_request")
 
     def __init__(self, model_dir: str, device: str = "cpu", dtype: str = "float32", majority: int = 1,
                  mode: str = "full", *, engine: Optional[Dict[str, Any]] = None,
