@@ -22,7 +22,7 @@
 
 #include "genprm/engine/engine.hpp"
 #include "genprm/io/model_config.hpp"
-#include "genprm/io/safetensors_torch.hpp"
+#include "genprm/io/random_checkpoint.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/util/json.hpp"
 
@@ -62,31 +62,12 @@ ModelConfig shape_config(const std::string& shape) {
   return c;
 }
 
-std::map<std::string, at::Tensor> random_weights(const ModelConfig& c, at::Device dev, at::ScalarType dt) {
-  at::manual_seed(0);
-  auto o = at::TensorOptions().dtype(dt).device(dev);
-  auto w = [&](int64_t r, int64_t k) { return at::randn({r, k}, o) * 0.02; };
-  std::map<std::string, at::Tensor> t;
-  const int64_t H = c.hidden_size, qd = c.num_attention_heads * c.head_dim, kd = c.num_key_value_heads * c.head_dim;
-  t["model.embed_tokens.weight"] = w(c.vocab_size, H);
-  t["model.norm.weight"] = at::ones({H}, o);
-  if (!c.tie_word_embeddings) t["lm_head.weight"] = w(c.vocab_size, H);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    t[p + "self_attn.q_proj.weight"] = w(qd, H);
-    t[p + "self_attn.k_proj.weight"] = w(kd, H);
-    t[p + "self_attn.v_proj.weight"] = w(kd, H);
-    t[p + "self_attn.q_proj.bias"] = at::randn({qd}, o) * 0.02;
-    t[p + "self_attn.k_proj.bias"] = at::randn({kd}, o) * 0.02;
-    t[p + "self_attn.v_proj.bias"] = at::randn({kd}, o) * 0.02;
-    t[p + "self_attn.o_proj.weight"] = w(H, qd);
-    t[p + "mlp.gate_proj.weight"] = w(c.intermediate_size, H);
-    t[p + "mlp.up_proj.weight"] = w(c.intermediate_size, H);
-    t[p + "mlp.down_proj.weight"] = w(H, c.intermediate_size);
-    t[p + "input_layernorm.weight"] = at::ones({H}, o);
-    t[p + "post_attention_layernorm.weight"] = at::ones({H}, o);
-  }
-  return t;
+RandomWeightsOptions weight_options(at::Device dev, at::ScalarType dt) {
+  RandomWeightsOptions o;
+  o.seed = 0;
+  o.device = dev;
+  o.dtype = dt;
+  return o;
 }
 
 std::vector<int32_t> random_prompt(size_t n, int64_t vocab, uint64_t salt) {
@@ -167,16 +148,10 @@ int main(int argc, char** argv) {
     ModelConfig cfg = shape_config(shape);
     if (via_writer) {
       tmp_dir = (std::filesystem::temp_directory_path() / ("genprm_bench_" + shape)).string();
-      std::filesystem::create_directories(tmp_dir);
-      save_safetensors(tmp_dir + "/model.safetensors", random_weights(cfg, at::kCPU, at::kFloat));
-      FILE* f = std::fopen((tmp_dir + "/config.json").c_str(), "w");
-      GENPRM_CHECK(f != nullptr, "bench_engine: cannot write {}/config.json", tmp_dir);
-      std::string js = cfg.to_json().dump();
-      std::fwrite(js.data(), 1, js.size(), f);
-      std::fclose(f);
+      write_random_qwen2_checkpoint(tmp_dir, cfg, weight_options(at::kCPU, at::kFloat));
       model = std::make_unique<Qwen2Model>(Qwen2Model::load(tmp_dir, dev, dt));
     } else {
-      model = std::make_unique<Qwen2Model>(Qwen2Model::from_tensors(cfg, random_weights(cfg, dev, dt), dev, dt));
+      model = std::make_unique<Qwen2Model>(Qwen2Model::from_tensors(cfg, random_qwen2_weights(cfg, weight_options(dev, dt)), dev, dt));
     }
   }
   std::printf("model: shape %s, %.1f M parameters, device %s, dtype %s, built in %.1f s%s\n", shape.c_str(),

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "genprm/engine/engine.hpp"
+#include "genprm/io/random_checkpoint.hpp"
 #include "genprm/prm/genprm.hpp"
 
 using namespace genprm;
@@ -51,29 +52,10 @@ Qwen2Model random_model(const Shape& s, at::Device dev, at::ScalarType dtype) {
   c.max_position_embeddings = 131072;
   c.rope_theta = 10000.0;
   c.eos_token_ids = {151643};
-  const int64_t h = s.hidden, hd = s.hidden / s.heads, q = s.heads * hd, kv = s.kv_heads * hd;
-  auto opts = at::TensorOptions().dtype(dtype).device(dev);
-  auto normal = [&](std::vector<int64_t> shape) { return at::randn(shape, opts) * 0.02; };
-  std::map<std::string, at::Tensor> w;
-  w["model.embed_tokens.weight"] = normal({s.vocab, h});
-  w["lm_head.weight"] = normal({s.vocab, h});
-  for (int64_t i = 0; i < s.layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    w[p + "self_attn.q_proj.weight"] = normal({q, h});
-    w[p + "self_attn.q_proj.bias"] = normal({q});
-    w[p + "self_attn.k_proj.weight"] = normal({kv, h});
-    w[p + "self_attn.k_proj.bias"] = normal({kv});
-    w[p + "self_attn.v_proj.weight"] = normal({kv, h});
-    w[p + "self_attn.v_proj.bias"] = normal({kv});
-    w[p + "self_attn.o_proj.weight"] = normal({h, q});
-    w[p + "mlp.gate_proj.weight"] = normal({s.inter, h});
-    w[p + "mlp.up_proj.weight"] = normal({s.inter, h});
-    w[p + "mlp.down_proj.weight"] = normal({h, s.inter});
-    w[p + "input_layernorm.weight"] = at::ones({h}, opts);
-    w[p + "post_attention_layernorm.weight"] = at::ones({h}, opts);
-  }
-  w["model.norm.weight"] = at::ones({h}, opts);
-  return Qwen2Model::from_tensors(c, w, dev, dtype);
+  RandomWeightsOptions o;
+  o.device = dev;
+  o.dtype = dtype;
+  return Qwen2Model::from_tensors(c, random_qwen2_weights(c, o), dev, dtype);
 }
 
 /// The reference's call pattern over an engine without prefix caching: requests run one at a

@@ -16,6 +16,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "genprm/io/random_checkpoint.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/model/qwen2.hpp"
 #include "genprm/util/json.hpp"
@@ -41,31 +42,12 @@ ModelConfig shape_config(const std::string& shape) {
   return c;
 }
 
-std::map<std::string, at::Tensor> random_weights(const ModelConfig& c, at::Device dev, at::ScalarType dt) {
-  const auto o = at::TensorOptions().device(dev).dtype(dt);
-  auto r = [&](std::vector<int64_t> s, double scale) { return at::randn(s, o) * scale; };
-  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const int64_t q = c.num_attention_heads * hd, kv = c.num_key_value_heads * hd;
-  std::map<std::string, at::Tensor> w;
-  w["model.embed_tokens.weight"] = r({c.vocab_size, H}, 1.0);
-  w["model.norm.weight"] = at::ones({H}, o);
-  if (!c.tie_word_embeddings) w["lm_head.weight"] = r({c.vocab_size, H}, 0.02);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    w[p + "input_layernorm.weight"] = at::ones({H}, o);
-    w[p + "post_attention_layernorm.weight"] = at::ones({H}, o);
-    w[p + "self_attn.q_proj.weight"] = r({q, H}, 0.02);
-    w[p + "self_attn.k_proj.weight"] = r({kv, H}, 0.02);
-    w[p + "self_attn.v_proj.weight"] = r({kv, H}, 0.02);
-    w[p + "self_attn.q_proj.bias"] = r({q}, 0.02);
-    w[p + "self_attn.k_proj.bias"] = r({kv}, 0.02);
-    w[p + "self_attn.v_proj.bias"] = r({kv}, 0.02);
-    w[p + "self_attn.o_proj.weight"] = r({H, q}, 0.02);
-    w[p + "mlp.gate_proj.weight"] = r({I, H}, 0.02);
-    w[p + "mlp.up_proj.weight"] = r({I, H}, 0.02);
-    w[p + "mlp.down_proj.weight"] = r({H, I}, 0.02);
-  }
-  return w;
+RandomWeightsOptions weight_options(at::Device dev, at::ScalarType dt) {
+  RandomWeightsOptions o;
+  o.embed_stddev = 1.0;  // unit-scale embeddings, every other weight ~ N(0, 0.02)
+  o.device = dev;
+  o.dtype = dt;
+  return o;
 }
 
 double now() {
@@ -106,7 +88,7 @@ int main(int argc, char** argv) {
   const at::Device dev = parse_device(device);
   const at::ScalarType dt = parse_dtype(dtype);
   const ModelConfig cfg = shape_config(shape);
-  const Qwen2Model model = Qwen2Model::from_tensors(cfg, random_weights(cfg, dev, dt), dev, dt);
+  const Qwen2Model model = Qwen2Model::from_tensors(cfg, random_qwen2_weights(cfg, weight_options(dev, dt)), dev, dt);
   const bool big = shape == "r1-1.5b";
   const double weight_bytes = double(model.num_parameters()) * double(c10::elementSize(dt));
   std::printf("bench_model: %s, %.1f M parameters, %s, %s\n", shape.c_str(), model.num_parameters() / 1e6,
