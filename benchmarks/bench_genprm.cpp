@@ -94,6 +94,13 @@ struct Run {
   SolutionResult result;
 };
 
+void print_run(const char* label, const Run& r) {
+  std::printf("%s: %8.2f s  prompt tokens submitted %8llu computed %8llu  all tokens computed %8llu  generated %7llu\n",
+              label, r.seconds, (unsigned long long)r.stats.prompt_tokens_submitted,
+              (unsigned long long)r.stats.prompt_tokens_computed, (unsigned long long)r.stats.tokens_computed,
+              (unsigned long long)r.stats.generated_tokens);
+}
+
 template <typename Gen>
 Run run_one(Gen& gen, Engine& engine, LazySandbox& sandbox, const Tokenizer& tok, const VerifierConfig& cfg,
             const SolutionInput& input) {
@@ -165,10 +172,7 @@ int main(int argc, char** argv) {
   Engine ours_engine(model, text_codec(tok), eo);
   LazySandbox sb1(so);
   Run ours = run_one(ours_engine, ours_engine, sb1, tok, cfg, input);
-  std::printf("ours     : %8.2f s  prompt tokens submitted %8llu computed %8llu  all tokens computed %8llu  generated %7llu\n",
-              ours.seconds, (unsigned long long)ours.stats.prompt_tokens_submitted,
-              (unsigned long long)ours.stats.prompt_tokens_computed,
-              (unsigned long long)ours.stats.tokens_computed, (unsigned long long)ours.stats.generated_tokens);
+  print_run("ours     ", ours);
   if (skip_baseline) return 0;
 
   EngineOptions bo = eo;
@@ -177,10 +181,7 @@ int main(int argc, char** argv) {
   SequentialGenerator seq{base_engine};
   LazySandbox sb2(so);
   Run base = run_one(seq, base_engine, sb2, tok, cfg, input);
-  std::printf("baseline : %8.2f s  prompt tokens submitted %8llu computed %8llu  all tokens computed %8llu  generated %7llu\n",
-              base.seconds, (unsigned long long)base.stats.prompt_tokens_submitted,
-              (unsigned long long)base.stats.prompt_tokens_computed,
-              (unsigned long long)base.stats.tokens_computed, (unsigned long long)base.stats.generated_tokens);
+  print_run("baseline ", base);
   std::printf("ratio (baseline / ours): wall time %.2fx, prompt tokens computed %.2fx, all tokens computed %.2fx\n",
               base.seconds / ours.seconds,
               double(base.stats.prompt_tokens_computed) / double(std::max<uint64_t>(1, ours.stats.prompt_tokens_computed)),
