@@ -5,23 +5,16 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from genprm import cli
-from genprm.testing import copy_tokenizer, make_random_qwen2
 
 SMALL = ["--max-tokens", "40", "--analyze-max-tokens", "8", "--round-limit", "1", "--seed", "1",
          "--no-progress"]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    d = tmp_path_factory.mktemp("genprm_cli_model")
-    make_random_qwen2(d, vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, eos_token_id=151643, seed=9)
-    copy_tokenizer(d, "r1distill")
-    return str(d)
+def model_dir(tiny_r1_checkpoint):
+    return tiny_r1_checkpoint("genprm_cli_model", seed=9)
 
 
 def _rows(path):

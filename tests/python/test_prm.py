@@ -3,10 +3,8 @@ tokenizer (written at test time with genprm.testing)."""
 import json
 
 import pytest
-import torch
 
 import genprm
-from genprm.testing import copy_tokenizer, make_random_qwen2
 
 SMALL = dict(max_tokens=40, analyze_max_tokens=8, round_limit=1, max_fallbacks=1, seed=3)
 PROBLEM = "What is 2 + 3?"
@@ -14,13 +12,8 @@ STEPS = ["2 + 3 = 5.", "So the answer is $\\boxed{5}$."]
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    d = tmp_path_factory.mktemp("genprm_random")
-    make_random_qwen2(d, vocab_size=151936, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, eos_token_id=151643, seed=5)
-    copy_tokenizer(d, "r1distill")
-    return str(d)
+def model_dir(tiny_r1_checkpoint):
+    return tiny_r1_checkpoint("genprm_random", seed=5)
 
 
 @pytest.fixture(scope="module")
