@@ -62,6 +62,8 @@ class PyEngine {
   std::unique_ptr<Engine> engine_;
 };
 
+}  // namespace
+
 py::dict stats_dict(const EngineStats& s) {
   py::dict d;
   d["requests_submitted"] = s.requests_submitted;
@@ -93,8 +95,6 @@ py::dict stats_dict(const EngineStats& s) {
   d["sample_seconds"] = s.sample_seconds;
   return d;
 }
-
-}  // namespace
 
 void bind_engine(py::module_& m) {
   py::class_<SamplingParams>(m, "SamplingParams")

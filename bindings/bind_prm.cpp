@@ -82,24 +82,6 @@ GenPRMOptions make_options(const std::string& device, const std::string& dtype, 
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-py::dict stats_dict(const EngineStats& s) {
-  py::dict d;
-  d["requests_submitted"] = s.requests_submitted;
-  d["requests_finished"] = s.requests_finished;
-  d["prompt_tokens_submitted"] = s.prompt_tokens_submitted;
-  d["prompt_tokens_computed"] = s.prompt_tokens_computed;
-  d["prompt_tokens_cached"] = s.prompt_tokens_cached;
-  d["tokens_computed"] = s.tokens_computed;
-  d["generated_tokens"] = s.generated_tokens;
-  d["preemptions"] = s.preemptions;
-  d["forward_steps"] = s.forward_steps;
-  d["decode_steps"] = s.decode_steps;
-  d["mean_batch_seqs"] = s.mean_batch_seqs;
-  d["mean_batch_tokens"] = s.mean_batch_tokens;
-  d["evictions"] = s.evictions;
-  return d;
-}
-
 /// The bound object: the verifier and its engine are single-threaded, and calls release the
 /// GIL, so concurrent Python threads take turns on this lock instead of corrupting them.
 struct Handle {
