@@ -297,6 +297,21 @@ inline void check_type(const Json& node, const char* what, const std::string& pa
                    "{}: '{}' must be an object with a string 'type'", path, what);
 }
 
+/// The components of a normalizer / pre_tokenizer / post_processor: the `list_key` array of a
+/// "Sequence" node, else the node itself.
+inline std::vector<Json> sequence_parts(const Json& node, const char* what, const char* list_key,
+                                        const std::string& path) {
+  std::vector<Json> parts;
+  if (node["type"] == "Sequence") {
+    GENPRM_CHECK_ARG(node.contains(list_key) && node[list_key].is_array(), "{}: Sequence {} without '{}'", path,
+                     what, list_key);
+    for (const auto& p : node[list_key]) parts.push_back(p);
+  } else {
+    parts.push_back(node);
+  }
+  return parts;
+}
+
 }  // namespace tok_detail
 
 class Tokenizer {
@@ -619,13 +634,7 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
   if (j.contains("normalizer") && !j["normalizer"].is_null()) {
     const Json& nz = j["normalizer"];
     check_type(nz, "normalizer", path);
-    std::vector<Json> parts;
-    if (nz["type"] == "Sequence") {
-      GENPRM_CHECK_ARG(nz.contains("normalizers") && nz["normalizers"].is_array(), "{}: Sequence normalizer without 'normalizers'", path);
-      for (const auto& p : nz["normalizers"]) parts.push_back(p);
-    } else {
-      parts.push_back(nz);
-    }
+    const std::vector<Json> parts = tok_detail::sequence_parts(nz, "normalizer", "normalizers", path);
     for (const auto& p : parts) {
       check_type(p, "normalizer", path);
       const std::string t = p["type"].get<std::string>();
@@ -639,13 +648,7 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
     GENPRM_CHECK_ARG(j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null(), "{}: missing 'pre_tokenizer'", path);
     const Json& pt = j["pre_tokenizer"];
     check_type(pt, "pre_tokenizer", path);
-    std::vector<Json> parts;
-    if (pt["type"] == "Sequence") {
-      GENPRM_CHECK_ARG(pt.contains("pretokenizers") && pt["pretokenizers"].is_array(), "{}: Sequence pre_tokenizer without 'pretokenizers'", path);
-      for (const auto& p : pt["pretokenizers"]) parts.push_back(p);
-    } else {
-      parts.push_back(pt);
-    }
+    const std::vector<Json> parts = tok_detail::sequence_parts(pt, "pre_tokenizer", "pretokenizers", path);
     bool split_ok = false, byte_level_ok = false;
     for (const auto& p : parts) {
       check_type(p, "pre_tokenizer", path);
@@ -742,13 +745,7 @@ inline std::shared_ptr<tok_detail::TokenizerState> Tokenizer::load_tokenizer_jso
   if (j.contains("post_processor") && !j["post_processor"].is_null()) {
     const Json& pp = j["post_processor"];
     check_type(pp, "post_processor", path);
-    std::vector<Json> parts;
-    if (pp["type"] == "Sequence") {
-      GENPRM_CHECK_ARG(pp.contains("processors") && pp["processors"].is_array(), "{}: Sequence post_processor without 'processors'", path);
-      for (const auto& p : pp["processors"]) parts.push_back(p);
-    } else {
-      parts.push_back(pp);
-    }
+    const std::vector<Json> parts = tok_detail::sequence_parts(pp, "post_processor", "processors", path);
     for (const auto& p : parts) {
       check_type(p, "post_processor", path);
       const std::string t = p["type"].get<std::string>();
