@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace genprm::math {
 
@@ -431,19 +432,13 @@ inline Normalized normalize_detail(std::string_view input) {
   replace_all(s, ",and ", ",");
   replace_all(s, "infinity", "\\infty");
   if (has_commands) {
-    replace_all(s, "\\inf", "\\infty", true);
-    replace_all(s, "\\lvert", "|", true);
-    replace_all(s, "\\rvert", "|", true);
-    replace_all(s, "\\vert", "|", true);
-    replace_all(s, "\\lbrace", "\\{", true);
-    replace_all(s, "\\rbrace", "\\}", true);
-    replace_all(s, "\\lbrack", "[", true);
-    replace_all(s, "\\rbrack", "]", true);
-    replace_all(s, "\\neq", "\\ne", true);
-    replace_all(s, "\\leq", "\\le", true);
-    replace_all(s, "\\geq", "\\ge", true);
-    replace_all(s, "\\leqslant", "\\le", true);
-    replace_all(s, "\\geqslant", "\\ge", true);
+    // Command aliases, whole commands only, applied in this order.
+    static constexpr std::pair<std::string_view, std::string_view> kAliases[] = {
+        {"\\inf", "\\infty"}, {"\\lvert", "|"}, {"\\rvert", "|"}, {"\\vert", "|"},
+        {"\\lbrace", "\\{"}, {"\\rbrace", "\\}"}, {"\\lbrack", "["}, {"\\rbrack", "]"},
+        {"\\neq", "\\ne"}, {"\\leq", "\\le"}, {"\\geq", "\\ge"}, {"\\leqslant", "\\le"},
+        {"\\geqslant", "\\ge"}};
+    for (const auto& [from, to] : kAliases) replace_all(s, from, to, true);
   }
   remove_spaces(s);
   while (!s.empty() && s.back() == '.') s.pop_back();
