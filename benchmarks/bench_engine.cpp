@@ -20,6 +20,7 @@
 
 #include <ATen/ATen.h>
 
+#include "bench_shapes.hpp"
 #include "genprm/engine/engine.hpp"
 #include "genprm/io/model_config.hpp"
 #include "genprm/io/random_checkpoint.hpp"
@@ -29,38 +30,6 @@
 using namespace genprm;
 
 namespace {
-
-ModelConfig shape_config(const std::string& shape) {
-  ModelConfig c;
-  c.model_type = "qwen2";
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 10000.0;
-  c.max_position_embeddings = 32768;
-  c.attention_bias = true;
-  if (shape == "small") {
-    c.vocab_size = 32000;
-    c.hidden_size = 512;
-    c.intermediate_size = 1408;
-    c.num_hidden_layers = 6;
-    c.num_attention_heads = 8;
-    c.num_key_value_heads = 2;
-    c.head_dim = 64;
-    c.tie_word_embeddings = true;
-  } else if (shape == "r1-1.5b") {
-    c.vocab_size = 151936;
-    c.hidden_size = 1536;
-    c.intermediate_size = 8960;
-    c.num_hidden_layers = 28;
-    c.num_attention_heads = 12;
-    c.num_key_value_heads = 2;
-    c.head_dim = 128;
-    c.tie_word_embeddings = false;
-    c.max_position_embeddings = 131072;
-  } else {
-    throw ValueError("bench_engine: --shape must be small or r1-1.5b, got " + shape);
-  }
-  return c;
-}
 
 RandomWeightsOptions weight_options(at::Device dev, at::ScalarType dt) {
   RandomWeightsOptions o;
@@ -145,7 +114,7 @@ int main(int argc, char** argv) {
   if (!model_dir.empty()) {
     model = std::make_unique<Qwen2Model>(Qwen2Model::load(model_dir, dev, dt));
   } else {
-    ModelConfig cfg = shape_config(shape);
+    ModelConfig cfg = bench_shape_config(shape, "bench_engine");
     if (via_writer) {
       tmp_dir = (std::filesystem::temp_directory_path() / ("genprm_bench_" + shape)).string();
       write_random_qwen2_checkpoint(tmp_dir, cfg, weight_options(at::kCPU, at::kFloat));

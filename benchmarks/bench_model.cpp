@@ -16,6 +16,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "bench_shapes.hpp"
 #include "genprm/io/random_checkpoint.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/model/qwen2.hpp"
@@ -24,23 +25,6 @@
 using namespace genprm;
 
 namespace {
-
-ModelConfig shape_config(const std::string& shape) {
-  ModelConfig c;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 10000.0;
-  c.max_position_embeddings = 131072;
-  if (shape == "small") {  // ~33 M parameters, as bench_engine's small shape
-    c.vocab_size = 32000, c.hidden_size = 512, c.intermediate_size = 1408, c.num_hidden_layers = 6;
-    c.num_attention_heads = 8, c.num_key_value_heads = 2, c.head_dim = 64, c.tie_word_embeddings = true;
-  } else if (shape == "r1-1.5b") {  // DeepSeek-R1-Distill-Qwen-1.5B
-    c.vocab_size = 151936, c.hidden_size = 1536, c.intermediate_size = 8960, c.num_hidden_layers = 28;
-    c.num_attention_heads = 12, c.num_key_value_heads = 2, c.head_dim = 128, c.tie_word_embeddings = false;
-  } else {
-    throw ValueError("bench_model: --shape must be small or r1-1.5b, got " + shape);
-  }
-  return c;
-}
 
 RandomWeightsOptions weight_options(at::Device dev, at::ScalarType dt) {
   RandomWeightsOptions o;
@@ -87,7 +71,7 @@ int main(int argc, char** argv) {
   c10::InferenceMode guard;
   const at::Device dev = parse_device(device);
   const at::ScalarType dt = parse_dtype(dtype);
-  const ModelConfig cfg = shape_config(shape);
+  const ModelConfig cfg = bench_shape_config(shape, "bench_model");
   const Qwen2Model model = Qwen2Model::from_tensors(cfg, random_qwen2_weights(cfg, weight_options(dev, dt)), dev, dt);
   const bool big = shape == "r1-1.5b";
   const double weight_bytes = double(model.num_parameters()) * double(c10::elementSize(dt));
