@@ -30,9 +30,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 stamp=.venv/.genprm-requirements
-if ! cmp -s scripts/requirements.txt "$stamp"; then
+if ! cat scripts/requirements.txt scripts/requirements-optional.txt | cmp -s - "$stamp"; then
   "$VPY" -m pip install -q --upgrade pip
   "$VPY" -m pip install -q -r scripts/requirements.txt
-  cp scripts/requirements.txt "$stamp"
+  # Optional peers and conveniences (a benchmark peer, DataFrame output): a failure is not fatal;
+  # the benchmark and the DataFrame test skip what is missing.
+  "$VPY" -m pip install -q -r scripts/requirements-optional.txt \
+    || echo "install-deps: warning: optional packages (scripts/requirements-optional.txt) not installed"
+  cat scripts/requirements.txt scripts/requirements-optional.txt > "$stamp"
 fi
 echo "install-deps: ok ($("$VPY" -c 'import torch; print("torch", torch.__version__)'))"
