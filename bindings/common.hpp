@@ -22,4 +22,5 @@ void bind_engine(py::module_& m);
 void bind_exec(py::module_& m);
 void bind_math(py::module_& m);
 void bind_prm(py::module_& m);
+void bind_eval(py::module_& m);
 }  // namespace genprm::bindings

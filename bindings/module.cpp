@@ -23,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   b::bind_exec(m);
   b::bind_math(m);
   b::bind_prm(m);
+  b::bind_eval(m);
 }

@@ -54,6 +54,9 @@ for line in open(sys.argv[1]):
           f"  (label {label}, {r['time']['seconds']:.1f} s)")
 PYEOF
 
+echo "== genprm eval --input $OUT   (ProcessBench metrics over the rows' labels)"
+"$PY" -m genprm eval --input "$OUT"
+
 if [ -z "${GENPRM_DEMO_MODEL:-}" ]; then
   cat <<MSG
 

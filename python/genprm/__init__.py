@@ -32,3 +32,5 @@ __all__ += ["Model"]
 
 from .prm import GenPRM, VerificationResult, results_to_dataframe  # noqa: E402
 __all__ += ["GenPRM", "VerificationResult", "results_to_dataframe"]
+from . import eval  # noqa: E402,F401  (genprm.eval: ProcessBench metrics)
+__all__ += ["eval"]

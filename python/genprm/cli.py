@@ -2,6 +2,7 @@
 
     genprm verify --model DIR --input FILE.jsonl --output OUT.jsonl --majority N
                   [--mode full|cot|code-no-exec|direct] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
+    genprm eval --input OUT.jsonl [--threshold 0.5] [--json]     (ProcessBench metrics)
 
 Input rows: ``{"id", "problem", "steps": [...]}`` (ProcessBench rows, which also carry ``label``
 and more, are accepted as they are). Each finished row is appended to the output at once: the
@@ -161,6 +162,36 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from . import eval as _evaluation
+
+    rows, problems = read_rows(args.input)
+    scored = [row for _, row in rows if "label" in row and "value" in row]
+    for lineno, row in rows:
+        if "label" not in row or "value" not in row:
+            problems.append(f"{args.input}:{lineno}: row {row['id']!r} has no 'label' or 'value'; skipped")
+    for msg in problems:
+        _eprint(f"genprm eval: {msg}")
+    if not scored:
+        _eprint(f"genprm eval: {args.input}: no rows with both 'label' and 'value' (run genprm verify on ProcessBench rows)")
+        return 2
+    report = _evaluation.processbench(scored, threshold=args.threshold)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return 0
+
+    def pct(x: Optional[float]) -> str:
+        return "   n/a" if x is None else f"{x:6.1f}"
+
+    print(f"ProcessBench, threshold {args.threshold}: {len(scored)} rows")
+    print(f"{'subset':<16} {'rows':>5} {'acc_error':>9} {'acc_correct':>11} {'F1':>6}")
+    for name, sc in report["subsets"].items():
+        n = sc["error_rows"] + sc["correct_rows"]
+        print(f"{name:<16} {n:>5} {pct(sc['acc_error']):>9} {pct(sc['acc_correct']):>11} {pct(sc['f1']):>6}")
+    print(f"{'average F1':<16} {'':>5} {'':>9} {'':>11} {pct(report['average_f1']):>6}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genprm", description="Generative process reward models (GenPRM).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -189,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--show", action="store_true", help="print each row's step rewards as it finishes")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=_verify)
+    e = sub.add_parser("eval", help="ProcessBench acc_error / acc_correct / F1 of a verify output",
+                       description="Scores the rows of a `genprm verify` output that carry a ProcessBench "
+                                   "'label': prediction = first step with reward < threshold.")
+    e.add_argument("--input", required=True, help="JSONL written by genprm verify")
+    e.add_argument("--threshold", type=float, default=0.5, help="a step is wrong when its reward is below this")
+    e.add_argument("--json", action="store_true", help="print the report as JSON")
+    e.set_defaults(func=_eval)
     return p
 
 
