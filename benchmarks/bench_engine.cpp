@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     else if (a == "--quick") quick = true;
     else throw ValueError("bench_engine: unknown argument " + a);
   }
-  const at::Device dev = engine_device(device);
+  const at::Device dev = parse_device(device);
   const at::ScalarType dt = parse_dtype(dtype);
   const bool big = shape == "r1-1.5b";
   if (shape == "small" && model_dir.empty()) via_writer = true;  // CPU default: the project's writer

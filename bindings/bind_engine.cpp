@@ -23,7 +23,7 @@ class PyEngine {
            std::optional<int64_t> kv_blocks, std::optional<int64_t> kv_memory, int64_t block_size,
            int64_t max_batch_tokens, int64_t max_running_seqs, uint64_t seed, bool prefix_caching,
            std::optional<std::string> tokenizer_dir)
-      : model_(std::make_unique<Qwen2Model>(Qwen2Model::load(model_dir, engine_device(device), parse_dtype(dtype)))) {
+      : model_(std::make_unique<Qwen2Model>(Qwen2Model::load(model_dir, parse_device(device), parse_dtype(dtype)))) {
     EngineOptions o;
     GENPRM_CHECK_ARG(!kv_blocks || *kv_blocks > 0, "Engine: kv_blocks must be positive, got {}", kv_blocks.value_or(0));
     GENPRM_CHECK_ARG(!kv_memory || *kv_memory > 0, "Engine: kv_memory must be positive bytes, got {}", kv_memory.value_or(0));

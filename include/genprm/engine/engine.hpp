@@ -15,14 +15,6 @@ namespace genprm {
 
 using Engine = BasicEngine<Qwen2Model>;
 
-/// parse_device() with an explicit index ("cuda" -> "cuda:0"), so that the model, its KV cache
-/// and every tensor the engine makes name the same device.
-inline at::Device engine_device(const std::string& name) {
-  at::Device dev = parse_device(name);
-  if (dev.is_cuda() && !dev.has_index()) dev = at::Device(at::kCUDA, 0);
-  return dev;
-}
-
 /// The engine's text interface over a Tokenizer (copied: it shares its immutable state).
 inline TextCodec text_codec(const Tokenizer& tok) { return make_text_codec<Tokenizer, StreamDecoder>(tok); }
 

@@ -30,7 +30,7 @@ bool low_precision() { return parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")
 
 const Qwen2Model& tiny() {
   static Qwen2Model m = Qwen2Model::load(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a",
-                                         engine_device(env_or("GENPRM_TEST_DEVICE", "cpu")),
+                                         parse_device(env_or("GENPRM_TEST_DEVICE", "cpu")),
                                          parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")));
   return m;
 }
