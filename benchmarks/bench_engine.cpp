@@ -22,6 +22,7 @@
 
 #include "bench_shapes.hpp"
 #include "genprm/engine/engine.hpp"
+#include "genprm/util/fs.hpp"
 #include "genprm/io/model_config.hpp"
 #include "genprm/io/random_checkpoint.hpp"
 #include "genprm/model/device.hpp"
@@ -233,6 +234,6 @@ int main(int argc, char** argv) {
   res["preemptions"] = st.preemptions;
   res["max_batch_seqs"] = st.max_batch_seqs;
   std::printf("BENCH_ENGINE %s\n", res.dump().c_str());
-  if (!tmp_dir.empty()) std::filesystem::remove_all(tmp_dir);
+  if (!tmp_dir.empty()) remove_tree(tmp_dir);
   return 0;
 }

@@ -13,7 +13,8 @@ from genprm import Sandbox
 
 @pytest.fixture(scope="module")
 def sb():
-    with Sandbox(timeout=2.0, workers=4, kill_grace=0.3) as s:
+    # sympy preloaded as GenPRM does: a cold import without .pyc files can take seconds.
+    with Sandbox(timeout=2.0, workers=4, kill_grace=0.3, preload=("sympy",)) as s:
         yield s
 
 

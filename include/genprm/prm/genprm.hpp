@@ -43,7 +43,16 @@ struct GenPRMOptions {
   std::string dtype = "float32";
   VerifierConfig verifier;
   EngineOptions engine;
-  SandboxOptions sandbox;  ///< timeout_s = 5 s per block, as the reference's CodeExecutor
+  /// timeout_s = 5 s per block, as the reference's CodeExecutor. sympy and numpy are imported
+  /// before a worker takes blocks: the reference imports them once per process, and where no
+  /// .pyc files exist (read-only site-packages) a cold `import sympy` alone can outlast 5 s.
+  SandboxOptions sandbox = default_sandbox();
+
+  static SandboxOptions default_sandbox() {
+    SandboxOptions o;
+    o.preload = {"sympy", "numpy"};
+    return o;
+  }
 };
 
 class GenPRM {

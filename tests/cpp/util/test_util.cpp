@@ -2,9 +2,12 @@
 
 #include <cstdio>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string>
 
 #include "genprm/util/error.hpp"
+#include "genprm/util/fs.hpp"
 #include "genprm/util/json.hpp"
 #include "genprm/util/mmap.hpp"
 
@@ -73,4 +76,25 @@ TEST_CASE("MappedFile is private copy-on-write: writes through the mapping never
 TEST_CASE("parse_json turns number overflow into a ValueError naming the source") {
   CHECK_THROWS_WITH_AS(genprm::parse_json("[1e999]", "x.json"), doctest::Contains("x.json: invalid JSON"),
                        genprm::ValueError);
+}
+
+TEST_CASE("remove_tree removes a nested tree, not what its links point to; a missing path is fine") {
+  const std::string root = temp_path("tree");
+  const std::string outside = temp_path("tree_outside");
+  genprm::remove_tree(root);
+  genprm::remove_tree(outside);
+  REQUIRE(::mkdir(outside.c_str(), 0700) == 0);
+  std::ofstream(outside + "/keep.txt") << "kept";
+  REQUIRE(::mkdir(root.c_str(), 0700) == 0);
+  REQUIRE(::mkdir((root + "/a").c_str(), 0700) == 0);
+  REQUIRE(::mkdir((root + "/a/b").c_str(), 0700) == 0);
+  std::ofstream(root + "/a/b/x.bin") << "x";
+  std::ofstream(root + "/top.txt") << "t";
+  REQUIRE(::symlink(outside.c_str(), (root + "/a/link").c_str()) == 0);
+  CHECK(genprm::remove_tree(root) == 6);  // root, a, a/b, x.bin, top.txt, link
+  struct stat st {};
+  CHECK(::lstat(root.c_str(), &st) != 0);
+  CHECK(::lstat((outside + "/keep.txt").c_str(), &st) == 0);
+  CHECK(genprm::remove_tree(root) == 0);
+  CHECK(genprm::remove_tree(outside) == 2);
 }
