@@ -1,7 +1,6 @@
 // genprm._core engine classes: SamplingParams, outputs, and Engine (a Qwen2 model, its tokenizer
 // when the model folder has one, and the scheduler, owned together). Python wrappers with the
 // documented API are in python/genprm/engine.py.
-#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,59 +9,10 @@
 #include <pybind11/functional.h>
 
 #include "common.hpp"
-#include "genprm/engine/engine.hpp"
+#include "py_engine.hpp"
 #include "genprm/model/device.hpp"
 
 namespace genprm::bindings {
-namespace {
-
-// The model and tokenizer live as long as the engine that refers to them.
-class PyEngine {
- public:
-  PyEngine(const std::string& model_dir, const std::string& device, const std::string& dtype,
-           std::optional<int64_t> kv_blocks, std::optional<int64_t> kv_memory, int64_t block_size,
-           int64_t max_batch_tokens, int64_t max_running_seqs, uint64_t seed, bool prefix_caching,
-           std::optional<std::string> tokenizer_dir)
-      : model_(std::make_unique<Qwen2Model>(Qwen2Model::load(model_dir, parse_device(device), parse_dtype(dtype)))) {
-    EngineOptions o;
-    GENPRM_CHECK_ARG(!kv_blocks || *kv_blocks > 0, "Engine: kv_blocks must be positive, got {}", kv_blocks.value_or(0));
-    GENPRM_CHECK_ARG(!kv_memory || *kv_memory > 0, "Engine: kv_memory must be positive bytes, got {}", kv_memory.value_or(0));
-    if (kv_blocks) o.kv_blocks = *kv_blocks;
-    if (kv_memory) o.kv_memory_bytes = static_cast<size_t>(*kv_memory);
-    o.block_size = block_size;
-    o.max_batch_tokens = max_batch_tokens;
-    o.max_running_seqs = max_running_seqs;
-    o.seed = seed;
-    o.prefix_caching = prefix_caching;
-    TextCodec codec;
-    const std::string tdir = tokenizer_dir.value_or(model_dir);
-    if (std::filesystem::exists(tdir + "/tokenizer.json")) {
-      Tokenizer tok = Tokenizer::from_pretrained(tdir);
-      for (auto e : model_->config().eos_token_ids) o.eos_token_ids.push_back(static_cast<int32_t>(e));
-      if (o.eos_token_ids.empty() && tok.eos_token_id()) o.eos_token_ids.push_back(*tok.eos_token_id());
-      codec = text_codec(tok);
-      tokenizer_ = std::make_unique<Tokenizer>(std::move(tok));
-    } else {
-      GENPRM_CHECK_ARG(!tokenizer_dir, "Engine: no tokenizer.json in {}", tdir);
-    }
-    engine_ = std::make_unique<Engine>(*model_, std::move(codec), o);
-  }
-
-  Engine& engine() { return *engine_; }
-  const Qwen2Model& model() const { return *model_; }
-  bool has_tokenizer() const { return tokenizer_ != nullptr; }
-  std::string decode(const std::vector<int32_t>& ids) const {
-    GENPRM_CHECK_ARG(tokenizer_ != nullptr, "Engine: no tokenizer");
-    return tokenizer_->decode(ids);
-  }
-
- private:
-  std::unique_ptr<Qwen2Model> model_;
-  std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<Engine> engine_;
-};
-
-}  // namespace
 
 py::dict stats_dict(const EngineStats& s) {
   py::dict d;

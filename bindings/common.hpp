@@ -23,4 +23,6 @@ void bind_exec(py::module_& m);
 void bind_math(py::module_& m);
 void bind_prm(py::module_& m);
 void bind_eval(py::module_& m);
+void bind_rpe(py::module_& m);
+void bind_search(py::module_& m);
 }  // namespace genprm::bindings

@@ -24,4 +24,6 @@ PYBIND11_MODULE(_core, m) {
   b::bind_math(m);
   b::bind_prm(m);
   b::bind_eval(m);
+  b::bind_rpe(m);
+  b::bind_search(m);
 }
