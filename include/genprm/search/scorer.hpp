@@ -1,0 +1,153 @@
+#pragma once
+// The step-scorer concept used by beam search and critic refinement, and adapters for the
+// verifiers of prm/. Torch-free; may include util, engine/request.hpp and the torch-free prm
+// headers (prompt.hpp, result.hpp).
+//
+// StepScorer concept (GenPRM, a Python callable, a test double, a remote PRM):
+//   void score(const std::string& problem, std::vector<std::vector<std::string>> solutions,
+//              ScoreCallback done);
+//       Scores a batch of (partial) solutions, each a list of step texts. `done` receives one
+//       StepScores per solution, in order. A synchronous scorer calls `done` before returning;
+//       an asynchronous one calls it later from its poll().
+//   bool poll();   // optional: drives an asynchronous scorer; false when it has nothing to do.
+// Search code drives the generator and (when it has poll()) the scorer together until the
+// callback has run, so a scorer may share the policy's engine.
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "genprm/prm/prompt.hpp"
+#include "genprm/prm/result.hpp"
+#include "genprm/util/error.hpp"
+
+namespace genprm::search {
+
+/// The scorer's verdict on one (partial) solution.
+struct StepScores {
+  std::vector<double> rewards;         ///< one per step
+  std::vector<std::string> critiques;  ///< optional, one per step (e.g. GenPRM's analysis); may be empty
+};
+
+using ScoreCallback = std::function<void(std::vector<StepScores>)>;
+using Solutions = std::vector<std::vector<std::string>>;
+
+template <typename S, typename = void>
+struct has_poll : std::false_type {};
+template <typename S>
+struct has_poll<S, std::void_t<decltype(std::declval<S&>().poll())>> : std::true_type {};
+
+/// Polls `s` when it is asynchronous; false (nothing to do) for a synchronous scorer.
+template <typename S>
+bool poll_scorer(S& s) {
+  if constexpr (has_poll<S>::value) {
+    return static_cast<bool>(s.poll());
+  } else {
+    (void)s;
+    return false;
+  }
+}
+
+/// Checks a scorer's answer: one StepScores per solution, one reward per step.
+inline void check_scores(const char* who, const Solutions& sols, const std::vector<StepScores>& got) {
+  GENPRM_CHECK(got.size() == sols.size(), "{}: the scorer returned {} results for {} solutions", who, got.size(),
+               sols.size());
+  for (size_t i = 0; i < sols.size(); ++i) {
+    GENPRM_CHECK(got[i].rewards.size() == sols[i].size(),
+                 "{}: the scorer returned {} rewards for solution {} with {} steps", who, got[i].rewards.size(), i,
+                 sols[i].size());
+    GENPRM_CHECK(got[i].critiques.empty() || got[i].critiques.size() == sols[i].size(),
+                 "{}: the scorer returned {} critiques for solution {} with {} steps", who,
+                 got[i].critiques.size(), i, sols[i].size());
+  }
+}
+
+/// A synchronous scorer over a function (a Python callable in the bindings, a lambda in tests).
+struct FunctionScorer {
+  std::function<std::vector<StepScores>(const std::string&, const Solutions&)> fn;
+  void score(const std::string& problem, Solutions sols, ScoreCallback done) { done(fn(problem, sols)); }
+};
+
+/// The `<analyze>` part of a GenPRM verification text: after `<analyze>` (and its newline) up to
+/// `</analyze>`; the whole text, trimmed, when the markers are absent.
+inline std::string analyze_text(const std::string& verification) {
+  size_t begin = 0;
+  const size_t open = verification.find("<analyze>");
+  if (open != std::string::npos) begin = open + 9;
+  size_t end = verification.find("</analyze>", begin);
+  if (end == std::string::npos) end = verification.size();
+  while (begin < end && (verification[begin] == '\n' || verification[begin] == ' ')) ++begin;
+  while (end > begin && (verification[end - 1] == '\n' || verification[end - 1] == ' ')) --end;
+  return verification.substr(begin, end - begin);
+}
+
+/// StepScores of a GenPRM result: rewards = value, critiques = the analysis of each step's first
+/// path (the path the reference keeps). A failed verification throws Error with its message.
+inline StepScores to_step_scores(const prm::SolutionResult& r) {
+  GENPRM_CHECK(r.error.empty(), "scorer: verification of '{}' failed: {}", r.id, r.error);
+  StepScores s;
+  s.rewards = r.value;
+  for (const auto& st : r.steps) s.critiques.push_back(st.paths.empty() ? "" : analyze_text(st.paths.front().text));
+  if (s.critiques.size() != s.rewards.size()) s.critiques.clear();
+  return s;
+}
+
+template <typename V, typename = void>
+struct has_submit : std::false_type {};
+template <typename V>
+struct has_submit<V, std::void_t<decltype(std::declval<V&>().submit(
+                         std::declval<prm::SolutionInput>(), std::function<void(prm::SolutionResult)>()))>>
+    : std::true_type {};
+
+/// A GenPRM verifier as a step scorer. V is either asynchronous (prm::Verifier: submit(input,
+/// cb) + poll(); then this scorer is asynchronous too and may share the policy's engine) or
+/// synchronous (prm::GenPRM: verify_many(inputs); it runs all solutions of a batch at once on
+/// its own engine). Not copyable while a batch is in flight (callbacks refer to it).
+template <typename V>
+class VerifierScorer {
+ public:
+  explicit VerifierScorer(V& v) : v_(&v) {}
+
+  void score(const std::string& problem, Solutions sols, ScoreCallback done) {
+    std::vector<prm::SolutionInput> in;
+    for (size_t i = 0; i < sols.size(); ++i) in.push_back({std::to_string(i), problem, std::move(sols[i])});
+    if constexpr (has_submit<V>::value) {
+      auto batch = std::make_shared<Batch>();
+      batch->out.resize(in.size());
+      batch->left = in.size();
+      batch->done = std::move(done);
+      if (in.empty()) return batch->done({});
+      for (size_t i = 0; i < in.size(); ++i) {
+        v_->submit(std::move(in[i]), [batch, i](prm::SolutionResult r) {
+          batch->out[i] = to_step_scores(r);
+          if (--batch->left == 0) batch->done(std::move(batch->out));
+        });
+      }
+    } else {
+      std::vector<StepScores> out;
+      for (const auto& r : v_->verify_many(std::move(in))) out.push_back(to_step_scores(r));
+      done(std::move(out));
+    }
+  }
+
+  /// Drives an asynchronous verifier (no-op, false, for a synchronous one).
+  bool poll() {
+    if constexpr (has_submit<V>::value) {
+      return v_->poll();
+    } else {
+      return false;
+    }
+  }
+
+ private:
+  struct Batch {
+    std::vector<StepScores> out;
+    size_t left = 0;
+    ScoreCallback done;
+  };
+  V* v_;
+};
+
+}  // namespace genprm::search
