@@ -1,0 +1,95 @@
+#pragma once
+// Configuration of the RPE labeler and of the step-forced solution sampler.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "genprm/rpe/labels.hpp"
+#include "genprm/rpe/steps.hpp"
+#include "genprm/util/error.hpp"
+
+namespace genprm::rpe {
+
+/// How rollouts are sampled (policy side). Defaults: Qwen2.5-Math sampling at temperature 0.7.
+struct RolloutParams {
+  float temperature = 0.7f;
+  float top_p = 1.0f;
+  int top_k = 0;
+  int max_tokens = 2048;          ///< new tokens per rollout
+  std::vector<std::string> stop;  ///< extra stop strings (EOS always stops)
+
+  void validate(const char* what) const {
+    GENPRM_CHECK_ARG(temperature >= 0.0f, "{}: temperature must be >= 0, got {}", what, temperature);
+    GENPRM_CHECK_ARG(top_p > 0.0f && top_p <= 1.0f, "{}: top_p must be in (0, 1], got {}", what, top_p);
+    GENPRM_CHECK_ARG(max_tokens >= 1, "{}: max_tokens must be >= 1, got {}", what, max_tokens);
+  }
+};
+
+struct LabelerConfig {
+  LabelConfig labels;  ///< epsilon, difference_epsilon
+  KRule k_rule;        ///< dynamic K from MC(s_1)
+  /// > 0: every estimate (MC(s_1) and each step) uses exactly this many rollouts, no dynamic K.
+  int fixed_k = 0;
+  /// MC(s_1) is estimated from a first batch of first_k rollouts, then topped up (one more
+  /// request of the same prompt, whose KV is cached) while the rule asks for more rollouts than
+  /// were taken: K(MC over all taken) > taken. 0: k_rule.k_min() (32).
+  int first_k = 0;
+  /// Assistant text written before the MC(s_1) rollouts (step forcing). The step prefixes are
+  /// the solution's own text, which starts with it when the solution was sampled with it.
+  std::string step_prefix = std::string(kStepForcingPrefix);
+  RolloutParams rollout;
+  std::optional<uint64_t> seed;  ///< seeds every request (per problem id, step and batch)
+  int max_problems_in_flight = 16;
+  /// Cancel the rollouts of later steps once a step comes back with MC = 0 (their MC is 0 by
+  /// propagation whatever they would estimate).
+  bool cancel_after_zero = true;
+
+  void validate() const {
+    labels.validate();
+    k_rule.validate();
+    rollout.validate("LabelerConfig");
+    GENPRM_CHECK_ARG(fixed_k >= 0, "k must be >= 1 (or 0 for the dynamic rule), got {}", fixed_k);
+    GENPRM_CHECK_ARG(first_k >= 0, "first_k must be >= 1 (or 0 for k_rule's smallest K), got {}", first_k);
+    GENPRM_CHECK_ARG(max_problems_in_flight >= 1, "max_problems_in_flight must be >= 1, got {}",
+                     max_problems_in_flight);
+  }
+  int first_batch() const { return fixed_k > 0 ? fixed_k : first_k > 0 ? first_k : k_rule.k_min(); }
+};
+
+struct SamplerConfig {
+  int n = 8;  ///< solutions per problem (one request with n samples: the prompt is computed once)
+  std::string step_prefix = std::string(kStepForcingPrefix);
+  RolloutParams rollout;
+  std::optional<uint64_t> seed;
+  int max_problems_in_flight = 16;
+
+  void validate() const {
+    rollout.validate("SamplerConfig");
+    GENPRM_CHECK_ARG(n >= 1, "n must be >= 1, got {}", n);
+    GENPRM_CHECK_ARG(max_problems_in_flight >= 1, "max_problems_in_flight must be >= 1, got {}",
+                     max_problems_in_flight);
+  }
+};
+
+/// Seed of one request: splitmix64 over (seed, problem key, step, batch).
+inline uint64_t request_seed(uint64_t seed, uint64_t problem_key, int step, int batch) {
+  uint64_t x = seed ^ (problem_key * 0x9E3779B97F4A7C15ull) ^ (uint64_t(uint32_t(step)) << 32) ^ uint64_t(uint32_t(batch));
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+/// FNV-1a of a problem id: the problem's key in request seeds, so a row keeps its seeds whatever
+/// else is labelled with it (a resumed run samples the same rollouts).
+inline uint64_t problem_key(const std::string& id) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace genprm::rpe

@@ -1,0 +1,383 @@
+#pragma once
+// The RPE labeler: Monte Carlo estimates of every step of a solution, then the labels of
+// labels.hpp. Templated on a Generator (engine::Engine, a scripted double) and a Grader
+// (grade.hpp; math::compare by default).
+//
+// Per problem (problem, steps, ground-truth answer):
+//  1. MC(s_1): rollouts from the chat prompt + the step prefix (`Step 1: `). A first request of
+//     first_k samples (fixed_k when set, else k_rule's smallest K, 32); while the rule asks for
+//     more rollouts than were taken (K(correct / taken) > taken) one more request tops up to
+//     that K (same prompt: its KV is cached). MC(s_1) = correct / taken over all of them;
+//     K = K(MC(s_1)) (or fixed_k) for the steps.
+//  2. Then, all at once, ONE request per step t < T with n = K from the prompt + the solution's
+//     text through step t (join_steps: byte-identical to the solution up to there), so the K
+//     completions share the prefix's KV and step t+1 finds step t's prefix cached. A rollout is
+//     correct when the final answer of (prefix text + completion) equals the ground truth. The
+//     last step T is graded from its own answer (the whole solution), without rollouts.
+//  3. When a step comes back with MC = 0 the requests of later steps are cancelled
+//     (cancel_after_zero): their MC is 0 by propagation whatever they would estimate, and they
+//     are reported with estimated = false, so results do not depend on timing.
+//  4. labels.hpp's compute_labels turns (MC(s_1), MC(s_t, a_t)) into RPE / hard / difference
+//     labels.
+// Problems run concurrently (max_problems_in_flight), everything through callbacks; with a seed
+// every request is seeded from (seed, problem id, step, batch), so results are reproducible.
+//
+// Generator concept (engine/request.hpp): uint64_t submit(GenerationRequest, GenerationCallback);
+// bool poll(); void cancel(uint64_t) (a cancelled request still calls back, finish "abort").
+// Failure contract: a request that comes back with an error finishes its problem with
+// LabelResult::error set and no labels; nothing throws from callbacks. Invalid input (no steps,
+// empty answer, no prompt) throws ValueError from submit(). Keep polling until poll() returns
+// false before destroying the labeler: requests it cancelled still call back into it.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "genprm/engine/request.hpp"
+#include "genprm/rpe/config.hpp"
+#include "genprm/rpe/grade.hpp"
+#include "genprm/rpe/labels.hpp"
+#include "genprm/rpe/result.hpp"
+#include "genprm/rpe/steps.hpp"
+#include "genprm/util/error.hpp"
+
+namespace genprm::rpe {
+
+/// One solution to label.
+struct LabelInput {
+  std::string id;                  ///< names the row; also keys its request seeds
+  std::string problem;
+  std::vector<std::string> steps;  ///< the solution's steps (split_steps of a forced solution)
+  std::string answer;              ///< ground truth
+  std::string prompt;              ///< pre-rendered chat prompt; empty: the renderer's
+};
+
+/// The chat prompt of a problem, with the generation prompt (assistant turn opened).
+using PromptRenderer = std::function<std::string(const std::string& problem)>;
+
+template <typename Gen, typename Grader = MathGrader>
+class Labeler {
+  using Clock = std::chrono::steady_clock;
+
+ public:
+  using Callback = std::function<void(LabelResult)>;
+
+  Labeler(Gen& gen, PromptRenderer render, LabelerConfig cfg, Grader grader = {})
+      : gen_(gen), render_(std::move(render)), cfg_(std::move(cfg)), grader_(std::move(grader)) {
+    cfg_.validate();
+  }
+
+  const LabelerConfig& config() const { return cfg_; }
+
+  /// Queues a solution; `on_done` runs on the polling thread when it is labelled. Throws
+  /// ValueError for invalid input.
+  void submit(LabelInput input, Callback on_done) {
+    GENPRM_CHECK_ARG(!input.steps.empty(), "steps: the solution '{}' has no step", input.id);
+    GENPRM_CHECK_ARG(!input.answer.empty(), "answer: the ground truth of '{}' is empty", input.id);
+    GENPRM_CHECK_ARG(!input.prompt.empty() || (render_ && !input.problem.empty()),
+                     "problem: '{}' has neither a problem text (with a chat renderer) nor a pre-rendered prompt",
+                     input.id);
+    queue_.push_back({std::move(input), std::move(on_done)});
+    start_queued();
+  }
+
+  /// Drives the generator by one step. Returns false when nothing is left (no problem live or
+  /// queued, no request outstanding).
+  bool poll() {
+    if (idle()) return false;
+    const bool progressed = gen_.poll();
+    GENPRM_CHECK(progressed || pending_ == 0, "rpe labeler: {} requests outstanding but the generator is idle", pending_);
+    GENPRM_CHECK(!(pending_ == 0 && !live_.empty()), "rpe labeler: {} problems live but no request is pending",
+                 live_.size());
+    return !idle();
+  }
+
+  void run_until_idle() {
+    while (poll()) {
+    }
+  }
+
+  bool idle() const { return live_.empty() && queue_.empty() && pending_ == 0; }
+  size_t live_problems() const { return live_.size(); }
+
+  LabelResult label(LabelInput input) {
+    std::optional<LabelResult> out;
+    submit(std::move(input), [&](LabelResult r) { out = std::move(r); });
+    run_until_idle();
+    GENPRM_CHECK(out.has_value(), "rpe labeler: the solution did not finish");
+    return std::move(*out);
+  }
+
+  /// Labels all inputs with up to max_problems_in_flight at once; results in input order.
+  /// `on_result(index, result)` runs as each finishes (e.g. to append it to a file at once).
+  std::vector<LabelResult> label_many(std::vector<LabelInput> inputs,
+                                      const std::function<void(size_t, const LabelResult&)>& on_result = {}) {
+    std::vector<std::optional<LabelResult>> out(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      submit(std::move(inputs[i]), [&out, &on_result, i](LabelResult r) {
+        if (on_result) on_result(i, r);
+        out[i] = std::move(r);
+      });
+    }
+    run_until_idle();
+    std::vector<LabelResult> res;
+    res.reserve(out.size());
+    for (auto& r : out) {
+      GENPRM_CHECK(r.has_value(), "rpe labeler: a solution did not finish");
+      res.push_back(std::move(*r));
+    }
+    return res;
+  }
+
+ private:
+  struct StepState {
+    std::string text;  ///< the assistant text through this step
+    uint64_t request_id = 0;
+    bool outstanding = false;
+    bool cancelled = false;
+    StepResult result;
+  };
+  struct ProblemState {
+    uint64_t key = 0;       ///< internal
+    uint64_t seed_key = 0;  ///< problem_key(id)
+    LabelInput input;
+    Callback on_done;
+    std::string base;  ///< the chat prompt (assistant turn opened)
+    int first_batches = 0;
+    int steps_outstanding = 0;
+    std::vector<StepState> steps;
+    Clock::time_point start;
+    LabelResult result;
+  };
+  struct Queued {
+    LabelInput input;
+    Callback on_done;
+  };
+
+  void start_queued() {
+    while (!queue_.empty() && static_cast<int>(live_.size()) < cfg_.max_problems_in_flight) {
+      Queued q = std::move(queue_.front());
+      queue_.pop_front();
+      auto p = std::make_unique<ProblemState>();
+      p->key = next_key_++;
+      p->seed_key = problem_key(q.input.id);
+      p->input = std::move(q.input);
+      p->on_done = std::move(q.on_done);
+      p->start = Clock::now();
+      p->result.id = p->input.id;
+      p->result.epsilon = cfg_.labels.epsilon;
+      ProblemState* pp = p.get();
+      live_.emplace(pp->key, std::move(p));
+      try {
+        pp->base = pp->input.prompt.empty() ? render_(pp->input.problem) : pp->input.prompt;
+      } catch (const std::exception& e) {
+        pp->result.error = fmt::format("prompt: {}", e.what());
+        finish(*pp);
+        continue;
+      }
+      submit_first(*pp, cfg_.first_batch());
+    }
+  }
+
+  ProblemState* find(uint64_t key) {
+    auto it = live_.find(key);
+    return it == live_.end() ? nullptr : it->second.get();
+  }
+
+  SamplingParams params(const ProblemState& p, int step, int batch) const {
+    SamplingParams sp;
+    sp.temperature = cfg_.rollout.temperature;
+    sp.top_p = cfg_.rollout.top_p;
+    sp.top_k = cfg_.rollout.top_k;
+    sp.max_tokens = cfg_.rollout.max_tokens;
+    sp.stop = cfg_.rollout.stop;
+    if (cfg_.seed) sp.seed = request_seed(*cfg_.seed, p.seed_key, step, batch);
+    return sp;
+  }
+
+  /// Submits `n` rollouts of `assistant_text` after the chat prompt; `on_done(problem, output)`
+  /// runs when they are back and the problem is still live.
+  template <typename OnDone>
+  uint64_t submit_rollouts(ProblemState& p, const std::string& assistant_text, int n, SamplingParams sp,
+                           OnDone on_done) {
+    GenerationRequest req;
+    req.prompt_text = p.base + assistant_text;
+    req.n = n;
+    req.params = std::move(sp);
+    ++pending_;
+    const uint64_t key = p.key;
+    p.result.requests += 1;
+    return gen_.submit(std::move(req), [this, key, on_done](GenerationOutput out) mutable {
+      --pending_;
+      ProblemState* pp = find(key);
+      if (pp == nullptr) return;  // failed earlier; this is a straggler
+      pp->result.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+      pp->result.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+      for (const auto& s : out.samples) pp->result.generated_tokens += static_cast<long>(s.token_ids.size());
+      on_done(*pp, std::move(out));
+    });
+  }
+
+  /// Correct rollouts among `out`'s samples, each graded as `prefix` + its text.
+  int count_correct(const ProblemState& p, const std::string& prefix, const GenerationOutput& out) const {
+    int correct = 0;
+    for (const auto& s : out.samples)
+      if (solution_correct(prefix + s.text, p.input.answer, grader_)) ++correct;
+    return correct;
+  }
+
+  static std::string bad_output(const GenerationOutput& out, int n) {
+    if (!out.error.empty()) return out.error;
+    if (static_cast<int>(out.samples.size()) != n)
+      return fmt::format("expected {} samples, got {}", n, out.samples.size());
+    return {};
+  }
+
+  void submit_first(ProblemState& p, int n) {
+    const int batch = p.first_batches++;
+    submit_rollouts(p, cfg_.step_prefix, n, params(p, 0, batch), [this, n](ProblemState& pp, GenerationOutput out) {
+      if (std::string why = bad_output(out, n); !why.empty()) {
+        fail(pp, fmt::format("MC(s_1) request: {}", why));
+        return;
+      }
+      LabelResult& r = pp.result;
+      r.first_requests += 1;
+      r.k_first += n;
+      r.correct_first += count_correct(pp, cfg_.step_prefix, out);
+      const double mc = static_cast<double>(r.correct_first) / r.k_first;
+      if (cfg_.fixed_k > 0) {
+        r.k = cfg_.fixed_k;
+      } else {
+        const int want = cfg_.k_rule.k_for(mc);
+        if (want > r.k_first) {
+          submit_first(pp, want - r.k_first);
+          return;
+        }
+        r.k = want;
+      }
+      r.mc_first = mc;
+      start_steps(pp);
+    });
+  }
+
+  void start_steps(ProblemState& p) {
+    const auto& steps = p.input.steps;
+    const int T = static_cast<int>(steps.size());
+    p.steps.resize(steps.size());
+    for (int t = 1; t <= T; ++t) {
+      StepState& st = p.steps[static_cast<size_t>(t - 1)];
+      st.text = join_steps(steps, t);
+      st.result.step = t;
+    }
+    // The last step: its own answer, no rollout.
+    StepResult& last = p.steps.back().result;
+    last.rollout = false;
+    last.k = 0;
+    last.correct = solution_correct(p.steps.back().text, p.input.answer, grader_) ? 1 : 0;
+    last.mc_raw = last.correct;
+    for (int t = 1; t < T; ++t) {
+      StepState& st = p.steps[static_cast<size_t>(t - 1)];
+      st.outstanding = true;
+      st.result.k = p.result.k;
+      ++p.steps_outstanding;
+      const int k = p.result.k;
+      st.request_id = submit_rollouts(p, st.text, k, params(p, t, 0), [this, t, k](ProblemState& pp, GenerationOutput out) {
+        on_step_done(pp, t, k, std::move(out));
+      });
+    }
+    if (p.steps_outstanding == 0) finish(p);
+  }
+
+  void on_step_done(ProblemState& p, int t, int k, GenerationOutput out) {
+    StepState& st = p.steps[static_cast<size_t>(t - 1)];
+    if (!st.outstanding) return;  // cancelled: already accounted
+    st.outstanding = false;
+    --p.steps_outstanding;
+    if (std::string why = bad_output(out, k); !why.empty()) {
+      fail(p, fmt::format("step {} request: {}", t, why));
+      return;
+    }
+    StepResult& r = st.result;
+    r.prompt_tokens = static_cast<long>(out.prompt_ids.size());
+    r.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
+    for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
+    r.correct = count_correct(p, st.text, out);
+    r.mc_raw = static_cast<double>(r.correct) / k;
+    if (r.correct == 0 && cfg_.cancel_after_zero) {
+      for (size_t u = static_cast<size_t>(t); u < p.steps.size(); ++u) {
+        StepState& later = p.steps[u];
+        if (!later.outstanding) continue;
+        later.outstanding = false;
+        later.cancelled = true;
+        --p.steps_outstanding;
+        gen_.cancel(later.request_id);
+      }
+    }
+    if (p.steps_outstanding == 0) finish(p);
+  }
+
+  void fail(ProblemState& p, std::string why) {
+    if (p.result.error.empty()) p.result.error = std::move(why);
+    for (auto& st : p.steps) {
+      if (!st.outstanding) continue;
+      st.outstanding = false;
+      gen_.cancel(st.request_id);
+    }
+    finish(p);
+  }
+
+  void finish(ProblemState& p) {
+    LabelResult& r = p.result;
+    if (r.error.empty()) {
+      std::vector<double> mc;
+      bool zero_seen = false;
+      for (auto& st : p.steps) {
+        StepResult& s = st.result;
+        // After the first zero, steps are not estimated: their MC is 0 by the rule, and whether
+        // their rollouts finished before the cancellation must not show in the result.
+        if (zero_seen) {
+          s.estimated = false;
+          s.k = 0;
+          s.correct = 0;
+          s.mc_raw = 0.0;
+        }
+        if (s.mc_raw == 0.0) zero_seen = true;
+        mc.push_back(s.mc_raw);
+      }
+      std::vector<StepLabels> labels = compute_labels(mc, r.mc_first, cfg_.labels);
+      for (size_t i = 0; i < p.steps.size(); ++i) {
+        StepResult& s = p.steps[i].result;
+        s.labels = labels[i];
+        r.labels.push_back(s.labels.label ? 1 : 0);
+        r.hard_labels.push_back(s.labels.hard_label ? 1 : 0);
+        r.mc.push_back(s.labels.mc);
+        r.steps.push_back(std::move(s));
+      }
+    } else {
+      for (auto& st : p.steps) r.steps.push_back(std::move(st.result));
+    }
+    r.seconds = std::chrono::duration<double>(Clock::now() - p.start).count();
+    Callback cb = std::move(p.on_done);
+    LabelResult out = std::move(r);
+    live_.erase(p.key);  // p is gone from here on
+    start_queued();
+    if (cb) cb(std::move(out));
+  }
+
+  Gen& gen_;
+  PromptRenderer render_;
+  LabelerConfig cfg_;
+  Grader grader_;
+  std::map<uint64_t, std::unique_ptr<ProblemState>> live_;
+  std::deque<Queued> queue_;
+  uint64_t next_key_ = 1;
+  long pending_ = 0;
+};
+
+}  // namespace genprm::rpe
