@@ -34,3 +34,5 @@ from .prm import GenPRM, VerificationResult, results_to_dataframe  # noqa: E402
 __all__ += ["GenPRM", "VerificationResult", "results_to_dataframe"]
 from . import eval  # noqa: E402,F401  (genprm.eval: ProcessBench metrics)
 __all__ += ["eval"]
+from . import rpe  # noqa: E402,F401  (genprm.rpe: MC + RPE step labels)
+__all__ += ["rpe"]

@@ -1,0 +1,318 @@
+"""Monte Carlo + Relative Progress Estimation (RPE) step labels (GenPRM's data pipeline).
+
+    engine = genprm.Engine("Qwen2.5-Math-7B-Instruct", device="cuda", dtype="bfloat16")
+    sols = genprm.rpe.sample_solutions(engine, ["What is 6*7?"], answers=["42"], n=4, seed=0)
+    res = genprm.rpe.label_steps(engine, "What is 6*7?", sols[0]["solutions"][0]["steps"], "42", seed=0)
+    res["labels"], res["mc"], res["mc_first"], res["k"]
+
+Per solution: MC(s_1) from rollouts of the chat prompt + ``Step 1: `` (a first batch of 32, topped
+up while the dynamic rule wants more: K = 128 if MC(s_1) < 0.1, 64 if < 0.9, else 32), then ONE
+request with n = K rollouts per step from the solution's text through that step (the K rollouts
+share the prefix's KV, and step t+1 finds step t's prefix cached), the last step graded from its
+own answer. MC(s_t, a_t) = share of rollouts whose final answer (``genprm.math`` grading) equals
+the ground truth; after the first step with MC = 0 later steps get 0 (their rollouts are
+cancelled). RPE: P_t = MC(s_t, a_t) / MC(s_t) (MC(s_t) = previous step's MC, MC(s_1) for t = 1),
+label = P_t >= epsilon; also the hard label (MC > 0) and the difference MC(s_t, a_t) - MC(s_t).
+0/0 gives P_t = 0 (label 0); x/0 with x > 0 gives P_t = inf (label 1).
+
+Result dicts (JSON-serialisable apart from an infinite ``progress``): ``id``, ``mc_first``,
+``k_first``, ``correct_first``, ``first_requests``, ``k``, ``epsilon``, ``labels``,
+``hard_labels``, ``mc``, ``steps`` (per step: ``step``, ``k``, ``correct``, ``rollout``,
+``estimated``, ``mc_raw``, ``mc``, ``mc_prev``, ``propagated``, ``progress``, ``label``,
+``hard_label``, ``difference``, ``difference_label``, ``prompt_tokens``, ``cached_prompt_tokens``,
+``generated_tokens``), token totals (``prompt_tokens``, ``cached_prompt_tokens``,
+``generated_tokens``), ``requests``, ``seconds`` and ``error`` ("" unless a request failed).
+"""
+from __future__ import annotations
+
+import json
+import math as _math
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from . import _core
+
+__all__ = ["compute_labels", "k_for", "split_steps", "join_steps", "label_steps", "label_many",
+           "sample_solutions", "STEP_PREFIX"]
+
+STEP_PREFIX = "Step 1: "
+
+
+def _inf_progress(d: Dict[str, Any]) -> Dict[str, Any]:
+    if "progress" in d and d["progress"] is None:
+        d["progress"] = _math.inf
+    return d
+
+
+def _load_result(text: str) -> Dict[str, Any]:
+    d = json.loads(text)
+    for s in d.get("steps", []):
+        _inf_progress(s)
+    return d
+
+
+def compute_labels(mc: Sequence[float], mc_first: float, epsilon: float = 0.8, *,
+                   difference_epsilon: float = 0.0) -> Dict[str, List[Any]]:
+    """Step labels from Monte Carlo estimates (pure: no model).
+
+    ``mc``: MC(s_t, a_t) of every step (in [0, 1]); ``mc_first``: MC(s_1). Returns lists, one
+    entry per step: ``mc`` (after zero propagation), ``mc_prev`` (MC(s_t)), ``progress`` (P_t;
+    inf for x/0), ``labels`` (P_t >= epsilon), ``hard_labels`` (MC > 0), ``difference``,
+    ``difference_labels`` (difference >= difference_epsilon), ``propagated``.
+    Raises ValueError naming the argument for an empty ``mc``, values outside [0, 1] or
+    ``epsilon`` outside (0, 1].
+    """
+    mc = [float(x) for x in mc]
+    rows = [_inf_progress(r) for r in json.loads(
+        _core.rpe_compute_labels(mc, float(mc_first), float(epsilon), float(difference_epsilon)))]
+    return {
+        "mc": [r["mc"] for r in rows],
+        "mc_prev": [r["mc_prev"] for r in rows],
+        "progress": [r["progress"] for r in rows],
+        "labels": [r["label"] for r in rows],
+        "hard_labels": [r["hard_label"] for r in rows],
+        "difference": [r["difference"] for r in rows],
+        "difference_labels": [r["difference_label"] for r in rows],
+        "propagated": [r["propagated"] for r in rows],
+    }
+
+
+def k_for(mc_first: float, *, thresholds: Tuple[float, float] = (0.1, 0.9),
+          ks: Tuple[int, int, int] = (128, 64, 32)) -> int:
+    """Dynamic K: ks[0] if mc_first < thresholds[0], ks[1] if < thresholds[1], else ks[2]."""
+    return _core.rpe_k_for(float(mc_first), float(thresholds[0]), float(thresholds[1]), int(ks[0]), int(ks[1]),
+                           int(ks[2]))
+
+
+def split_steps(solution: str) -> List[str]:
+    """Splits a step-forced solution on ``\\nStep `` keeping every byte: ``join_steps(steps, t)``
+    is the solution's text up to the end of step t and ``join_steps(steps)`` the whole."""
+    if not isinstance(solution, str):
+        raise ValueError(f"solution must be a string, got {type(solution).__name__}")
+    return _core.rpe_split_steps(solution)
+
+
+def join_steps(steps: Sequence[str], count: Optional[int] = None) -> str:
+    """The first ``count`` steps (all when None) joined by ``\\n``: the inverse of split_steps."""
+    return _core.rpe_join_steps(list(steps), -1 if count is None else int(count))
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _options(*, epsilon: float, k: Optional[int], temperature: float, top_p: float, top_k: int, max_tokens: int,
+             seed: Optional[int], first_k: Optional[int], k_rule: Optional[Mapping[str, Any]],
+             difference_epsilon: float, step_prefix: str, system_prompt: Optional[str],
+             stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int) -> Dict[str, Any]:
+    if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not (0.0 < float(epsilon) <= 1.0):
+        raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
+    _check_positive_int("k", k)
+    _check_positive_int("first_k", first_k)
+    _check_positive_int("max_tokens", max_tokens)
+    _check_positive_int("max_problems_in_flight", max_problems_in_flight)
+    if seed is not None:
+        _check_positive_int("seed", seed, 0)
+    if float(temperature) < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    opts: Dict[str, Any] = {"epsilon": float(epsilon), "difference_epsilon": float(difference_epsilon),
+                            "temperature": float(temperature), "top_p": float(top_p), "top_k": int(top_k),
+                            "max_tokens": int(max_tokens), "step_prefix": str(step_prefix),
+                            "cancel_after_zero": bool(cancel_after_zero),
+                            "max_problems_in_flight": int(max_problems_in_flight)}
+    if k is not None:
+        opts["k"] = k
+    if first_k is not None:
+        opts["first_k"] = first_k
+    if seed is not None:
+        opts["seed"] = seed
+    if system_prompt is not None:
+        opts["system_prompt"] = str(system_prompt)
+    if stop:
+        opts["stop"] = [str(s) for s in stop]
+    if k_rule:
+        names = {"thresholds": None, "ks": None}
+        unknown = sorted(set(k_rule) - set(names))
+        if unknown:
+            raise ValueError(f"k_rule: unknown key(s) {unknown}; known: thresholds=(low, high), ks=(k_low, k_mid, k_high)")
+        if "thresholds" in k_rule:
+            lo, hi = k_rule["thresholds"]
+            opts["k_threshold_low"], opts["k_threshold_high"] = float(lo), float(hi)
+        if "ks" in k_rule:
+            a, b, c = k_rule["ks"]
+            for name, v in (("k_rule ks[0]", a), ("k_rule ks[1]", b), ("k_rule ks[2]", c)):
+                _check_positive_int(name, v)
+            opts["k_low"], opts["k_mid"], opts["k_high"] = a, b, c
+    return opts
+
+
+def _core_engine(engine: Any):
+    core = getattr(engine, "_core", None)
+    if core is None or not isinstance(core, _core.Engine):
+        raise ValueError(f"engine must be a genprm.Engine, got {type(engine).__name__}")
+    return core
+
+
+def _row(row: Any, index: int, tokenizer: Any, system_prompt: Optional[str]) -> Tuple[str, str, List[str], str, str]:
+    """(id, problem, steps, answer, prompt) of a dict row {problem, steps | solution, answer, [id], [prompt]}."""
+    if not isinstance(row, Mapping):
+        raise ValueError(f"rows[{index}]: expected a dict with 'problem', 'steps' and 'answer', got {type(row).__name__}")
+    problem = row.get("problem")
+    steps = row.get("steps")
+    if steps is None and isinstance(row.get("solution"), str):
+        steps = split_steps(row["solution"])
+    answer = row.get("answer", row.get("ground_truth"))
+    prompt = row.get("prompt") or ""
+    rid = row.get("id", index)
+    if not isinstance(problem, str) or (not problem and not prompt):
+        raise ValueError(f"rows[{index}]: 'problem' must be a non-empty string")
+    if isinstance(steps, str) or not isinstance(steps, Sequence) or not all(isinstance(s, str) for s in steps):
+        raise ValueError(f"rows[{index}]: 'steps' must be a list of strings")
+    if not steps:
+        raise ValueError(f"rows[{index}]: 'steps' is empty (a solution needs at least one step)")
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        answer = str(answer)
+    if not isinstance(answer, str) or not answer.strip():
+        raise ValueError(f"rows[{index}]: 'answer' (the ground truth) must be a non-empty string")
+    if not prompt and tokenizer is not None:
+        prompt = _render(tokenizer, problem, system_prompt)
+    return str(rid), problem, list(steps), answer, str(prompt)
+
+
+def _render(tokenizer: Any, problem: str, system_prompt: Optional[str]) -> str:
+    msgs = ([{"role": "system", "content": system_prompt}] if system_prompt is not None else [])
+    msgs.append({"role": "user", "content": problem})
+    return tokenizer.apply_chat_template(msgs, add_generation_prompt=True)
+
+
+def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float = 0.8, k: Optional[int] = None,
+               temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, max_tokens: int = 2048,
+               seed: Optional[int] = None, first_k: Optional[int] = None,
+               k_rule: Optional[Mapping[str, Any]] = None, difference_epsilon: float = 0.0,
+               step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
+               stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = True,
+               max_problems_in_flight: int = 16, tokenizer: Any = None, progress: bool = True,
+               on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
+    """Labels many solutions, up to ``max_problems_in_flight`` at once over one engine.
+
+    rows: dicts with ``problem``, ``steps`` (list of strings; or ``solution``, a string split with
+    split_steps), ``answer`` (ground truth), optionally ``id`` and ``prompt`` (a pre-rendered
+    chat prompt). The chat prompt is otherwise rendered with the engine's tokenizer
+    ([system_prompt?, user = problem] + generation prompt), or with ``tokenizer`` (a
+    genprm.Tokenizer, whose jinja2 fallback renders any template) when given.
+    ``k``: a fixed K for every estimate (default: the dynamic rule; ``k_rule`` =
+    ``{"thresholds": (0.1, 0.9), "ks": (128, 64, 32)}`` changes it); ``first_k``: the first
+    batch of the MC(s_1) estimate (default the smallest K). ``seed``: every request seeded from
+    (seed, row id, step, batch): reproducible. ``on_result(index, result)`` runs as each row
+    finishes; results are returned in input order (see the module docstring for their keys).
+    """
+    core = _core_engine(engine)
+    opts = _options(epsilon=epsilon, k=k, temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
+                    seed=seed, first_k=first_k, k_rule=k_rule, difference_epsilon=difference_epsilon,
+                    step_prefix=step_prefix, system_prompt=system_prompt, stop=stop,
+                    cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight)
+    items = [_row(r, i, tokenizer, system_prompt) for i, r in enumerate(rows)]
+    if not items:
+        return []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(items), desc="rpe label", unit="solution")
+
+    def done(i: int, text: str) -> None:
+        if bar is not None:
+            bar.update(1)
+        if on_result is not None:
+            on_result(i, _load_result(text))
+
+    try:
+        texts = _core.rpe_label(core, items, opts, done)
+    finally:
+        if bar is not None:
+            bar.close()
+    return [_load_result(t) for t in texts]
+
+
+def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *, epsilon: float = 0.8,
+                k: Optional[int] = None, temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0,
+                max_tokens: int = 2048, seed: Optional[int] = None, first_k: Optional[int] = None,
+                k_rule: Optional[Mapping[str, Any]] = None, difference_epsilon: float = 0.0,
+                step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
+                stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = True,
+                prompt: Optional[str] = None, tokenizer: Any = None, id: str = "") -> Dict[str, Any]:
+    """MC estimates and RPE labels of one solution (``steps``: list of step texts, e.g.
+    split_steps of a step-forced solution) against the ground truth ``answer``. Options as in
+    label_many; ``prompt``: a pre-rendered chat prompt. Returns the result dict."""
+    if isinstance(steps, str):
+        raise ValueError("steps must be a list of step strings (use split_steps(solution) for a whole solution)")
+    row = {"id": id, "problem": problem, "steps": list(steps) if steps is not None else None, "answer": answer,
+           "prompt": prompt or ""}
+    try:
+        return label_many(engine, [row], epsilon=epsilon, k=k, temperature=temperature, top_p=top_p, top_k=top_k,
+                          max_tokens=max_tokens, seed=seed, first_k=first_k, k_rule=k_rule,
+                          difference_epsilon=difference_epsilon, step_prefix=step_prefix,
+                          system_prompt=system_prompt, stop=stop, cancel_after_zero=cancel_after_zero,
+                          tokenizer=tokenizer, progress=False)[0]
+    except ValueError as e:
+        msg = str(e)
+        if msg.startswith("rows[0]: "):  # name the argument of this function
+            msg = msg[len("rows[0]: "):].replace("'steps'", "steps").replace("'answer'", "answer").replace(
+                "'problem'", "problem")
+        raise ValueError(msg) from None
+
+
+def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = 8, answers: Optional[Sequence[str]] = None,
+                     temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, max_tokens: int = 2048,
+                     seed: Optional[int] = None, step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
+                     stop: Optional[Sequence[str]] = None, ids: Optional[Sequence[Any]] = None,
+                     prompts: Optional[Sequence[str]] = None, tokenizer: Any = None,
+                     max_problems_in_flight: int = 16, progress: bool = False) -> List[Dict[str, Any]]:
+    """Samples ``n`` solutions per problem with step forcing (assistant prefix ``Step 1: ``; one
+    request with n samples per problem, so the prompt is computed once). Returns per problem
+    ``{"id", "problem", "answer", "solutions": [{"text", "steps", "answer", "correct",
+    "finish_reason", "generated_tokens"}], "prompt_tokens", "cached_prompt_tokens", "error"}``;
+    a solution's ``answer`` is the extracted final answer (None when none), ``correct`` its
+    grade against ``answers`` (False without a ground truth). Each solution's ``steps`` can go
+    straight into label_steps / label_many."""
+    core = _core_engine(engine)
+    if isinstance(problems, str):
+        raise ValueError("problems must be a list of problem strings")
+    problems = list(problems)
+    _check_positive_int("n", n)
+    _check_positive_int("max_tokens", max_tokens)
+    _check_positive_int("max_problems_in_flight", max_problems_in_flight)
+    for name, seq in (("answers", answers), ("ids", ids), ("prompts", prompts)):
+        if seq is not None and len(seq) != len(problems):
+            raise ValueError(f"{name}: {len(seq)} entries for {len(problems)} problems")
+    if float(temperature) < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+    rows = []
+    for i, p in enumerate(problems):
+        if not isinstance(p, str) or not p:
+            raise ValueError(f"problems[{i}] must be a non-empty string")
+        prompt = prompts[i] if prompts is not None else ""
+        if not prompt and tokenizer is not None:
+            prompt = _render(tokenizer, p, system_prompt)
+        ans = "" if answers is None or answers[i] is None else str(answers[i])
+        rows.append((str(ids[i]) if ids is not None else str(i), p, ans, prompt))
+    opts: Dict[str, Any] = {"n": int(n), "temperature": float(temperature), "top_p": float(top_p),
+                            "top_k": int(top_k), "max_tokens": int(max_tokens), "step_prefix": str(step_prefix),
+                            "max_problems_in_flight": int(max_problems_in_flight)}
+    if seed is not None:
+        opts["seed"] = int(seed)
+    if system_prompt is not None:
+        opts["system_prompt"] = str(system_prompt)
+    if stop:
+        opts["stop"] = [str(s) for s in stop]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(rows), desc="rpe sample", unit="problem")
+    try:
+        texts = _core.rpe_sample(core, rows, opts, (lambda i, t: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return [json.loads(t) for t in texts]
