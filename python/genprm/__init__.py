@@ -36,3 +36,5 @@ from . import eval  # noqa: E402,F401  (genprm.eval: ProcessBench metrics)
 __all__ += ["eval"]
 from . import rpe  # noqa: E402,F401  (genprm.rpe: MC + RPE step labels)
 __all__ += ["rpe"]
+from . import search  # noqa: E402,F401  (genprm.search: BoN, votes, beam search, refinement)
+__all__ += ["search"]
