@@ -1,5 +1,6 @@
 // genprm._core evaluation metrics (torch-free).
 #include "common.hpp"
+#include "genprm/eval/bon.hpp"
 #include "genprm/eval/processbench.hpp"
 
 namespace genprm::bindings {
@@ -39,6 +40,45 @@ void bind_eval(py::module_& m) {
         return out;
       },
       py::arg("subsets"), py::arg("labels"), py::arg("rewards"), py::arg("threshold") = 0.5);
+
+  m.def(
+      "best_of_n_score",
+      [](const std::vector<std::string>& ids, const std::vector<std::string>& ground_truths,
+         const std::vector<std::vector<std::optional<std::string>>>& answers,
+         const std::vector<std::vector<std::vector<double>>>& rewards, const std::vector<int>& sizes) {
+        GENPRM_CHECK_ARG(ids.size() == ground_truths.size() && ids.size() == answers.size() &&
+                             ids.size() == rewards.size(),
+                         "best_of_n_score: ids ({}), ground_truths ({}), answers ({}) and rewards ({}) differ in length",
+                         ids.size(), ground_truths.size(), answers.size(), rewards.size());
+        std::vector<eval::BonProblem> probs(ids.size());
+        for (size_t p = 0; p < ids.size(); ++p) {
+          GENPRM_CHECK_ARG(answers[p].size() == rewards[p].size(),
+                           "best_of_n_score: problem {} ('{}') has {} answers but {} reward lists", p, ids[p],
+                           answers[p].size(), rewards[p].size());
+          probs[p].id = ids[p];
+          probs[p].ground_truth = ground_truths[p];
+          for (size_t i = 0; i < answers[p].size(); ++i) probs[p].candidates.push_back({answers[p][i], rewards[p][i]});
+        }
+        eval::BonReport rep;
+        {
+          py::gil_scoped_release nogil;
+          rep = eval::score_best_of_n(probs, sizes);
+        }
+        py::dict out;
+        out["methods"] = rep.methods;
+        out["problems"] = rep.problems;
+        py::list points;
+        for (const auto& pt : rep.points) {
+          py::dict d;
+          d["n"] = pt.n;
+          d["accuracy"] = pt.accuracy;
+          d["hits"] = pt.hits;
+          points.append(d);
+        }
+        out["points"] = points;
+        return out;
+      },
+      py::arg("ids"), py::arg("ground_truths"), py::arg("answers"), py::arg("rewards"), py::arg("sizes"));
 }
 
 }  // namespace genprm::bindings

@@ -8,6 +8,7 @@
 
 #include "common.hpp"
 #include "genprm/prm/genprm.hpp"
+#include "py_genprm.hpp"
 
 namespace genprm::bindings {
 namespace {
@@ -82,12 +83,8 @@ GenPRMOptions make_options(const std::string& device, const std::string& dtype, 
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-/// The bound object: the verifier and its engine are single-threaded, and calls release the
-/// GIL, so concurrent Python threads take turns on this lock instead of corrupting them.
-struct Handle {
-  std::unique_ptr<GenPRM> g;
-  std::mutex mu;
-};
+/// The bound object (py_genprm.hpp, shared with the search bindings).
+using Handle = PyGenPRM;
 
 }  // namespace
 

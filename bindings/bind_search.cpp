@@ -1,6 +1,237 @@
-// genprm._core search bindings (being written).
+// genprm._core search bindings: scores, votes, beam search and critic refinement over a Python
+// Engine (PyEngine) with a GenPRM (PyGenPRM) or a Python callable as the step scorer.
+// python/genprm/search.py wraps them.
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "common.hpp"
+#include "genprm/search/search.hpp"
+#include "py_engine.hpp"
+#include "py_genprm.hpp"
 
 namespace genprm::bindings {
-void bind_search(py::module_& m) { (void)m; }
+namespace {
+
+using search::Answer;
+
+py::object answer_obj(const Answer& a) { return a ? py::object(py::str(*a)) : py::object(py::none()); }
+
+py::dict vote_dict(const search::VoteResult& r) {
+  py::dict d;
+  d["answer"] = answer_obj(r.answer);
+  d["index"] = r.group < 0 ? py::object(py::none()) : py::object(py::int_(r.index));
+  d["weight"] = r.weight;
+  d["group_of"] = r.groups.group_of;
+  d["groups"] = r.groups.members;
+  d["weights"] = r.weights;
+  return d;
+}
+
+py::dict beam_dict(const search::Beam& b, const std::string& sep) {
+  py::dict d;
+  d["steps"] = b.steps;
+  d["text"] = b.text(sep);
+  d["rewards"] = b.rewards;
+  d["critiques"] = b.critiques;
+  d["score"] = b.score;
+  d["tokens"] = b.tokens;
+  d["finish_reason"] = b.finish_reason;
+  d["answer"] = answer_obj(b.answer);
+  d["iteration"] = b.iteration;
+  d["order"] = b.order;
+  d["parent"] = b.parent;
+  return d;
+}
+
+/// A Python callable scorer(problem, solutions) -> per solution a list of rewards, or a dict with
+/// "rewards" (and optionally "critiques"), or an object with a `value` list (VerificationResult).
+search::FunctionScorer python_scorer(py::object fn) {
+  return search::FunctionScorer{[fn](const std::string& problem, const search::Solutions& sols) {
+    py::gil_scoped_acquire gil;
+    py::object got = fn(problem, sols);
+    GENPRM_CHECK_ARG(py::isinstance<py::sequence>(got) && !py::isinstance<py::str>(got),
+                     "scorer: must return a list (one entry per solution), got {}",
+                     std::string(Py_TYPE(got.ptr())->tp_name));
+    auto seq = got.cast<py::sequence>();
+    GENPRM_CHECK_ARG(seq.size() == sols.size(), "scorer: returned {} entries for {} solutions", seq.size(),
+                     sols.size());
+    std::vector<search::StepScores> out(sols.size());
+    for (size_t i = 0; i < sols.size(); ++i) {
+      py::object item = seq[i];
+      try {
+        if (py::isinstance<py::dict>(item)) {
+          auto d = item.cast<py::dict>();
+          GENPRM_CHECK_ARG(d.contains("rewards"), "scorer: entry {} is a dict without 'rewards'", i);
+          out[i].rewards = d["rewards"].cast<std::vector<double>>();
+          if (d.contains("critiques") && !d["critiques"].is_none())
+            out[i].critiques = d["critiques"].cast<std::vector<std::string>>();
+        } else if (py::hasattr(item, "value") && !py::isinstance<py::sequence>(item)) {
+          out[i].rewards = item.attr("value").cast<std::vector<double>>();
+        } else {
+          out[i].rewards = item.cast<std::vector<double>>();
+        }
+      } catch (const py::cast_error&) {
+        throw ValueError(fmt::format("scorer: entry {} is not a list of rewards (floats)", i));
+      }
+      GENPRM_CHECK_ARG(out[i].rewards.size() == sols[i].size(),
+                       "scorer: entry {} has {} rewards for {} steps", i, out[i].rewards.size(), sols[i].size());
+    }
+    return out;
+  }};
+}
+
+/// GenPRM (its own engine) as a synchronous scorer: the batch runs with the GIL released and the
+/// GenPRM's lock held.
+struct LockedGenPRMScorer {
+  PyGenPRM* h;
+  void score(const std::string& problem, search::Solutions sols, search::ScoreCallback done) {
+    std::vector<search::StepScores> out;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard<std::mutex> lock(h->mu);
+      search::VerifierScorer<prm::GenPRM> inner(*h->g);
+      inner.score(problem, std::move(sols), [&](std::vector<search::StepScores> s) { out = std::move(s); });
+    }
+    done(std::move(out));
+  }
+};
+
+/// Runs `f(scorer)` with the scorer that `obj` stands for.
+template <typename F>
+auto with_scorer(const py::object& obj, F&& f) {
+  if (py::isinstance<PyGenPRM>(obj)) {
+    LockedGenPRMScorer s{&obj.cast<PyGenPRM&>()};
+    return f(s);
+  }
+  GENPRM_CHECK_ARG(PyCallable_Check(obj.ptr()),
+                   "scorer: must be a genprm.GenPRM or a callable (problem, solutions) -> rewards, got {}",
+                   std::string(Py_TYPE(obj.ptr())->tp_name));
+  auto s = python_scorer(obj);
+  return f(s);
+}
+
+}  // namespace
+
+void bind_search(py::module_& m) {
+  m.def(
+      "search_aggregate",
+      [](const std::vector<double>& rewards, const std::string& how) {
+        return search::aggregate(rewards, search::parse_aggregation(how));
+      },
+      py::arg("rewards"), py::arg("how") = "min");
+  m.def("search_best_of_n", &search::best_of_n, py::arg("scores"));
+  m.def(
+      "search_majority_vote", [](const std::vector<Answer>& answers) { return vote_dict(search::majority_vote(answers)); },
+      py::arg("answers"));
+  m.def(
+      "search_weighted_vote",
+      [](const std::vector<Answer>& answers, const std::vector<double>& scores) {
+        return vote_dict(search::weighted_vote(answers, scores));
+      },
+      py::arg("answers"), py::arg("scores"));
+
+  m.def(
+      "search_beam_search",
+      [](PyEngine& policy, const py::object& scorer, const std::string& problem, const std::string& prompt, int beams,
+         int width, int max_steps, int max_step_tokens, long max_total_tokens, const SamplingParams& sampling,
+         const std::vector<std::string>& step_delimiters, const std::string& step_separator,
+         const std::string& aggregation, std::optional<uint64_t> seed) {
+        search::BeamSearchOptions o;
+        o.beams = beams;
+        o.width = width;
+        o.max_steps = max_steps;
+        o.max_step_tokens = max_step_tokens;
+        o.max_total_tokens = max_total_tokens;
+        o.sampling = sampling;
+        o.step_delimiters = step_delimiters;
+        o.step_separator = step_separator;
+        o.aggregation = search::parse_aggregation(aggregation);
+        o.seed = seed;
+        const std::string sep = o.step_separator;
+        auto res = with_scorer(scorer, [&](auto& s) {
+          return search::beam_search(policy.engine(), s, problem, prompt, std::move(o));
+        });
+        py::dict d;
+        d["best"] = beam_dict(res.best, sep);
+        py::list fin;
+        for (const auto& b : res.finished) fin.append(beam_dict(b, sep));
+        d["finished"] = fin;
+        py::list its;
+        for (const auto& it : res.iterations) {
+          py::dict t;
+          t["iteration"] = it.iteration;
+          t["requests"] = it.requests;
+          py::list c;
+          for (const auto& b : it.candidates) c.append(beam_dict(b, sep));
+          t["candidates"] = c;
+          t["status"] = it.status;
+          its.append(t);
+        }
+        d["iterations"] = its;
+        d["requests"] = res.requests;
+        d["generated_tokens"] = res.generated_tokens;
+        d["prompt_tokens"] = res.prompt_tokens;
+        d["cached_prompt_tokens"] = res.cached_prompt_tokens;
+        return d;
+      },
+      py::arg("policy"), py::arg("scorer"), py::arg("problem"), py::arg("prompt"), py::kw_only(), py::arg("beams"),
+      py::arg("width"), py::arg("max_steps"), py::arg("max_step_tokens"), py::arg("max_total_tokens"),
+      py::arg("sampling"), py::arg("step_delimiters"), py::arg("step_separator"), py::arg("aggregation"),
+      py::arg("seed") = py::none());
+
+  m.def(
+      "search_refine",
+      [](PyEngine& policy, const py::object& scorer, const std::string& problem, const std::string& prompt,
+         int max_turns, int max_tokens, double threshold, const SamplingParams& sampling, const std::string& aggregation,
+         const std::string& refine_template, py::object render, std::optional<std::string> initial,
+         std::optional<uint64_t> seed) {
+        search::RefineOptions o;
+        o.max_turns = max_turns;
+        o.max_tokens = max_tokens;
+        o.threshold = threshold;
+        o.sampling = sampling;
+        o.aggregation = search::parse_aggregation(aggregation);
+        if (!refine_template.empty()) o.refine_template = refine_template;
+        if (!render.is_none()) {
+          GENPRM_CHECK_ARG(PyCallable_Check(render.ptr()), "refine: render must be callable (str) -> str");
+          o.render = [render](const std::string& user) {
+            py::gil_scoped_acquire gil;
+            return render(user).cast<std::string>();
+          };
+        }
+        o.seed = seed;
+        auto res = with_scorer(scorer, [&](auto& s) {
+          return search::refine(policy.engine(), s, problem, prompt, std::move(o), initial);
+        });
+        py::list turns;
+        for (const auto& t : res.turns) {
+          py::dict d;
+          d["prompt"] = t.prompt;
+          d["text"] = t.text;
+          d["steps"] = t.steps;
+          d["rewards"] = t.rewards;
+          d["critiques"] = t.critiques;
+          d["incorrect"] = t.incorrect;
+          d["feedback"] = t.feedback;
+          d["score"] = t.score;
+          d["answer"] = answer_obj(t.answer);
+          d["finish_reason"] = t.finish_reason;
+          turns.append(d);
+        }
+        py::dict out;
+        out["turns"] = turns;
+        out["final"] = turns[turns.size() - 1];
+        out["all_correct"] = res.all_correct;
+        out["requests"] = res.requests;
+        out["generated_tokens"] = res.generated_tokens;
+        return out;
+      },
+      py::arg("policy"), py::arg("scorer"), py::arg("problem"), py::arg("prompt"), py::kw_only(),
+      py::arg("max_turns"), py::arg("max_tokens"), py::arg("threshold"), py::arg("sampling"), py::arg("aggregation"),
+      py::arg("refine_template") = "", py::arg("render") = py::none(), py::arg("initial") = py::none(),
+      py::arg("seed") = py::none());
+}
+
 }  // namespace genprm::bindings
