@@ -125,6 +125,7 @@ void bind_rpe(py::module_& m) {
         s.push_back(opt("k_threshold_low", cfg.k_rule.low));
         s.push_back(opt("k_threshold_high", cfg.k_rule.high));
         s.push_back(opt("cancel_after_zero", cfg.cancel_after_zero));
+        s.push_back(opt("keep_rollouts", cfg.keep_rollouts));
         apply(options, "rpe label", s);
         rpe::PromptRenderer render = renderer(e, system);
         std::vector<rpe::LabelInput> in;

@@ -3,6 +3,8 @@
     genprm verify --model DIR --input FILE.jsonl --output OUT.jsonl --majority N
                   [--mode full|cot|code-no-exec|direct] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
     genprm eval --input OUT.jsonl [--threshold 0.5] [--json]     (ProcessBench metrics)
+    genprm label --model POLICY_DIR --input ROWS.jsonl --output LABELS.jsonl [--k K] [--seed S]
+                                                               (MC + RPE step labels; see genprm label -h)
 
 Input rows: ``{"id", "problem", "steps": [...]}`` (ProcessBench rows, which also carry ``label``
 and more, are accepted as they are). Each finished row is appended to the output at once: the
@@ -227,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threshold", type=float, default=0.5, help="a step is wrong when its reward is below this")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.set_defaults(func=_eval)
+    from .rpe import _add_cli as _add_label_cli  # genprm label: MC + RPE step labels (options in rpe.py)
+    _add_label_cli(sub)
     return p
 
 

@@ -106,7 +106,8 @@ def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
 def _options(*, epsilon: float, k: Optional[int], temperature: float, top_p: float, top_k: int, max_tokens: int,
              seed: Optional[int], first_k: Optional[int], k_rule: Optional[Mapping[str, Any]],
              difference_epsilon: float, step_prefix: str, system_prompt: Optional[str],
-             stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int) -> Dict[str, Any]:
+             stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int,
+             keep_rollouts: bool = False) -> Dict[str, Any]:
     if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not (0.0 < float(epsilon) <= 1.0):
         raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
     _check_positive_int("k", k)
@@ -120,7 +121,7 @@ def _options(*, epsilon: float, k: Optional[int], temperature: float, top_p: flo
     opts: Dict[str, Any] = {"epsilon": float(epsilon), "difference_epsilon": float(difference_epsilon),
                             "temperature": float(temperature), "top_p": float(top_p), "top_k": int(top_k),
                             "max_tokens": int(max_tokens), "step_prefix": str(step_prefix),
-                            "cancel_after_zero": bool(cancel_after_zero),
+                            "cancel_after_zero": bool(cancel_after_zero), "keep_rollouts": bool(keep_rollouts),
                             "max_problems_in_flight": int(max_problems_in_flight)}
     if k is not None:
         opts["k"] = k
@@ -193,7 +194,8 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
                k_rule: Optional[Mapping[str, Any]] = None, difference_epsilon: float = 0.0,
                step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
                stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = True,
-               max_problems_in_flight: int = 16, tokenizer: Any = None, progress: bool = True,
+               max_problems_in_flight: int = 16, keep_rollouts: bool = False, tokenizer: Any = None,
+               progress: bool = True,
                on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """Labels many solutions, up to ``max_problems_in_flight`` at once over one engine.
 
@@ -204,7 +206,8 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     genprm.Tokenizer, whose jinja2 fallback renders any template) when given.
     ``k``: a fixed K for every estimate (default: the dynamic rule; ``k_rule`` =
     ``{"thresholds": (0.1, 0.9), "ks": (128, 64, 32)}`` changes it); ``first_k``: the first
-    batch of the MC(s_1) estimate (default the smallest K). ``seed``: every request seeded from
+    batch of the MC(s_1) estimate (default the smallest K). ``keep_rollouts``: every rollout's
+    text in the result (``steps[i]["rollouts"]``, ``first_rollouts``). ``seed``: every request seeded from
     (seed, row id, step, batch): reproducible. ``on_result(index, result)`` runs as each row
     finishes; results are returned in input order (see the module docstring for their keys).
     """
@@ -212,7 +215,8 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     opts = _options(epsilon=epsilon, k=k, temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
                     seed=seed, first_k=first_k, k_rule=k_rule, difference_epsilon=difference_epsilon,
                     step_prefix=step_prefix, system_prompt=system_prompt, stop=stop,
-                    cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight)
+                    cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight,
+                    keep_rollouts=keep_rollouts)
     items = [_row(r, i, tokenizer, system_prompt) for i, r in enumerate(rows)]
     if not items:
         return []
@@ -241,7 +245,8 @@ def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
                 k_rule: Optional[Mapping[str, Any]] = None, difference_epsilon: float = 0.0,
                 step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
                 stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = True,
-                prompt: Optional[str] = None, tokenizer: Any = None, id: str = "") -> Dict[str, Any]:
+                keep_rollouts: bool = False, prompt: Optional[str] = None, tokenizer: Any = None,
+                id: str = "") -> Dict[str, Any]:
     """MC estimates and RPE labels of one solution (``steps``: list of step texts, e.g.
     split_steps of a step-forced solution) against the ground truth ``answer``. Options as in
     label_many; ``prompt``: a pre-rendered chat prompt. Returns the result dict."""
@@ -254,7 +259,7 @@ def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
                           max_tokens=max_tokens, seed=seed, first_k=first_k, k_rule=k_rule,
                           difference_epsilon=difference_epsilon, step_prefix=step_prefix,
                           system_prompt=system_prompt, stop=stop, cancel_after_zero=cancel_after_zero,
-                          tokenizer=tokenizer, progress=False)[0]
+                          keep_rollouts=keep_rollouts, tokenizer=tokenizer, progress=False)[0]
     except ValueError as e:
         msg = str(e)
         if msg.startswith("rows[0]: "):  # name the argument of this function
@@ -316,3 +321,149 @@ def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = 8, answer
         if bar is not None:
             bar.close()
     return [json.loads(t) for t in texts]
+
+
+# ---- `genprm label` (registered by cli.build_parser) -------------------------------------------
+_CLI_DOC = """Labels every step of every solution in a JSONL file with Monte Carlo estimates and RPE labels.
+
+Input rows: {"problem", "steps": [...] (or "solution": one string, split on "\\nStep "), "answer"}
+and optionally "id" (default: the row's line number) and "prompt" (a pre-rendered chat prompt).
+The model is the policy (e.g. Qwen2.5-Math-7B-Instruct). Each finished row is appended to the
+output at once: the input row plus "id", "labels", "hard_labels", "mc", "mc_first", "k" and
+"rpe" (the whole result: per-step MC, K, correct counts, P_t, the three label variants, token
+counts; P_t = null where it is infinite). Rerunning resumes: ids already in the output are
+skipped. A malformed row is reported with its line number and skipped."""
+
+
+def _add_cli(sub: Any) -> None:
+    import argparse
+
+    p = sub.add_parser("label", help="MC + RPE labels for every step of every solution in a JSONL file",
+                       description=_CLI_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="policy checkpoint directory (HF format, with tokenizer)")
+    p.add_argument("--input", required=True, help="JSONL rows {problem, steps | solution, answer, [id]}")
+    p.add_argument("--output", required=True, help="JSONL output (appended; resumed)")
+    p.add_argument("--epsilon", type=float, default=0.8, help="RPE threshold on P_t (default 0.8)")
+    p.add_argument("--k", type=int, default=None, help="fixed rollouts per estimate (default: dynamic 128/64/32)")
+    p.add_argument("--first-k", dest="first_k", type=int, default=None,
+                   help="first batch of the MC(s_1) estimate (default 32)")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-p", dest="top_p", type=float, default=1.0)
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048, help="new tokens per rollout")
+    p.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
+    p.add_argument("--system-prompt", dest="system_prompt", default=None,
+                   help="system turn (default: the chat template's own default)")
+    p.add_argument("--keep-rollouts", dest="keep_rollouts", action="store_true", help="store every rollout's text")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
+    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=16, help="problems labelled at once")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of the model (torch.set_num_threads)")
+    p.add_argument("--show", action="store_true", help="print each row's labels as it finishes")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cli_label)
+
+
+def _read_label_rows(path: str) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
+    rows: List[Tuple[int, Dict[str, Any]]] = []
+    problems: List[str] = []
+    seen = set()
+    with open(path, "r", encoding="utf-8", errors="strict") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno}); skipped")
+                continue
+            if isinstance(row, dict) and "id" not in row:
+                row = dict(row, id=str(lineno))
+            try:
+                rid = _row(row, lineno, None, None)[0]
+            except ValueError as e:
+                problems.append(f"{path}:{lineno}: {str(e).split(': ', 1)[-1]}; skipped")
+                continue
+            if rid in seen:
+                problems.append(f"{path}:{lineno}: duplicate id {rid!r}; skipped")
+                continue
+            seen.add(rid)
+            rows.append((lineno, row))
+    return rows, problems
+
+
+def _label_done_ids(path: str) -> set:
+    import os
+
+    ids = set()
+    if not os.path.exists(path):
+        return ids
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "id" in row and "labels" in row:
+                ids.add(str(row["id"]))
+    return ids
+
+
+def _json_safe(result: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(result)
+    out["steps"] = [dict(s, progress=None) if s.get("progress") == _math.inf else s for s in result.get("steps", [])]
+    return out
+
+
+def _cli_label(args: Any) -> int:
+    import os
+
+    from .cli import _eprint, _repair_torn_tail
+    from .engine import Engine
+
+    if not os.path.isdir(args.model):
+        _eprint(f"genprm label: --model {args.model!r} is not a directory (a policy checkpoint dir with "
+                "config.json, *.safetensors and tokenizer files)")
+        return 2
+    try:
+        rows, problems = _read_label_rows(args.input)
+    except (OSError, UnicodeDecodeError) as e:
+        _eprint(f"genprm label: cannot read --input {args.input!r}: {e}")
+        return 2
+    for msg in problems:
+        _eprint(f"genprm label: {msg}")
+    _repair_torn_tail(args.output)
+    done = _label_done_ids(args.output)
+    todo = [(n, r) for n, r in rows if str(r["id"]) not in done]
+    _eprint(f"genprm label: {len(rows)} rows in {args.input}, {len(rows) - len(todo)} already in {args.output}, "
+            f"{len(todo)} to label, {len(problems)} malformed")
+    if not todo:
+        return 0
+    if args.threads is not None:
+        import torch
+        torch.set_num_threads(max(1, args.threads))
+    engine = Engine(args.model, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
+                    seed=args.seed or 0)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "a", encoding="utf-8") as out:
+        def write(i: int, res: Dict[str, Any]) -> None:
+            _, row = todo[i]
+            record = dict(row)
+            record.update({"id": row["id"], "labels": res["labels"], "hard_labels": res["hard_labels"],
+                           "mc": res["mc"], "mc_first": res["mc_first"], "k": res["k"], "rpe": _json_safe(res)})
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+            if args.show:
+                _eprint(f"{row['id']}: MC(s_1) {res['mc_first']:.3f}, K {res['k']}, mc "
+                        f"[{', '.join(f'{m:.3f}' for m in res['mc'])}], labels {res['labels']}"
+                        + (f", error: {res['error']}" if res["error"] else ""))
+
+        label_many(engine, [r for _, r in todo], epsilon=args.epsilon, k=args.k, first_k=args.first_k,
+                   temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
+                   system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
+                   max_problems_in_flight=args.max_in_flight, progress=not args.no_progress, on_result=write)
+    st = engine.stats()
+    _eprint(f"genprm label: wrote {len(todo)} rows to {args.output}; prompt tokens submitted "
+            f"{st['prompt_tokens_submitted']}, computed {st['prompt_tokens_computed']}, from cache "
+            f"{st['prompt_tokens_cached']}; generated {st['generated_tokens']}")
+    return 0

@@ -44,6 +44,8 @@ struct LabelerConfig {
   /// Cancel the rollouts of later steps once a step comes back with MC = 0 (their MC is 0 by
   /// propagation whatever they would estimate).
   bool cancel_after_zero = true;
+  /// Keep every rollout's text in the result (StepResult::rollouts, LabelResult::first_rollouts).
+  bool keep_rollouts = false;
 
   void validate() const {
     labels.validate();

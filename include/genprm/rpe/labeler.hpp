@@ -250,6 +250,8 @@ class Labeler {
       r.first_requests += 1;
       r.k_first += n;
       r.correct_first += count_correct(pp, cfg_.step_prefix, out);
+      if (cfg_.keep_rollouts)
+        for (auto& smp : out.samples) r.first_rollouts.push_back(std::move(smp.text));
       const double mc = static_cast<double>(r.correct_first) / r.k_first;
       if (cfg_.fixed_k > 0) {
         r.k = cfg_.fixed_k;
@@ -309,6 +311,8 @@ class Labeler {
     for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
     r.correct = count_correct(p, st.text, out);
     r.mc_raw = static_cast<double>(r.correct) / k;
+    if (cfg_.keep_rollouts)
+      for (auto& smp : out.samples) r.rollouts.push_back(std::move(smp.text));
     if (r.correct == 0 && cfg_.cancel_after_zero) {
       for (size_t u = static_cast<size_t>(t); u < p.steps.size(); ++u) {
         StepState& later = p.steps[u];
@@ -346,6 +350,7 @@ class Labeler {
           s.k = 0;
           s.correct = 0;
           s.mc_raw = 0.0;
+          s.rollouts.clear();
         }
         if (s.mc_raw == 0.0) zero_seen = true;
         mc.push_back(s.mc_raw);

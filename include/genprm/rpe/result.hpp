@@ -22,6 +22,7 @@ struct StepResult {
   long prompt_tokens = 0;         ///< tokens of the step's prompt (chat prompt + prefix)
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache at admission
   long generated_tokens = 0;      ///< all K rollouts together
+  std::vector<std::string> rollouts;  ///< the completions' texts (LabelerConfig::keep_rollouts)
 };
 
 struct LabelResult {
@@ -41,6 +42,7 @@ struct LabelResult {
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache
   long generated_tokens = 0;
   double seconds = 0.0;
+  std::vector<std::string> first_rollouts;  ///< MC(s_1) completions (LabelerConfig::keep_rollouts)
   std::string error;  ///< non-empty when a request failed (labels are then empty)
 };
 
@@ -69,22 +71,26 @@ inline Json finite_or_null(double x) { return std::isfinite(x) ? Json(x) : Json(
 
 inline Json to_json(const StepResult& s) {
   const StepLabels& l = s.labels;
-  return Json{{"step", s.step}, {"k", s.k}, {"correct", s.correct}, {"rollout", s.rollout},
-              {"estimated", s.estimated}, {"mc_raw", s.mc_raw}, {"mc", l.mc}, {"mc_prev", l.mc_prev},
-              {"propagated", l.propagated}, {"progress", finite_or_null(l.progress)}, {"label", l.label ? 1 : 0},
-              {"hard_label", l.hard_label ? 1 : 0}, {"difference", l.difference},
-              {"difference_label", l.difference_label ? 1 : 0}, {"prompt_tokens", s.prompt_tokens},
-              {"cached_prompt_tokens", s.cached_prompt_tokens}, {"generated_tokens", s.generated_tokens}};
+  Json j{{"step", s.step}, {"k", s.k}, {"correct", s.correct}, {"rollout", s.rollout},
+         {"estimated", s.estimated}, {"mc_raw", s.mc_raw}, {"mc", l.mc}, {"mc_prev", l.mc_prev},
+         {"propagated", l.propagated}, {"progress", finite_or_null(l.progress)}, {"label", l.label ? 1 : 0},
+         {"hard_label", l.hard_label ? 1 : 0}, {"difference", l.difference},
+         {"difference_label", l.difference_label ? 1 : 0}, {"prompt_tokens", s.prompt_tokens},
+         {"cached_prompt_tokens", s.cached_prompt_tokens}, {"generated_tokens", s.generated_tokens}};
+  if (!s.rollouts.empty()) j["rollouts"] = s.rollouts;
+  return j;
 }
 
 inline Json to_json(const LabelResult& r) {
   Json steps = Json::array();
   for (const auto& s : r.steps) steps.push_back(to_json(s));
-  return Json{{"id", r.id}, {"mc_first", r.mc_first}, {"k_first", r.k_first}, {"correct_first", r.correct_first},
-              {"first_requests", r.first_requests}, {"k", r.k}, {"epsilon", r.epsilon}, {"steps", steps},
-              {"labels", r.labels}, {"hard_labels", r.hard_labels}, {"mc", r.mc}, {"requests", r.requests},
-              {"prompt_tokens", r.prompt_tokens}, {"cached_prompt_tokens", r.cached_prompt_tokens},
-              {"generated_tokens", r.generated_tokens}, {"seconds", r.seconds}, {"error", r.error}};
+  Json j{{"id", r.id}, {"mc_first", r.mc_first}, {"k_first", r.k_first}, {"correct_first", r.correct_first},
+         {"first_requests", r.first_requests}, {"k", r.k}, {"epsilon", r.epsilon}, {"steps", steps},
+         {"labels", r.labels}, {"hard_labels", r.hard_labels}, {"mc", r.mc}, {"requests", r.requests},
+         {"prompt_tokens", r.prompt_tokens}, {"cached_prompt_tokens", r.cached_prompt_tokens},
+         {"generated_tokens", r.generated_tokens}, {"seconds", r.seconds}, {"error", r.error}};
+  if (!r.first_rollouts.empty()) j["first_rollouts"] = r.first_rollouts;
+  return j;
 }
 
 inline Json to_json(const SampledSolution& s) {

@@ -118,6 +118,23 @@ TEST_CASE("labeler: the last step is graded from its own answer; without cancell
   CHECK(r.labels == std::vector<int>{1, 0, 0, 0, 0});
   CHECK(r.steps[3].estimated == false);  // its rollouts ran (all right) but it comes after a zero
   CHECK(r.steps[3].mc_raw == 0.0);
+  CHECK(r.first_rollouts.empty());
+  CHECK(r.steps[0].rollouts.empty());
+
+  // keep_rollouts: the completions' texts, graded as counted; none for steps after the zero.
+  ScriptedGenerator gk;
+  gk.script = middle_script;
+  LabelerConfig ck;
+  ck.keep_rollouts = true;
+  Labeler<ScriptedGenerator> lk(gk, render, ck);
+  LabelResult rk = lk.label(input());
+  CHECK(rk.first_rollouts.size() == 64);
+  REQUIRE(rk.steps[0].rollouts.size() == 64);
+  CHECK(rk.steps[0].rollouts[0] == "\nStep 9: more " + boxed("42"));
+  CHECK(rk.steps[0].rollouts[1] == "\nStep 9: more " + boxed("41"));
+  CHECK(rk.steps[3].rollouts.empty());
+  CHECK(to_json(rk)["steps"][0]["rollouts"].size() == 64);
+  CHECK_FALSE(to_json(r)["steps"][0].contains("rollouts"));
 
   // A solution whose steps never hit zero: the last step's own answer decides its MC.
   ScriptedGenerator g2;
