@@ -198,3 +198,20 @@ def test_cli_label_appends_and_resumes(policy_dir, tmp_path, capsys):
     assert len(redone) == 2
     strip = lambda d: {k: v for k, v in d.items() if k != "rpe"}  # noqa: E731
     assert sorted(map(json.dumps, map(strip, redone))) == sorted(map(json.dumps, map(strip, done)))
+
+
+def test_on_result_exception_is_raised_after_the_run(policy_dir):
+    eng = engine(policy_dir)
+    rows = [{"id": str(i), "problem": f"What is {i}+1?", "steps": STEPS[:2], "answer": str(i + 1)} for i in range(3)]
+    seen = []
+
+    def boom(i, r):
+        seen.append(i)
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        rpe.label_many(eng, rows, k=2, max_tokens=2, on_result=boom, progress=True)
+    assert len(seen) == 1  # not called again after the failure
+    st = eng.stats()
+    assert st["running"] == 0 and st["waiting"] == 0  # the run finished; the engine is usable
+    assert len(rpe.label_many(eng, rows, k=2, max_tokens=2, progress=False)) == 3
