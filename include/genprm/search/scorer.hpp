@@ -83,14 +83,21 @@ inline std::string analyze_text(const std::string& verification) {
   return verification.substr(begin, end - begin);
 }
 
-/// StepScores of a GenPRM result: rewards = value, critiques = the analysis of each step's first
-/// path (the path the reference keeps). A failed verification throws Error with its message.
-inline StepScores to_step_scores(const prm::SolutionResult& r) {
+/// StepScores of a GenPRM result for a solution of `n_steps` steps: rewards = value, critiques =
+/// the analysis of each step's first path (the path the reference keeps). GenPRM drops a trailing
+/// empty step (prm::effective_steps, as the reference); such a step gets the previous step's
+/// reward (0.5, "no judgement", when it is the only step) and an empty critique. A failed
+/// verification throws Error with its message.
+inline StepScores to_step_scores(const prm::SolutionResult& r, size_t n_steps) {
   GENPRM_CHECK(r.error.empty(), "scorer: verification of '{}' failed: {}", r.id, r.error);
   StepScores s;
   s.rewards = r.value;
   for (const auto& st : r.steps) s.critiques.push_back(st.paths.empty() ? "" : analyze_text(st.paths.front().text));
   if (s.critiques.size() != s.rewards.size()) s.critiques.clear();
+  if (s.rewards.size() + 1 == n_steps) {
+    s.rewards.push_back(s.rewards.empty() ? 0.5 : s.rewards.back());
+    if (!s.critiques.empty() || n_steps == 1) s.critiques.push_back("");
+  }
   return s;
 }
 
@@ -112,7 +119,11 @@ class VerifierScorer {
 
   void score(const std::string& problem, Solutions sols, ScoreCallback done) {
     std::vector<prm::SolutionInput> in;
-    for (size_t i = 0; i < sols.size(); ++i) in.push_back({std::to_string(i), problem, std::move(sols[i])});
+    std::vector<size_t> counts;
+    for (size_t i = 0; i < sols.size(); ++i) {
+      counts.push_back(sols[i].size());
+      in.push_back({std::to_string(i), problem, std::move(sols[i])});
+    }
     if constexpr (has_submit<V>::value) {
       auto batch = std::make_shared<Batch>();
       batch->out.resize(in.size());
@@ -120,14 +131,17 @@ class VerifierScorer {
       batch->done = std::move(done);
       if (in.empty()) return batch->done({});
       for (size_t i = 0; i < in.size(); ++i) {
-        v_->submit(std::move(in[i]), [batch, i](prm::SolutionResult r) {
-          batch->out[i] = to_step_scores(r);
+        v_->submit(std::move(in[i]), [batch, i, n = counts[i]](prm::SolutionResult r) {
+          batch->out[i] = to_step_scores(r, n);
           if (--batch->left == 0) batch->done(std::move(batch->out));
         });
       }
     } else {
       std::vector<StepScores> out;
-      for (const auto& r : v_->verify_many(std::move(in))) out.push_back(to_step_scores(r));
+      const auto results = v_->verify_many(std::move(in));
+      GENPRM_CHECK(results.size() == counts.size(), "scorer: {} results for {} solutions", results.size(),
+                   counts.size());
+      for (size_t i = 0; i < results.size(); ++i) out.push_back(to_step_scores(results[i], counts[i]));
       done(std::move(out));
     }
   }

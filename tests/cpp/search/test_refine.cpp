@@ -111,7 +111,7 @@ TEST_CASE("VerifierScorer: GenPRM-like results become rewards and <analyze> crit
         seen.push_back(s);
         prm::SolutionResult r;
         r.id = s.id;
-        for (size_t k = 0; k < s.steps.size(); ++k) {
+        for (size_t k = 0; k < prm::effective_steps(s.steps).size(); ++k) {
           r.value.push_back(0.1 * static_cast<double>(k + 1));
           prm::StepResult st;
           prm::PathResult p;
@@ -134,6 +134,13 @@ TEST_CASE("VerifierScorer: GenPRM-like results become rewards and <analyze> crit
   CHECK(v.seen[1].problem == "prob");
   CHECK(v.seen[1].steps == std::vector<std::string>{"s1", "s2"});
   CHECK(search::analyze_text("no markers \n") == "no markers");
+  // a trailing empty step (which GenPRM does not verify) takes the previous step's reward
+  got.clear();
+  scorer.score("prob", {{"s1", ""}, {""}}, [&](std::vector<search::StepScores> s) { got = s; });
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].rewards == std::vector<double>{0.1, 0.1});
+  CHECK(got[0].critiques.size() == 2);
+  CHECK(got[1].rewards == std::vector<double>{0.5});
 
   struct AsyncVerifier {
     std::deque<std::pair<prm::SolutionInput, std::function<void(prm::SolutionResult)>>> q;
