@@ -13,3 +13,4 @@ run "$PY" benchmarks/bench_engine.py
 run "$PY" benchmarks/bench_tokenizer.py
 run "$PY" benchmarks/bench_math.py
 run "$PY" benchmarks/bench_sandbox.py
+run "$PY" benchmarks/bench_rpe.py --threads 1
