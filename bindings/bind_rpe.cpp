@@ -76,6 +76,35 @@ void check_renderer(const rpe::PromptRenderer& render, bool needed) {
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+/// Runs `run(each)` without the GIL; `each(index, result)` hands every finished result to the
+/// Python `on_result(index, json_text)` (when given). An exception from `on_result` lets the run
+/// finish (the engine holds callbacks into it) and is re-raised afterwards. Returns the JSON
+/// texts in input order.
+template <typename Result, typename Run>
+std::vector<std::string> run_as_json(Run&& run, const py::object& on_result) {
+  std::exception_ptr failed;
+  const std::function<void(size_t, const Result&)> each = [&](size_t i, const Result& r) {
+    if (on_result.is_none() || failed) return;
+    std::string text = dump(rpe::to_json(r));
+    py::gil_scoped_acquire gil;
+    try {
+      on_result(i, text);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+  };
+  std::vector<Result> out;
+  {
+    py::gil_scoped_release nogil;
+    out = run(each);
+  }
+  if (failed) std::rethrow_exception(failed);
+  std::vector<std::string> res;
+  res.reserve(out.size());
+  for (const auto& r : out) res.push_back(dump(rpe::to_json(r)));
+  return res;
+}
+
 using LabelRow = std::tuple<std::string, std::string, std::vector<std::string>, std::string, std::string>;
 using SampleRow = std::tuple<std::string, std::string, std::string, std::string>;
 
@@ -140,26 +169,8 @@ void bind_rpe(py::module_& m) {
           GENPRM_CHECK_ARG(!x.steps.empty(), "steps: the solution '{}' has no step", x.id);
           GENPRM_CHECK_ARG(!x.answer.empty(), "answer: the ground truth of '{}' is empty", x.id);
         }
-        std::vector<rpe::LabelResult> out;
-        std::exception_ptr failed;
-        {
-          py::gil_scoped_release nogil;
-          out = lab.label_many(std::move(in), [&](size_t i, const rpe::LabelResult& r) {
-            if (on_result.is_none() || failed) return;
-            std::string text = dump(rpe::to_json(r));
-            py::gil_scoped_acquire gil;
-            try {
-              on_result(i, text);
-            } catch (...) {  // finish the run (the engine holds callbacks into it), then re-raise
-              failed = std::current_exception();
-            }
-          });
-        }
-        if (failed) std::rethrow_exception(failed);
-        std::vector<std::string> res;
-        res.reserve(out.size());
-        for (const auto& r : out) res.push_back(dump(rpe::to_json(r)));
-        return res;
+        return run_as_json<rpe::LabelResult>(
+            [&](const auto& each) { return lab.label_many(std::move(in), each); }, on_result);
       },
       py::arg("engine"), py::arg("rows"), py::arg("options") = py::dict(), py::arg("on_result") = py::none(),
       "Labels (id, problem, steps, answer, prompt) rows over engine's C++ engine; on_result(index, json) "
@@ -182,26 +193,8 @@ void bind_rpe(py::module_& m) {
         }
         check_renderer(render, need_render);
         rpe::SolutionSampler<Engine> sampler(e.engine(), render, cfg);
-        std::vector<rpe::SampleResult> out;
-        std::exception_ptr failed;
-        {
-          py::gil_scoped_release nogil;
-          out = sampler.sample_many(std::move(in), [&](size_t i, const rpe::SampleResult& r) {
-            if (on_result.is_none() || failed) return;
-            std::string text = dump(rpe::to_json(r));
-            py::gil_scoped_acquire gil;
-            try {
-              on_result(i, text);
-            } catch (...) {  // finish the run (the engine holds callbacks into it), then re-raise
-              failed = std::current_exception();
-            }
-          });
-        }
-        if (failed) std::rethrow_exception(failed);
-        std::vector<std::string> res;
-        res.reserve(out.size());
-        for (const auto& r : out) res.push_back(dump(rpe::to_json(r)));
-        return res;
+        return run_as_json<rpe::SampleResult>(
+            [&](const auto& each) { return sampler.sample_many(std::move(in), each); }, on_result);
       },
       py::arg("engine"), py::arg("rows"), py::arg("options") = py::dict(), py::arg("on_result") = py::none(),
       "Samples n step-forced solutions per (id, problem, answer, prompt) row; JSON texts in input order.");

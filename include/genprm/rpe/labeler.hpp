@@ -46,6 +46,7 @@
 #include "genprm/rpe/result.hpp"
 #include "genprm/rpe/steps.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/run_all.hpp"
 
 namespace genprm::rpe {
 
@@ -117,22 +118,8 @@ class Labeler {
   /// Labels all inputs with up to max_problems_in_flight at once; results in input order.
   /// `on_result(index, result)` runs as each finishes (e.g. to append it to a file at once).
   std::vector<LabelResult> label_many(std::vector<LabelInput> inputs,
-                                      const std::function<void(size_t, const LabelResult&)>& on_result = {}) {
-    std::vector<std::optional<LabelResult>> out(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      submit(std::move(inputs[i]), [&out, &on_result, i](LabelResult r) {
-        if (on_result) on_result(i, r);
-        out[i] = std::move(r);
-      });
-    }
-    run_until_idle();
-    std::vector<LabelResult> res;
-    res.reserve(out.size());
-    for (auto& r : out) {
-      GENPRM_CHECK(r.has_value(), "rpe labeler: a solution did not finish");
-      res.push_back(std::move(*r));
-    }
-    return res;
+                                          const std::function<void(size_t, const LabelResult&)>& on_result = {}) {
+    return run_all_in_order<LabelResult>(*this, std::move(inputs), on_result, "rpe labeler");
   }
 
  private:

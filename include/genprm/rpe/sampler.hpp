@@ -25,6 +25,7 @@
 #include "genprm/rpe/result.hpp"
 #include "genprm/rpe/steps.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/run_all.hpp"
 
 namespace genprm::rpe {
 
@@ -68,22 +69,8 @@ class SolutionSampler {
 
   /// Samples every input with up to max_problems_in_flight at once; results in input order.
   std::vector<SampleResult> sample_many(std::vector<SampleInput> inputs,
-                                        const std::function<void(size_t, const SampleResult&)>& on_result = {}) {
-    std::vector<std::optional<SampleResult>> out(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      submit(std::move(inputs[i]), [&out, &on_result, i](SampleResult r) {
-        if (on_result) on_result(i, r);
-        out[i] = std::move(r);
-      });
-    }
-    run_until_idle();
-    std::vector<SampleResult> res;
-    res.reserve(out.size());
-    for (auto& r : out) {
-      GENPRM_CHECK(r.has_value(), "rpe sampler: a problem did not finish");
-      res.push_back(std::move(*r));
-    }
-    return res;
+                                           const std::function<void(size_t, const SampleResult&)>& on_result = {}) {
+    return run_all_in_order<SampleResult>(*this, std::move(inputs), on_result, "rpe sampler");
   }
 
  private:
