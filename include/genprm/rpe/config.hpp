@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "genprm/engine/rng.hpp"
 #include "genprm/rpe/labels.hpp"
 #include "genprm/rpe/steps.hpp"
 #include "genprm/util/error.hpp"
@@ -76,11 +77,8 @@ struct SamplerConfig {
 
 /// Seed of one request: splitmix64 over (seed, problem key, step, batch).
 inline uint64_t request_seed(uint64_t seed, uint64_t problem_key, int step, int batch) {
-  uint64_t x = seed ^ (problem_key * 0x9E3779B97F4A7C15ull) ^ (uint64_t(uint32_t(step)) << 32) ^ uint64_t(uint32_t(batch));
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
+  return splitmix64(seed ^ (problem_key * 0x9E3779B97F4A7C15ull) ^ (uint64_t(uint32_t(step)) << 32) ^
+                    uint64_t(uint32_t(batch)));
 }
 
 /// FNV-1a of a problem id: the problem's key in request seeds, so a row keeps its seeds whatever
