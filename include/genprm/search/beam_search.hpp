@@ -21,9 +21,20 @@
 // go to the lower candidate order when pruning, and to the beam finished first (earlier
 // iteration, then lower candidate order) when choosing the winner.
 // With `seed`, request k of iteration t gets seed mix(seed, t, k): same seed, same search.
+//
+// Many problems at once (run_many / run_many_async / beam_search_many): each problem is a small
+// state machine (waiting for its generations, then for its scores); one loop admits up to
+// `max_problems_in_flight` problems, polls the generator (and an asynchronous scorer), and
+// advances whichever problem's event came back, so the expansions of all live problems share
+// the engine's batches. Per problem the requests, seeds and results are those of run(): the
+// one-problem search is the many-problem search with one problem.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +59,7 @@ struct BeamSearchOptions {
   std::string step_separator = "\n\n";  ///< joins the steps when a beam is extended
   Aggregation aggregation = Aggregation::Last;
   std::optional<uint64_t> seed;
+  int max_problems_in_flight = 8;  ///< run_many: problems searched at once at most
 
   static SamplingParams default_sampling() {
     SamplingParams p;
@@ -63,6 +75,8 @@ struct BeamSearchOptions {
     GENPRM_CHECK_ARG(max_steps > 0, "beam_search: max_steps must be positive, got {}", max_steps);
     GENPRM_CHECK_ARG(max_step_tokens > 0, "beam_search: max_step_tokens must be positive, got {}", max_step_tokens);
     GENPRM_CHECK_ARG(max_total_tokens >= 0, "beam_search: max_total_tokens must be >= 0, got {}", max_total_tokens);
+    GENPRM_CHECK_ARG(max_problems_in_flight > 0, "beam_search: max_problems_in_flight must be positive, got {}",
+                     max_problems_in_flight);
     GENPRM_CHECK_ARG(!step_delimiters.empty(), "beam_search: step_delimiters is empty");
     for (const auto& d : step_delimiters) GENPRM_CHECK_ARG(!d.empty(), "beam_search: an empty step delimiter");
   }
@@ -130,6 +144,46 @@ void drive(Gen& gen, Scorer& scorer, const bool& flag, const char* what) {
 }
 }  // namespace detail
 
+/// One problem of a many-problem search.
+struct BeamProblem {
+  std::string problem;            ///< what the scorer sees
+  std::string prompt;             ///< the rendered policy prompt (chat template applied)
+  std::optional<uint64_t> seed;   ///< overrides BeamSearchOptions::seed for this problem
+};
+
+/// The outcome of one problem of run_many: `result` (partial when it failed) or `error`.
+struct BeamProblemResult {
+  size_t index = 0;               ///< position in the input
+  BeamSearchResult result;
+  std::string error;              ///< the failure's message; empty on success
+  std::exception_ptr exception;   ///< the failure itself (rethrow to keep its type)
+  bool ok() const { return error.empty(); }
+};
+
+namespace detail {
+/// The state of one problem's search between events (generation back, scores back).
+struct BeamTask {
+  size_t index = 0;
+  std::string problem, prompt;
+  std::optional<uint64_t> seed;
+  BeamSearchResult res;
+  std::vector<Beam> live;
+  int it = 0;
+  BeamIteration trace;
+  std::vector<GenerationOutput> outputs;  ///< this iteration's generations, by kept-beam rank
+  size_t left = 0;                        ///< requests of this iteration still out
+  bool scoring = false;                   ///< waiting for the scorer (else for the generator)
+  std::vector<StepScores> scores;
+  std::exception_ptr failure;
+  bool delivered = false;  ///< its result went out (a late duplicate event is ignored)
+};
+/// Problems whose awaited event happened; filled by callbacks, emptied by the driver loop.
+/// Callbacks hold shared pointers, so an aborted run leaves nothing dangling.
+struct BeamReady {
+  std::deque<std::shared_ptr<BeamTask>> queue;
+};
+}  // namespace detail
+
 template <typename Gen, typename Scorer>
 class BeamSearch {
  public:
@@ -138,89 +192,234 @@ class BeamSearch {
   }
 
   /// Searches one problem. `prompt` is the rendered policy prompt (chat template applied);
-  /// `problem` is what the scorer sees.
+  /// `problem` is what the scorer sees. A failure is thrown (its own type).
   BeamSearchResult run(const std::string& problem, const std::string& prompt) {
-    BeamSearchResult res;
-    const int N = opts_.beams, M = opts_.width, keep = N / M;
-    std::vector<Beam> live(1);  // the prompt itself
-    for (int it = 1; !live.empty(); ++it) {
-      BeamIteration trace;
-      trace.iteration = it;
-      const int n = it == 1 ? N : M;
-      std::vector<std::vector<Beam>> expansions(live.size());
-      size_t left = live.size();
-      bool all_back = false;
-      std::string error;
-      for (size_t b = 0; b < live.size(); ++b) {
-        GenerationRequest req;
-        req.prompt_text = prompt;
-        if (!live[b].steps.empty()) req.prompt_text += live[b].text(opts_.step_separator) + opts_.step_separator;
-        req.n = n;
-        req.params = opts_.sampling;
-        req.params.max_tokens = opts_.max_step_tokens;
-        req.params.stop = opts_.step_delimiters;
-        req.params.include_stop_str_in_output = false;
-        if (opts_.seed) req.params.seed = detail::request_seed(*opts_.seed, it, static_cast<int>(b));
-        ++trace.requests;
-        gen_.submit(std::move(req), [&, b](GenerationOutput out) {
-          if (!out.error.empty() && error.empty()) error = out.error;
-          res.prompt_tokens += static_cast<long>(out.prompt_ids.size());
-          res.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
-          for (auto& s : out.samples) res.generated_tokens += static_cast<long>(s.token_ids.size());
-          for (auto& s : out.samples) expansions[b].push_back(extend(live[b], static_cast<int>(b), s));
-          if (--left == 0) all_back = true;
-        });
-      }
-      detail::drive(gen_, scorer_, all_back, "beam_search");
-      GENPRM_CHECK(error.empty(), "beam_search: generation failed at iteration {}: {}", it, error);
-      res.requests += trace.requests;
+    std::optional<BeamProblemResult> got;
+    run_many_async({BeamProblem{problem, prompt, std::nullopt}}, [&](BeamProblemResult r) { got = std::move(r); });
+    GENPRM_CHECK(got.has_value(), "beam_search: the search ended without a result");
+    if (got->exception) std::rethrow_exception(got->exception);
+    return std::move(got->result);
+  }
 
-      for (auto& group : expansions)
-        for (auto& c : group) {
-          c.iteration = it;
-          c.order = static_cast<int>(trace.candidates.size());
-          trace.candidates.push_back(std::move(c));
-        }
-      score_all(problem, trace.candidates);
-
-      std::vector<size_t> open;
-      trace.status.assign(trace.candidates.size(), "pruned");
-      for (size_t i = 0; i < trace.candidates.size(); ++i) {
-        Beam& c = trace.candidates[i];
-        if (c.finish_reason.empty() && static_cast<int>(c.steps.size()) >= opts_.max_steps) c.finish_reason = "max_steps";
-        if (!c.finish_reason.empty()) {
-          c.answer = extract(c);
-          trace.status[i] = "finished";
-          res.finished.push_back(c);
-        } else {
-          open.push_back(i);
-        }
+  /// Searches many problems concurrently over the one generator: up to
+  /// `options().max_problems_in_flight` problems are live at once, and all their expansion
+  /// requests are in the generator together (its continuous batching fills one batch from all
+  /// of them); a problem that finishes makes room for the next in input order. Every problem
+  /// runs exactly the one-problem search (same requests, seeds and results as run()).
+  /// `on_result` receives each problem's outcome as it finishes, in completion order; a failing
+  /// problem (generation error, a scorer that throws or answers wrongly, no beam finished)
+  /// reports its error there without stopping the others.
+  /// Scorers: an asynchronous scorer (with poll()) gets the score batches of all live problems
+  /// at once, so scoring overlaps across problems and with generation; a synchronous scorer is
+  /// called once per problem and iteration (one batch = that problem's N candidates) and blocks
+  /// the loop while it runs. Exceptions thrown by gen.poll(), the scorer's poll() or
+  /// `on_result` itself cannot be pinned on one problem: they end the whole run.
+  void run_many_async(std::vector<BeamProblem> problems, const std::function<void(BeamProblemResult)>& on_result) {
+    auto ready = std::make_shared<detail::BeamReady>();
+    const size_t cap = static_cast<size_t>(opts_.max_problems_in_flight);
+    size_t next = 0, active = 0;
+    while (next < problems.size() || active > 0) {
+      while (active < cap && next < problems.size()) {
+        auto t = std::make_shared<detail::BeamTask>();
+        t->index = next;
+        t->problem = std::move(problems[next].problem);
+        t->prompt = std::move(problems[next].prompt);
+        t->seed = problems[next].seed ? problems[next].seed : opts_.seed;
+        t->live.assign(1, Beam{});  // the prompt itself
+        ++next;
+        ++active;
+        begin_iteration(t, ready);
       }
-      std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
-        const double sa = trace.candidates[a].score, sb = trace.candidates[b].score;
-        if (std::isnan(sb)) return !std::isnan(sa);
-        return sa > sb;  // NaN sa: false, so it stays behind
-      });
-      if (open.size() > static_cast<size_t>(keep)) open.resize(static_cast<size_t>(keep));
-      std::vector<Beam> next;
-      for (size_t i : open) {
-        trace.status[i] = "kept";
-        next.push_back(trace.candidates[i]);
+      if (!ready->queue.empty()) {
+        auto t = std::move(ready->queue.front());
+        ready->queue.pop_front();
+        if (t->delivered) continue;
+        if (advance(t, ready)) {
+          t->delivered = true;
+          --active;
+          BeamProblemResult r;
+          r.index = t->index;
+          r.result = std::move(t->res);
+          if (t->failure) {
+            r.exception = t->failure;
+            r.error = error_message(t->failure);
+          }
+          on_result(std::move(r));
+        }
+        continue;
       }
-      live = std::move(next);
-      res.iterations.push_back(std::move(trace));
+      const bool g = gen_.poll();
+      const bool s = poll_scorer(scorer_);
+      GENPRM_CHECK(g || s || !ready->queue.empty(),
+                   "beam_search: generator and scorer went idle before the results came back ({} problems live)",
+                   active);
     }
-    GENPRM_CHECK(!res.finished.empty(), "beam_search: no beam finished");
-    std::vector<double> scores;
-    for (const auto& b : res.finished) scores.push_back(b.score);
-    res.best = res.finished[best_of_n(scores)];
+  }
+
+  /// run_many_async with the results in input order; `on_result` (optional) still sees each
+  /// as it finishes.
+  std::vector<BeamProblemResult> run_many(std::vector<BeamProblem> problems,
+                                          const std::function<void(const BeamProblemResult&)>& on_result = {}) {
+    std::vector<std::optional<BeamProblemResult>> out(problems.size());
+    run_many_async(std::move(problems), [&](BeamProblemResult r) {
+      if (on_result) on_result(r);
+      const size_t i = r.index;
+      out[i] = std::move(r);
+    });
+    std::vector<BeamProblemResult> res;
+    res.reserve(out.size());
+    for (auto& r : out) {
+      GENPRM_CHECK(r.has_value(), "beam_search: a problem ended without a result");
+      res.push_back(std::move(*r));
+    }
     return res;
   }
 
   const BeamSearchOptions& options() const { return opts_; }
 
  private:
-  Beam extend(const Beam& parent, int parent_rank, const SampleOutput& s) {
+  using TaskPtr = std::shared_ptr<detail::BeamTask>;
+  using ReadyPtr = std::shared_ptr<detail::BeamReady>;
+
+  static std::string error_message(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      return x.what();
+    } catch (...) {
+      return "unknown error";
+    }
+  }
+
+  /// Submits one request per live beam (iteration 1: the prompt, n = N; later: n = M).
+  void begin_iteration(const TaskPtr& t, const ReadyPtr& ready) {
+    ++t->it;
+    t->trace = BeamIteration{};
+    t->trace.iteration = t->it;
+    t->scoring = false;
+    const int n = t->it == 1 ? opts_.beams : opts_.width;
+    t->outputs.assign(t->live.size(), GenerationOutput{});
+    t->left = t->live.size();
+    for (size_t b = 0; b < t->live.size(); ++b) {
+      try {
+        GenerationRequest req;
+        req.prompt_text = t->prompt;
+        if (!t->live[b].steps.empty()) req.prompt_text += t->live[b].text(opts_.step_separator) + opts_.step_separator;
+        req.n = n;
+        req.params = opts_.sampling;
+        req.params.max_tokens = opts_.max_step_tokens;
+        req.params.stop = opts_.step_delimiters;
+        req.params.include_stop_str_in_output = false;
+        if (t->seed) req.params.seed = detail::request_seed(*t->seed, t->it, static_cast<int>(b));
+        ++t->trace.requests;
+        gen_.submit(std::move(req), [t, ready, b](GenerationOutput out) {
+          t->outputs[b] = std::move(out);
+          if (--t->left == 0) ready->queue.push_back(t);
+        });
+      } catch (...) {  // the requests already out still come back: wait for them
+        t->failure = std::current_exception();
+        t->left -= t->live.size() - b;
+        if (t->left == 0) ready->queue.push_back(t);
+        return;
+      }
+    }
+  }
+
+  /// Handles the event a problem waited for; true when the problem is finished (or failed).
+  bool advance(const TaskPtr& t, const ReadyPtr& ready) {
+    if (t->failure) return true;
+    try {
+      if (!t->scoring) {
+        generation_back(*t);
+        t->scoring = true;
+        Solutions sols;
+        for (const auto& c : t->trace.candidates) sols.push_back(c.steps);
+        scorer_.score(t->problem, std::move(sols), [t, ready](std::vector<StepScores> s) {
+          t->scores = std::move(s);
+          ready->queue.push_back(t);
+        });
+        return false;
+      }
+      scores_back(*t);
+      if (t->live.empty()) {
+        GENPRM_CHECK(!t->res.finished.empty(), "beam_search: no beam finished");
+        std::vector<double> scores;
+        for (const auto& b : t->res.finished) scores.push_back(b.score);
+        t->res.best = t->res.finished[best_of_n(scores)];
+        return true;
+      }
+      begin_iteration(t, ready);
+      return false;
+    } catch (...) {
+      t->failure = std::current_exception();
+      return true;
+    }
+  }
+
+  void generation_back(detail::BeamTask& t) {
+    std::string error;
+    for (size_t b = 0; b < t.outputs.size(); ++b) {
+      GenerationOutput& out = t.outputs[b];
+      if (!out.error.empty() && error.empty()) error = out.error;
+      t.res.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+      t.res.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+      for (auto& s : out.samples) t.res.generated_tokens += static_cast<long>(s.token_ids.size());
+    }
+    GENPRM_CHECK(error.empty(), "beam_search: generation failed at iteration {}: {}", t.it, error);
+    t.res.requests += t.trace.requests;
+    for (size_t b = 0; b < t.outputs.size(); ++b)
+      for (const auto& s : t.outputs[b].samples) {
+        Beam c = extend(t.live[b], static_cast<int>(b), s);
+        c.iteration = t.it;
+        c.order = static_cast<int>(t.trace.candidates.size());
+        t.trace.candidates.push_back(std::move(c));
+      }
+    t.outputs.clear();
+  }
+
+  void scores_back(detail::BeamTask& t) {
+    const int keep = opts_.beams / opts_.width;
+    auto& cands = t.trace.candidates;
+    Solutions sols;
+    for (const auto& c : cands) sols.push_back(c.steps);
+    check_scores("beam_search", sols, t.scores);
+    for (size_t i = 0; i < cands.size(); ++i) {
+      cands[i].rewards = std::move(t.scores[i].rewards);
+      cands[i].critiques = std::move(t.scores[i].critiques);
+      cands[i].score = aggregate(cands[i].rewards, opts_.aggregation);
+    }
+    t.scores.clear();
+
+    std::vector<size_t> open;
+    t.trace.status.assign(cands.size(), "pruned");
+    for (size_t i = 0; i < cands.size(); ++i) {
+      Beam& c = cands[i];
+      if (c.finish_reason.empty() && static_cast<int>(c.steps.size()) >= opts_.max_steps) c.finish_reason = "max_steps";
+      if (!c.finish_reason.empty()) {
+        c.answer = extract(c);
+        t.trace.status[i] = "finished";
+        t.res.finished.push_back(c);
+      } else {
+        open.push_back(i);
+      }
+    }
+    std::stable_sort(open.begin(), open.end(), [&](size_t a, size_t b) {
+      const double sa = cands[a].score, sb = cands[b].score;
+      if (std::isnan(sb)) return !std::isnan(sa);
+      return sa > sb;  // NaN sa: false, so it stays behind
+    });
+    if (open.size() > static_cast<size_t>(keep)) open.resize(static_cast<size_t>(keep));
+    std::vector<Beam> next;
+    for (size_t i : open) {
+      t.trace.status[i] = "kept";
+      next.push_back(cands[i]);
+    }
+    t.live = std::move(next);
+    t.res.iterations.push_back(std::move(t.trace));
+    t.trace = BeamIteration{};
+  }
+
+  Beam extend(const Beam& parent, int parent_rank, const SampleOutput& s) const {
     Beam c;
     c.steps = parent.steps;
     c.steps.push_back(s.text);
@@ -243,24 +442,6 @@ class BeamSearch {
     return e ? Answer(e->answer) : Answer();
   }
 
-  void score_all(const std::string& problem, std::vector<Beam>& cands) {
-    Solutions sols;
-    for (const auto& c : cands) sols.push_back(c.steps);
-    bool back = false;
-    std::vector<StepScores> got;
-    scorer_.score(problem, sols, [&](std::vector<StepScores> s) {
-      got = std::move(s);
-      back = true;
-    });
-    detail::drive(gen_, scorer_, back, "beam_search scorer");
-    check_scores("beam_search", sols, got);
-    for (size_t i = 0; i < cands.size(); ++i) {
-      cands[i].rewards = std::move(got[i].rewards);
-      cands[i].critiques = std::move(got[i].critiques);
-      cands[i].score = aggregate(cands[i].rewards, opts_.aggregation);
-    }
-  }
-
   Gen& gen_;
   Scorer& scorer_;
   BeamSearchOptions opts_;
@@ -271,6 +452,15 @@ template <typename Gen, typename Scorer>
 BeamSearchResult beam_search(Gen& gen, Scorer& scorer, const std::string& problem, const std::string& prompt,
                              BeamSearchOptions opts = {}) {
   return BeamSearch<Gen, Scorer>(gen, scorer, std::move(opts)).run(problem, prompt);
+}
+
+/// Many-problem form: BeamSearch(gen, scorer, opts).run_many(problems, on_result) (results in
+/// input order; `on_result` sees each as it finishes).
+template <typename Gen, typename Scorer>
+std::vector<BeamProblemResult> beam_search_many(Gen& gen, Scorer& scorer, std::vector<BeamProblem> problems,
+                                                BeamSearchOptions opts = {},
+                                                const std::function<void(const BeamProblemResult&)>& on_result = {}) {
+  return BeamSearch<Gen, Scorer>(gen, scorer, std::move(opts)).run_many(std::move(problems), on_result);
 }
 
 }  // namespace genprm::search
