@@ -5,10 +5,12 @@
 // the prompt for step t renders the turns up to user turn t without a generation prompt and
 // removes a trailing end-of-sentence token (with its newline, if any).
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "genprm/prm/config.hpp"
+#include "genprm/prm/result.hpp"
 #include "genprm/util/error.hpp"
 
 namespace genprm::prm {
@@ -22,10 +24,20 @@ struct ChatTurn {
 using ChatRenderer = std::function<std::string(const std::vector<ChatTurn>&)>;
 
 /// A solution to verify. `id` is carried into the result untouched.
+///
+/// `prior` (optional): an already verified result of a PREFIX of `steps` of the same problem
+/// (e.g. the partial solution a beam search scored one iteration earlier). The verifier then
+/// verifies only the steps after it: it checks the prior (same problem, its paragraphs are the
+/// first steps of `steps`, no error; else ValueError naming the id), copies its StepResults and
+/// rewards unchanged, takes the first-path texts of its steps as the earlier assistant turns
+/// (so the next step's prompt is byte-identical to the one a full run with those texts builds),
+/// and, before the first new code block runs, replays the prior's executed code blocks in a fresh
+/// sandbox session (replay_order() in result.hpp; outputs discarded) to rebuild the namespace.
 struct SolutionInput {
   std::string id;
   std::string problem;
   std::vector<std::string> steps;
+  std::shared_ptr<const SolutionResult> prior;
 };
 
 /// The steps the reference verifies: a trailing empty step is dropped (prm_evaluate.py).

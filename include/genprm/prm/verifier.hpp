@@ -19,6 +19,11 @@
 //   of every step executes into its namespace.
 // Failure contract: a request that comes back with an error finishes its path with reward 0.5
 // and sets SolutionResult::error; nothing throws from callbacks.
+// Incremental verification (SolutionInput::prior, prompt.hpp): only the steps after the prior's
+// are generated; the prior's steps are copied, its first-path texts become the earlier assistant
+// turns, and its executed code blocks are replayed (replay_order(), result.hpp) into the fresh
+// session just before the first new block, so they run only when a new block needs the namespace.
+// check_prior() (called by submit) throws ValueError for a prior that does not fit the input.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -47,6 +52,10 @@ template <typename E, typename = void>
 struct has_wait_and_poll : std::false_type {};
 template <typename E>
 struct has_wait_and_poll<E, std::void_t<decltype(std::declval<E&>().wait_and_poll(0.0))>> : std::true_type {};
+template <typename R, typename = void>
+struct has_state_reset : std::false_type {};
+template <typename R>
+struct has_state_reset<R, std::void_t<decltype(std::declval<const R&>().state_reset)>> : std::true_type {};
 }  // namespace detail
 
 /// What the verifier needs from a tokenizer (kept as functions so tests can use a fake one).
@@ -82,9 +91,42 @@ class Verifier {
 
   const VerifierConfig& config() const { return cfg_; }
 
+  /// Throws ValueError (naming the id) when `input.prior` is set but is not a verified result of
+  /// a prefix of `input`'s steps: another problem, a paragraph that differs, more steps than the
+  /// input, an error, a step without paths, or inconsistent rewards. No-op without a prior.
+  static void check_prior(const SolutionInput& input) {
+    if (!input.prior) return;
+    const SolutionResult& p = *input.prior;
+    const std::vector<std::string> steps = effective_steps(input.steps);
+    GENPRM_CHECK_ARG(p.error.empty(), "verifier: solution '{}': the prior result failed ({}) and cannot be reused",
+                     input.id, p.error);
+    GENPRM_CHECK_ARG(p.problem == input.problem,
+                     "verifier: solution '{}': the prior result is of another problem", input.id);
+    GENPRM_CHECK_ARG(p.steps.size() <= steps.size(),
+                     "verifier: solution '{}': the prior result has {} steps, more than the solution's {}",
+                     input.id, p.steps.size(), steps.size());
+    GENPRM_CHECK_ARG(p.value.size() == p.steps.size(),
+                     "verifier: solution '{}': the prior result has {} rewards for {} steps", input.id,
+                     p.value.size(), p.steps.size());
+    for (size_t i = 0; i < p.steps.size(); ++i) {
+      const StepResult& st = p.steps[i];
+      GENPRM_CHECK_ARG(st.step == static_cast<int>(i + 1),
+                       "verifier: solution '{}': step {} of the prior result is numbered {}", input.id, i + 1,
+                       st.step);
+      GENPRM_CHECK_ARG(st.paragraph == steps[i],
+                       "verifier: solution '{}': step {} of the prior result is not step {} of the solution "
+                       "(the prior must verify a prefix of the steps)",
+                       input.id, i + 1, i + 1);
+      GENPRM_CHECK_ARG(!st.paths.empty(), "verifier: solution '{}': step {} of the prior result has no paths",
+                       input.id, i + 1);
+    }
+  }
+
   /// Queues a solution; `on_done` runs on the polling thread when all its steps are verified.
-  /// Starts it at once unless max_solutions_in_flight are live.
+  /// Starts it at once unless max_solutions_in_flight are live. Throws ValueError (before
+  /// queueing anything) for a bad prior (check_prior).
   void submit(SolutionInput input, Callback on_done) {
+    check_prior(input);
     queue_.push_back({std::move(input), std::move(on_done)});
     start_queued();
   }
@@ -128,6 +170,7 @@ class Verifier {
   std::vector<SolutionResult> verify_many(
       std::vector<SolutionInput> inputs,
       const std::function<void(size_t, const SolutionResult&)>& on_result = {}) {
+    for (const auto& in : inputs) check_prior(in);  // all or nothing
     std::vector<std::optional<SolutionResult>> out(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       submit(std::move(inputs[i]), [&out, &on_result, i](SolutionResult r) {
@@ -170,9 +213,11 @@ class Verifier {
     SolutionInput input;
     Callback on_done;
     std::vector<std::string> assistant_texts;  // turn t = path 0's text of step t
-    std::vector<std::unique_ptr<StepState>> steps;
+    std::vector<std::unique_ptr<StepState>> steps;  // steps reused+1 .. (steps[t - 1 - reused])
+    int reused = 0;                              // leading steps taken from input.prior
     int finished_steps = 0;
     std::optional<Session> session;
+    long next_code_order = 0;                    // CodeRun::order of the next block submitted
     Clock::time_point start;
     SolutionResult result;
   };
@@ -192,14 +237,50 @@ class Verifier {
       s->on_done = std::move(q.on_done);
       s->start = Clock::now();
       s->result.id = s->input.id;
+      s->result.problem = s->input.problem;
       s->result.threshold = cfg_.threshold;
       SolutionState* sp = s.get();
       live_.emplace(sp->key, std::move(s));
-      if (sp->input.steps.empty()) {
+      if (sp->input.prior) adopt_prior(*sp);
+      if (sp->reused == static_cast<int>(sp->input.steps.size())) {
         finish_solution(*sp);
       } else {
-        start_step(*sp, 1);
+        start_step(*sp, sp->reused + 1);
       }
+    }
+  }
+
+  /// Takes the prior's steps as steps 1..k (checked by submit).
+  void adopt_prior(SolutionState& s) {
+    const SolutionResult& p = *s.input.prior;
+    s.reused = static_cast<int>(p.steps.size());
+    s.finished_steps = s.reused;
+    for (const auto& st : p.steps) {
+      s.assistant_texts.push_back(st.paths.front().text);
+      for (const auto& path : st.paths)
+        for (const auto& c : path.code) s.next_code_order = std::max(s.next_code_order, c.order + 1);
+    }
+  }
+
+  StepState& step_of(SolutionState& s, int t) { return *s.steps[static_cast<size_t>(t - 1 - s.reused)]; }
+
+  /// Opens the solution's session on its first code block; with a prior, first queues the
+  /// prior's blocks (the session runs its blocks in order, so they run before the new one).
+  void ensure_session(SolutionState& s) {
+    if (s.session) return;
+    s.session = exec_.open_session();
+    if (!s.input.prior) return;
+    const uint64_t key = s.key;
+    for (const CodeRun* c : replay_order(s.input.prior->steps)) {
+      ++pending_exec_;
+      s.result.replayed_code_blocks += 1;
+      exec_.submit(*s.session, c->code, [this, key](auto res) {
+        --pending_exec_;
+        SolutionState* sp = find(key);
+        if (sp == nullptr) return;
+        sp->result.replay_seconds += res.seconds;
+        sp->result.code_seconds += res.seconds;
+      });
     }
   }
 
@@ -251,7 +332,7 @@ class Verifier {
       --pending_gen_;
       SolutionState* sp = find(key);
       if (sp == nullptr) return;
-      on_done(*sp, *sp->steps[static_cast<size_t>(t - 1)], std::move(out));
+      on_done(*sp, step_of(*sp, t), std::move(out));
     });
   }
 
@@ -263,6 +344,7 @@ class Verifier {
                                        s.input.steps, s.assistant_texts, t);
     st->paths.resize(static_cast<size_t>(cfg_.majority));
     st->result.step = t;
+    st->result.paragraph = s.input.steps[static_cast<size_t>(t - 1)];
     StepState& step = *st;
     s.steps.push_back(std::move(st));
     const int n = cfg_.majority;
@@ -428,22 +510,25 @@ class Verifier {
       advance(s, st, i);
       return;
     }
-    if (!s.session) s.session = exec_.open_session();
+    ensure_session(s);
     ++pending_exec_;
     const uint64_t key = s.key;
     const int t = st.t;
+    const long order = s.next_code_order++;
     std::string code_text = *code;
-    exec_.submit(*s.session, std::move(code_text), [this, key, t, i, c = *code](auto res) {
+    exec_.submit(*s.session, std::move(code_text), [this, key, t, i, order, c = *code](auto res) {
       --pending_exec_;
       SolutionState* sp = find(key);
       if (sp == nullptr) return;
-      StepState& stp = *sp->steps[static_cast<size_t>(t - 1)];
+      StepState& stp = step_of(*sp, t);
       CodeRun run;
       run.code = c;
       run.output = res.output;
       run.executed = true;
       run.ok = res.ok;
       run.timed_out = res.timed_out;
+      if constexpr (detail::has_state_reset<decltype(res)>::value) run.state_reset = res.state_reset;
+      run.order = order;
       run.seconds = res.seconds;
       sp->result.code_seconds += run.seconds;
       append_code_output(stp.paths[static_cast<size_t>(i)], run);
@@ -508,6 +593,15 @@ class Verifier {
 
   void finish_solution(SolutionState& s) {
     SolutionResult& r = s.result;
+    if (s.input.prior) {
+      // Copied unchanged; the totals below count only this call's work (result.hpp).
+      const SolutionResult& p = *s.input.prior;
+      r.reused_steps = s.reused;
+      for (int k = 0; k < s.reused; ++k) {
+        r.value.push_back(p.value[static_cast<size_t>(k)]);
+        r.steps.push_back(p.steps[static_cast<size_t>(k)]);
+      }
+    }
     for (auto& stp : s.steps) {
       r.value.push_back(stp->result.reward);
       for (const auto& p : stp->result.paths) {
