@@ -83,15 +83,17 @@ search::FunctionScorer python_scorer(py::object fn) {
 }
 
 /// GenPRM (its own engine) as a synchronous scorer: the batch runs with the GIL released and the
-/// GenPRM's lock held.
+/// GenPRM's lock held. One VerifierScorer per search call, so its prefix cache (options from
+/// PyGenPRM::scorer_options) lets each step of each beam be verified once.
 struct LockedGenPRMScorer {
   PyGenPRM* h;
+  search::VerifierScorer<prm::GenPRM> inner;
+  explicit LockedGenPRMScorer(PyGenPRM* p) : h(p), inner(*p->g, p->scorer_options) {}
   void score(const std::string& problem, search::Solutions sols, search::ScoreCallback done) {
     std::vector<search::StepScores> out;
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(h->mu);
-      search::VerifierScorer<prm::GenPRM> inner(*h->g);
       inner.score(problem, std::move(sols), [&](std::vector<search::StepScores> s) { out = std::move(s); });
     }
     done(std::move(out));
@@ -102,7 +104,7 @@ struct LockedGenPRMScorer {
 template <typename F>
 auto with_scorer(const py::object& obj, F&& f) {
   if (py::isinstance<PyGenPRM>(obj)) {
-    LockedGenPRMScorer s{&obj.cast<PyGenPRM&>()};
+    LockedGenPRMScorer s(&obj.cast<PyGenPRM&>());
     return f(s);
   }
   GENPRM_CHECK_ARG(PyCallable_Check(obj.ptr()),

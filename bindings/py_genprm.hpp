@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "genprm/prm/genprm.hpp"
+#include "genprm/search/scorer.hpp"
 
 namespace genprm::bindings {
 
@@ -13,6 +14,9 @@ namespace genprm::bindings {
 struct PyGenPRM {
   std::unique_ptr<prm::GenPRM> g;
   std::mutex mu;
+  /// Prefix cache of the VerifierScorer that search bindings build over `g` (one per search
+  /// call); Python: GenPRM.search_prefix_cache.
+  search::VerifierScorerOptions scorer_options;
 };
 
 }  // namespace genprm::bindings

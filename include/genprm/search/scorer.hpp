@@ -12,7 +12,10 @@
 //   bool poll();   // optional: drives an asynchronous scorer; false when it has nothing to do.
 // Search code drives the generator and (when it has poll()) the scorer together until the
 // callback has run, so a scorer may share the policy's engine.
+#include <algorithm>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -108,21 +111,62 @@ struct has_submit<V, std::void_t<decltype(std::declval<V&>().submit(
                          std::declval<prm::SolutionInput>(), std::function<void(prm::SolutionResult)>()))>>
     : std::true_type {};
 
+/// Options of VerifierScorer's prefix cache.
+struct VerifierScorerOptions {
+  /// Pass the longest cached verified prefix of each solution as SolutionInput::prior, so only
+  /// its new steps are verified (beam search then verifies every step of every beam once, and
+  /// earlier steps keep their rewards). false: every solution is verified from scratch.
+  bool reuse_prefixes = true;
+  /// Results kept, over all problems, least recently used evicted first (0: keep none).
+  size_t max_cached = 1024;
+};
+
+/// What the prefix cache did (cumulative over score() calls).
+struct VerifierScorerStats {
+  long hits = 0;            ///< solutions verified with a cached prefix as prior
+  long misses = 0;          ///< solutions verified from scratch (no cached prefix, or cache off)
+  long reused_steps = 0;    ///< steps taken from priors
+  long verified_steps = 0;  ///< steps handed to the verifier to verify
+  long evictions = 0;       ///< results dropped to stay within max_cached
+  size_t cached = 0;        ///< results held now
+};
+
 /// A GenPRM verifier as a step scorer. V is either asynchronous (prm::Verifier: submit(input,
 /// cb) + poll(); then this scorer is asynchronous too and may share the policy's engine) or
 /// synchronous (prm::GenPRM: verify_many(inputs); it runs all solutions of a batch at once on
 /// its own engine). Not copyable while a batch is in flight (callbacks refer to it).
+///
+/// Prefix cache (VerifierScorerOptions): the results it receives are kept per (problem, exact
+/// step list), bounded and LRU; a solution whose first k steps were verified before gets that
+/// result as `prior` (the longest such k; all its steps: no generation at all). Only results
+/// that can serve as a prior are kept (no error, problem and paragraphs recorded), so verifiers
+/// that ignore priors work as before.
 template <typename V>
 class VerifierScorer {
  public:
-  explicit VerifierScorer(V& v) : v_(&v) {}
+  explicit VerifierScorer(V& v, VerifierScorerOptions opts = {}) : v_(&v), opts_(opts) {}
+
+  const VerifierScorerOptions& options() const { return opts_; }
+  VerifierScorerStats stats() const {
+    VerifierScorerStats s = stats_;
+    s.cached = cache_.size();
+    return s;
+  }
+  void clear_cache() { cache_.clear(); }
 
   void score(const std::string& problem, Solutions sols, ScoreCallback done) {
     std::vector<prm::SolutionInput> in;
     std::vector<size_t> counts;
     for (size_t i = 0; i < sols.size(); ++i) {
       counts.push_back(sols[i].size());
-      in.push_back({std::to_string(i), problem, std::move(sols[i])});
+      prm::SolutionInput x{std::to_string(i), problem, std::move(sols[i]), nullptr};
+      x.prior = lookup(problem, x.steps);
+      const long eff = static_cast<long>(prm::effective_steps(x.steps).size());
+      const long reused = x.prior ? static_cast<long>(x.prior->steps.size()) : 0;
+      (x.prior ? stats_.hits : stats_.misses) += 1;
+      stats_.reused_steps += reused;
+      stats_.verified_steps += eff - reused;
+      in.push_back(std::move(x));
     }
     if constexpr (has_submit<V>::value) {
       auto batch = std::make_shared<Batch>();
@@ -131,7 +175,8 @@ class VerifierScorer {
       batch->done = std::move(done);
       if (in.empty()) return batch->done({});
       for (size_t i = 0; i < in.size(); ++i) {
-        v_->submit(std::move(in[i]), [batch, i, n = counts[i]](prm::SolutionResult r) {
+        v_->submit(std::move(in[i]), [this, batch, i, n = counts[i], problem](prm::SolutionResult r) {
+          store(problem, r);
           batch->out[i] = to_step_scores(r, n);
           if (--batch->left == 0) batch->done(std::move(batch->out));
         });
@@ -141,7 +186,10 @@ class VerifierScorer {
       const auto results = v_->verify_many(std::move(in));
       GENPRM_CHECK(results.size() == counts.size(), "scorer: {} results for {} solutions", results.size(),
                    counts.size());
-      for (size_t i = 0; i < results.size(); ++i) out.push_back(to_step_scores(results[i], counts[i]));
+      for (size_t i = 0; i < results.size(); ++i) {
+        store(problem, results[i]);
+        out.push_back(to_step_scores(results[i], counts[i]));
+      }
       done(std::move(out));
     }
   }
@@ -161,7 +209,53 @@ class VerifierScorer {
     size_t left = 0;
     ScoreCallback done;
   };
+  using Key = std::pair<std::string, std::vector<std::string>>;  // (problem, effective steps)
+  struct Entry {
+    std::shared_ptr<const prm::SolutionResult> result;
+    uint64_t used = 0;
+  };
+
+  /// The cached result of the longest prefix of `steps` (GenPRM's effective steps), or null.
+  std::shared_ptr<const prm::SolutionResult> lookup(const std::string& problem, const std::vector<std::string>& steps) {
+    if (!opts_.reuse_prefixes || cache_.empty()) return nullptr;
+    const std::vector<std::string> eff = prm::effective_steps(steps);
+    Key key{problem, {}};
+    for (size_t k = eff.size(); k >= 1; --k) {
+      key.second.assign(eff.begin(), eff.begin() + static_cast<long>(k));
+      auto it = cache_.find(key);
+      if (it != cache_.end()) {
+        it->second.used = ++clock_;
+        return it->second.result;
+      }
+    }
+    return nullptr;
+  }
+
+  /// Keeps `r` when it can serve as a prior later.
+  void store(const std::string& problem, const prm::SolutionResult& r) {
+    if (!opts_.reuse_prefixes || opts_.max_cached == 0) return;
+    if (!r.error.empty() || r.problem != problem || r.steps.empty() || r.value.size() != r.steps.size()) return;
+    Key key{problem, {}};
+    for (const auto& st : r.steps) {
+      if (st.paths.empty()) return;
+      key.second.push_back(st.paragraph);
+    }
+    auto& e = cache_[key];
+    e.result = std::make_shared<const prm::SolutionResult>(r);
+    e.used = ++clock_;
+    while (cache_.size() > opts_.max_cached) {
+      auto oldest = std::min_element(cache_.begin(), cache_.end(),
+                                     [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+      cache_.erase(oldest);
+      stats_.evictions += 1;
+    }
+  }
+
   V* v_;
+  VerifierScorerOptions opts_;
+  std::map<Key, Entry> cache_;
+  uint64_t clock_ = 0;
+  VerifierScorerStats stats_;
 };
 
 }  // namespace genprm::search
