@@ -4,6 +4,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -42,6 +44,52 @@ py::dict beam_dict(const search::Beam& b, const std::string& sep) {
   d["iteration"] = b.iteration;
   d["order"] = b.order;
   d["parent"] = b.parent;
+  return d;
+}
+
+search::BeamSearchOptions beam_options(int beams, int width, int max_steps, int max_step_tokens,
+                                       long max_total_tokens, const SamplingParams& sampling,
+                                       const std::vector<std::string>& step_delimiters,
+                                       const std::string& step_separator, const std::string& aggregation,
+                                       std::optional<uint64_t> seed, int max_problems_in_flight) {
+  search::BeamSearchOptions o;
+  o.beams = beams;
+  o.width = width;
+  o.max_steps = max_steps;
+  o.max_step_tokens = max_step_tokens;
+  o.max_total_tokens = max_total_tokens;
+  o.sampling = sampling;
+  o.step_delimiters = step_delimiters;
+  o.step_separator = step_separator;
+  o.aggregation = search::parse_aggregation(aggregation);
+  o.seed = seed;
+  o.max_problems_in_flight = max_problems_in_flight;
+  o.validate();
+  return o;
+}
+
+py::dict beam_result_dict(const search::BeamSearchResult& res, const std::string& sep) {
+  py::dict d;
+  d["best"] = beam_dict(res.best, sep);
+  py::list fin;
+  for (const auto& b : res.finished) fin.append(beam_dict(b, sep));
+  d["finished"] = fin;
+  py::list its;
+  for (const auto& it : res.iterations) {
+    py::dict t;
+    t["iteration"] = it.iteration;
+    t["requests"] = it.requests;
+    py::list c;
+    for (const auto& b : it.candidates) c.append(beam_dict(b, sep));
+    t["candidates"] = c;
+    t["status"] = it.status;
+    its.append(t);
+  }
+  d["iterations"] = its;
+  d["requests"] = res.requests;
+  d["generated_tokens"] = res.generated_tokens;
+  d["prompt_tokens"] = res.prompt_tokens;
+  d["cached_prompt_tokens"] = res.cached_prompt_tokens;
   return d;
 }
 
@@ -140,48 +188,74 @@ void bind_search(py::module_& m) {
          int width, int max_steps, int max_step_tokens, long max_total_tokens, const SamplingParams& sampling,
          const std::vector<std::string>& step_delimiters, const std::string& step_separator,
          const std::string& aggregation, std::optional<uint64_t> seed) {
-        search::BeamSearchOptions o;
-        o.beams = beams;
-        o.width = width;
-        o.max_steps = max_steps;
-        o.max_step_tokens = max_step_tokens;
-        o.max_total_tokens = max_total_tokens;
-        o.sampling = sampling;
-        o.step_delimiters = step_delimiters;
-        o.step_separator = step_separator;
-        o.aggregation = search::parse_aggregation(aggregation);
-        o.seed = seed;
+        auto o = beam_options(beams, width, max_steps, max_step_tokens, max_total_tokens, sampling, step_delimiters,
+                              step_separator, aggregation, seed, 1);
         const std::string sep = o.step_separator;
         auto res = with_scorer(scorer, [&](auto& s) {
           return search::beam_search(policy.engine(), s, problem, prompt, std::move(o));
         });
-        py::dict d;
-        d["best"] = beam_dict(res.best, sep);
-        py::list fin;
-        for (const auto& b : res.finished) fin.append(beam_dict(b, sep));
-        d["finished"] = fin;
-        py::list its;
-        for (const auto& it : res.iterations) {
-          py::dict t;
-          t["iteration"] = it.iteration;
-          t["requests"] = it.requests;
-          py::list c;
-          for (const auto& b : it.candidates) c.append(beam_dict(b, sep));
-          t["candidates"] = c;
-          t["status"] = it.status;
-          its.append(t);
-        }
-        d["iterations"] = its;
-        d["requests"] = res.requests;
-        d["generated_tokens"] = res.generated_tokens;
-        d["prompt_tokens"] = res.prompt_tokens;
-        d["cached_prompt_tokens"] = res.cached_prompt_tokens;
-        return d;
+        return beam_result_dict(res, sep);
       },
       py::arg("policy"), py::arg("scorer"), py::arg("problem"), py::arg("prompt"), py::kw_only(), py::arg("beams"),
       py::arg("width"), py::arg("max_steps"), py::arg("max_step_tokens"), py::arg("max_total_tokens"),
       py::arg("sampling"), py::arg("step_delimiters"), py::arg("step_separator"), py::arg("aggregation"),
       py::arg("seed") = py::none());
+
+  m.def(
+      "search_beam_search_many",
+      [](PyEngine& policy, const py::object& scorer, const std::vector<std::pair<std::string, std::string>>& problems,
+         int beams, int width, int max_steps, int max_step_tokens, long max_total_tokens,
+         const SamplingParams& sampling, const std::vector<std::string>& step_delimiters,
+         const std::string& step_separator, const std::string& aggregation, std::optional<uint64_t> seed,
+         int max_problems_in_flight, py::object on_result) {
+        auto o = beam_options(beams, width, max_steps, max_step_tokens, max_total_tokens, sampling, step_delimiters,
+                              step_separator, aggregation, seed, max_problems_in_flight);
+        GENPRM_CHECK_ARG(on_result.is_none() || PyCallable_Check(on_result.ptr()),
+                         "on_result must be callable (index, result) or None");
+        const std::string sep = o.step_separator;
+        std::vector<search::BeamProblem> in;
+        for (const auto& [problem, prompt] : problems) in.push_back({problem, prompt, std::nullopt});
+        std::vector<py::object> out(in.size());
+        // Results become dicts as they finish (the GIL is held throughout, as in beam_search); an
+        // exception from on_result (or a KeyboardInterrupt inside a Python scorer) ends the run.
+        with_scorer(scorer, [&](auto& s) {
+          using S = std::decay_t<decltype(s)>;
+          using G = std::decay_t<decltype(policy.engine())>;
+          search::BeamSearch<G, S> bs(policy.engine(), s, std::move(o));
+          bs.run_many_async(std::move(in), [&](search::BeamProblemResult r) {
+            py::dict d;
+            if (r.ok()) {
+              d = beam_result_dict(r.result, sep);
+              d["error"] = py::none();
+            } else {
+              try {
+                std::rethrow_exception(r.exception);
+              } catch (py::error_already_set& e) {
+                if (e.matches(PyExc_KeyboardInterrupt)) throw;
+              } catch (...) {
+              }
+              d["best"] = py::none();
+              d["error"] = r.error;
+              d["requests"] = r.result.requests;
+              d["generated_tokens"] = r.result.generated_tokens;
+              d["prompt_tokens"] = r.result.prompt_tokens;
+              d["cached_prompt_tokens"] = r.result.cached_prompt_tokens;
+            }
+            out[r.index] = d;
+            if (!on_result.is_none()) on_result(r.index, d);
+          });
+          return 0;
+        });
+        py::list res;
+        for (auto& d : out) res.append(d);
+        return res;
+      },
+      py::arg("policy"), py::arg("scorer"), py::arg("problems"), py::kw_only(), py::arg("beams"), py::arg("width"),
+      py::arg("max_steps"), py::arg("max_step_tokens"), py::arg("max_total_tokens"), py::arg("sampling"),
+      py::arg("step_delimiters"), py::arg("step_separator"), py::arg("aggregation"), py::arg("seed") = py::none(),
+      py::arg("max_problems_in_flight") = 8, py::arg("on_result") = py::none(),
+      "Beam search over many (problem, prompt) pairs at once on one engine; on_result(index, dict) runs as each "
+      "finishes; returns the dicts in input order (a failed problem: best None and its error).");
 
   m.def(
       "search_refine",

@@ -5,6 +5,8 @@
     genprm eval --input OUT.jsonl [--threshold 0.5] [--json]     (ProcessBench metrics)
     genprm label --model POLICY_DIR --input ROWS.jsonl --output LABELS.jsonl [--k K] [--seed S]
                                                                (MC + RPE step labels; see genprm label -h)
+    genprm search --policy POLICY_DIR (--prm PRM_DIR | --scorer none) --input PROBLEMS.jsonl --output OUT.jsonl
+                  [--method beam|best-of-n]                    (test-time scaling; see genprm search -h)
 
 Input rows: ``{"id", "problem", "steps": [...]}`` (ProcessBench rows, which also carry ``label``
 and more, are accepted as they are). Each finished row is appended to the output at once: the
@@ -19,7 +21,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["main", "read_rows", "done_ids"]
 
@@ -28,9 +30,11 @@ def _eprint(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
-def read_rows(path: str) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
+def read_rows(path: str, check: Optional[Callable[[Any], Optional[str]]] = None
+              ) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
     """(line number, row) for every valid row of a JSONL file, and one message per malformed
-    line (naming the file, the line number and what is wrong)."""
+    line (naming the file, the line number and what is wrong). ``check(row)`` -> what is wrong
+    or None (default: a verify row {id, problem, steps}); it may fill ``id``."""
     rows: List[Tuple[int, Dict[str, Any]]] = []
     problems: List[str] = []
     seen: Set[str] = set()
@@ -43,7 +47,7 @@ def read_rows(path: str) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
             except json.JSONDecodeError as e:
                 problems.append(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno}); skipped")
                 continue
-            why = _row_problem(row)
+            why = (check or _row_problem)(row)
             if why:
                 problems.append(f"{path}:{lineno}: {why}; skipped")
                 continue
@@ -69,9 +73,9 @@ def _row_problem(row: Any) -> Optional[str]:
     return None
 
 
-def done_ids(path: str) -> Set[str]:
-    """Ids of the rows already in an output file (a torn last line from an interrupted run is
-    ignored, so that row is redone)."""
+def done_ids(path: str, key: str = "value") -> Set[str]:
+    """Ids of the rows already in an output file, i.e. rows with ``key`` (a torn last line from an
+    interrupted run is ignored, so that row is redone)."""
     ids: Set[str] = set()
     if not os.path.exists(path):
         return ids
@@ -81,7 +85,7 @@ def done_ids(path: str) -> Set[str]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(row, dict) and "id" in row and "value" in row:
+            if isinstance(row, dict) and "id" in row and key in row:
                 ids.add(str(row["id"]))
     return ids
 
@@ -231,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_eval)
     from .rpe import _add_cli as _add_label_cli  # genprm label: MC + RPE step labels (options in rpe.py)
     _add_label_cli(sub)
+    from .search_cli import _add_cli as _add_search_cli  # genprm search: beam search / BoN (search_cli.py)
+    _add_search_cli(sub)
     return p
 
 

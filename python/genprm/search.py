@@ -10,6 +10,8 @@
     >>> r = search.beam_search(policy, prm, problem, beams=8, width=2, seed=0)
     >>> r["best"]["text"], r["best"]["answer"], r["best"]["score"]
     >>> search.refine(policy, prm, problem, max_turns=3)["final"]["answer"]
+    >>> rs = search.beam_search_many(policy, prm, [{"problem": p, "answer": a, "id": i}, ...], seed=0)
+    >>> sum(r["correct"] for r in rs) / len(rs)                    # many problems at once, graded
 
 Scores of a solution from its step rewards: ``last``, ``min``, ``avg``, ``prod``; an empty list
 scores 0.0. Ties: the lower candidate index (for votes: the answer group seen first) wins; NaN
@@ -28,7 +30,7 @@ import numpy as np
 from . import _core
 
 __all__ = ["AGGREGATIONS", "aggregate", "best_of_n", "majority_vote", "weighted_vote", "beam_search",
-           "refine", "default_prompt"]
+           "beam_search_many", "best_of_n_many", "split_solution", "refine", "default_prompt"]
 
 AGGREGATIONS = ("last", "min", "avg", "prod")
 
@@ -206,3 +208,292 @@ def refine(policy: Any, scorer: Any, problem: str, *, max_turns: int = 3, max_to
         max_turns=int(max_turns), max_tokens=int(max_tokens), threshold=float(threshold),
         sampling=_sampling(sampling, temperature, top_p, top_k), aggregation=aggregation,
         refine_template=refine_template or "", render=render, initial=initial, seed=seed)
+
+
+# --- many problems at once ----------------------------------------------------------------------
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _problem_items(problems: Any, tokenizer: Any) -> List[Dict[str, Any]]:
+    """Normalises ``problems`` (strings, or dicts with ``problem`` and optional ``answer``, ``id``,
+    ``prompt``) into dicts with all four keys; ValueError names the offending entry."""
+    if isinstance(problems, (str, bytes, Mapping)):
+        raise ValueError("problems must be a list of problems (strings or dicts with 'problem'), "
+                         f"got one {type(problems).__name__}")
+    try:
+        seq = list(problems)
+    except TypeError:
+        raise ValueError(f"problems must be a list of problems, got {type(problems).__name__}") from None
+    items = []
+    for i, p in enumerate(seq):
+        if isinstance(p, str):
+            p = {"problem": p}
+        elif not isinstance(p, Mapping):
+            raise ValueError(f"problems[{i}] must be a string or a dict with 'problem', got {type(p).__name__}")
+        if not isinstance(p.get("problem"), str):
+            raise ValueError(f"problems[{i}]: missing or non-string 'problem'")
+        answer = p.get("answer")
+        if answer is not None:
+            if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+                raise ValueError(f"problems[{i}]: 'answer' must be a string or a number, got {type(answer).__name__}")
+            answer = str(answer)
+        prompt = p.get("prompt")
+        if prompt is not None and not isinstance(prompt, str):
+            raise ValueError(f"problems[{i}]: 'prompt' must be a string, got {type(prompt).__name__}")
+        items.append({"id": p.get("id", i), "problem": p["problem"], "answer": answer,
+                      "prompt": default_prompt(p["problem"], tokenizer) if prompt is None else prompt})
+    return items
+
+
+def _grade(prediction: Optional[str], answer: Optional[str]) -> Optional[bool]:
+    if answer is None:
+        return None
+    from . import math as _math
+    return prediction is not None and bool(_math.is_equiv(prediction, answer))
+
+
+class _Progress:
+    """A tqdm bar over problems showing the running accuracy (when answers are given)."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar = None
+        self.graded = self.hits = self.failed = 0
+        if enabled and total:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="problem")
+
+    def update(self, correct: Optional[bool], error: Optional[str]) -> None:
+        self.failed += error is not None
+        if correct is not None:
+            self.graded += 1
+            self.hits += bool(correct)
+        if self.bar is not None:
+            post = {}
+            if self.graded:
+                post["acc"] = f"{100.0 * self.hits / self.graded:.1f}%"
+            if self.failed:
+                post["failed"] = self.failed
+            if post:
+                self.bar.set_postfix(post, refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams: int = 4, width: int = 2,
+                     max_steps: int = 40, max_step_tokens: int = 512, max_total_tokens: int = 0,
+                     temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
+                     step_delimiters: Sequence[str] = ("\n\n", "\nStep "), step_separator: str = "\n\n",
+                     aggregation: str = "last", seed: Optional[int] = None, max_problems_in_flight: int = 8,
+                     tokenizer: Any = None, progress: bool = True,
+                     on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
+    """``beam_search`` over many problems at once on one engine: up to ``max_problems_in_flight``
+    problems are searched concurrently and the expansions of all of them share the engine's
+    batches (continuous batching); a finished problem makes room for the next. Each problem's
+    search is exactly ``beam_search`` with the same options and ``seed`` (same requests, same
+    result). Scorer: as ``beam_search``; a Python callable or a GenPRM is called once per
+    problem and iteration (that problem's candidates as one batch).
+
+    ``problems``: strings, or dicts with ``problem`` and optionally ``answer`` (ground truth),
+    ``id`` (default: the index) and ``prompt`` (a pre-rendered policy prompt; default
+    ``default_prompt(problem, tokenizer)``).
+
+    Returns, in input order, the ``beam_search`` dict of every problem plus ``index``, ``id``,
+    ``problem``, ``answer`` (the given ground truth or None), ``prediction`` (the best beam's
+    answer), ``correct`` (genprm.math grading of prediction vs answer; None without an answer)
+    and ``error`` (None; for a problem that failed, its message, with ``best`` None: the other
+    problems go on). ``on_result(index, result)`` runs as each problem finishes (completion
+    order); ``progress``: a tqdm bar with the running accuracy.
+    """
+    _check_how(aggregation, "aggregation")
+    if isinstance(step_delimiters, str):
+        raise ValueError("step_delimiters must be a list of strings, got one string")
+    if on_result is not None and not callable(on_result):
+        raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
+    max_problems_in_flight = _positive_int("max_problems_in_flight", max_problems_in_flight)
+    core = _policy_core(policy)
+    scorer_core = _scorer_core(scorer)
+    items = _problem_items(problems, tokenizer)
+    bar = _Progress(progress, len(items), "beam search")
+
+    def done(i: int, d: Dict[str, Any]) -> None:
+        item = items[i]
+        best = d.get("best")
+        prediction = None if best is None else best["answer"]
+        d.update({"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
+                  "prediction": prediction,
+                  "correct": None if item["answer"] is None else (d["error"] is None and _grade(prediction, item["answer"]))})
+        bar.update(d["correct"], d["error"])
+        if on_result is not None:
+            on_result(i, d)
+
+    try:
+        return _core.search_beam_search_many(
+            core, scorer_core, [(it["problem"], it["prompt"]) for it in items], beams=int(beams), width=int(width),
+            max_steps=int(max_steps), max_step_tokens=int(max_step_tokens), max_total_tokens=int(max_total_tokens),
+            sampling=_sampling(sampling, temperature, top_p, top_k), step_delimiters=list(step_delimiters),
+            step_separator=step_separator, aggregation=aggregation, seed=seed,
+            max_problems_in_flight=max_problems_in_flight, on_result=done)
+    finally:
+        bar.close()
+
+
+def split_solution(text: str, delimiters: Sequence[str] = ("\n\n", "\nStep ")) -> List[str]:
+    """The steps of a full solution as beam search delimits them: cut at every delimiter (a
+    ``"\\nStep "`` delimiter starts the next step, which keeps its ``Step k:``), blank steps
+    dropped; a solution without text is one empty step."""
+    if isinstance(delimiters, str):
+        raise ValueError("delimiters must be a list of strings, got one string")
+    pieces = [text]
+    for d in delimiters:
+        if not d:
+            raise ValueError("delimiters: an empty delimiter")
+        keep = d.lstrip("\n")  # "\nStep " -> the next step begins with "Step "
+        nxt = []
+        for p in pieces:
+            parts = p.split(d)
+            nxt.extend([parts[0]] + [keep + q if keep.strip() else q for q in parts[1:]])
+        pieces = nxt
+    steps = [p.strip() for p in pieces if p.strip()]
+    return steps or [""]
+
+
+def _score_batch(scorer: Any, problem: str, sols: List[List[str]]) -> List[List[float]]:
+    got = scorer(problem, sols)
+    if isinstance(got, (str, bytes)) or not isinstance(got, Sequence) or len(got) != len(sols):
+        raise ValueError(f"scorer: must return one entry per solution ({len(sols)}), got {type(got).__name__}")
+    return [_rewards_of(g, j, "value") for j, g in enumerate(got)]
+
+
+def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int = 8, max_tokens: int = 2048,
+                   temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
+                   step_delimiters: Sequence[str] = ("\n\n", "\nStep "), aggregation: str = "last",
+                   seed: Optional[int] = None, max_problems_in_flight: int = 8, tokenizer: Any = None,
+                   progress: bool = True,
+                   on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
+    """Best-of-N over many problems: per problem ONE request of n = ``n`` full solutions from
+    ``default_prompt`` (the step-by-step prompt of beam search), each split into steps at the
+    beam-search delimiters (``split_solution``), scored by the PRM, then picked per aggregation.
+    ``max_problems_in_flight`` problems are generated at once (one engine batch), then scored
+    (a genprm.GenPRM verifies all their solutions at once; a callable is called per problem).
+    ``sampling``: a genprm.SamplingParams used as given (else temperature / top_p / top_k with
+    ``max_tokens`` and ``seed``; one seed for every problem's request, as beam search).
+
+    Returns per problem (input order): ``index``, ``id``, ``problem``, ``answer``,
+    ``candidates`` ([{text, steps, answer, value (step rewards), finish_reason, tokens}]),
+    ``picks`` ({"bon_last" | ... | "bon_prod" | "majority" | "weighted_last" | ...: {index,
+    answer, correct}}), ``prediction`` / ``correct`` (the ``bon_<aggregation>`` pick), ``pass``
+    (any candidate correct; None without an answer) and ``error`` (None, or the message of a
+    failure, which leaves the other problems going). ``on_result(index, result)`` runs as each
+    problem is done. Rows fit ``genprm.eval.best_of_n(rows, truth_key="answer")``.
+    """
+    from . import math as _math
+
+    _check_how(aggregation, "aggregation")
+    n = _positive_int("n", n)
+    max_tokens = _positive_int("max_tokens", max_tokens)
+    max_problems_in_flight = _positive_int("max_problems_in_flight", max_problems_in_flight)
+    if on_result is not None and not callable(on_result):
+        raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
+    if isinstance(step_delimiters, str):
+        raise ValueError("step_delimiters must be a list of strings, got one string")
+    _policy_core(policy)
+    if not callable(getattr(policy, "generate", None)):
+        raise ValueError(f"policy must be a genprm.Engine, got {type(policy).__name__}")
+    prm_core = getattr(scorer, "_core", None)
+    is_genprm = isinstance(prm_core, _core.GenPRMCore) and hasattr(scorer, "verify_many")
+    if not is_genprm:
+        _scorer_core(scorer)  # a callable, else ValueError
+    items = _problem_items(problems, tokenizer)
+    if sampling is None:
+        params = _core.SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
+                                      seed=seed)
+    else:  # used as given (its max_tokens and seed apply)
+        params = _sampling(sampling, temperature, top_p, top_k)
+    results: List[Optional[Dict[str, Any]]] = [None] * len(items)
+    bar = _Progress(progress, len(items), "best-of-n")
+
+    def finish(i: int, cands: List[Dict[str, Any]], error: Optional[str]) -> None:
+        item = items[i]
+        r: Dict[str, Any] = {"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
+                             "candidates": cands, "picks": {}, "prediction": None,
+                             "correct": None if item["answer"] is None else False, "pass": None, "error": error}
+        if error is None:
+            answers = [c["answer"] for c in cands]
+            pick = lambda idx: {"index": idx, "answer": None if idx is None else answers[idx],  # noqa: E731
+                                "correct": None if idx is None else _grade(answers[idx], item["answer"])}
+            for how in AGGREGATIONS:
+                scores = [aggregate(c["value"], how) for c in cands]
+                r["picks"][f"bon_{how}"] = pick(best_of_n([c["value"] for c in cands], how=how)["index"])
+                r["picks"][f"weighted_{how}"] = pick(weighted_vote(answers, scores)["index"])
+            r["picks"]["majority"] = pick(majority_vote(answers)["index"])
+            main = r["picks"][f"bon_{aggregation}"]
+            r["prediction"], r["correct"] = main["answer"], main["correct"]
+            if item["answer"] is not None:
+                r["pass"] = any(_grade(a, item["answer"]) for a in answers)
+        results[i] = r
+        bar.update(r["correct"], error)
+        if on_result is not None:
+            on_result(i, r)
+
+    try:
+        for start in range(0, len(items), max_problems_in_flight):
+            chunk = list(range(start, min(len(items), start + max_problems_in_flight)))
+            outs = policy.generate([items[i]["prompt"] for i in chunk], params, n=n)
+            cands: Dict[int, List[Dict[str, Any]]] = {}
+            failed: Dict[int, str] = {}
+            for i, out in zip(chunk, outs):
+                if getattr(out, "error", ""):
+                    failed[i] = f"generation failed: {out.error}"
+                    continue
+                cands[i] = [{"text": s.text, "steps": split_solution(s.text, step_delimiters),
+                             "answer": _math.extract_answer(s.text), "finish_reason": s.finish_reason,
+                             "tokens": len(s.token_ids)} for s in out.samples]
+            for i in chunk:
+                if i in failed:
+                    finish(i, [], failed[i])
+            if is_genprm:
+                rows, owner = [], []
+                for i in chunk:
+                    for j, c in enumerate(cands.get(i, [])):
+                        rows.append({"id": f"{items[i]['id']}:{j}", "problem": items[i]["problem"],
+                                     "steps": c["steps"]})
+                        owner.append((i, j))
+                left = {i: len(cands[i]) for i in cands}
+                errors: Dict[int, str] = {}
+
+                def verified(k: int, v: Any) -> None:
+                    i, j = owner[k]
+                    if v.error:
+                        errors.setdefault(i, f"verification of candidate {j} failed: {v.error}")
+                    cands[i][j]["value"] = [float(x) for x in v.value]
+                    left[i] -= 1
+                    if left[i] == 0:
+                        finish(i, cands[i], errors.get(i))
+
+                scorer.verify_many(rows, progress=False, on_result=verified)
+            else:
+                for i in chunk:
+                    if i not in cands:
+                        continue
+                    try:
+                        rewards = _score_batch(scorer, items[i]["problem"], [c["steps"] for c in cands[i]])
+                        for c, rw in zip(cands[i], rewards):
+                            if len(rw) != len(c["steps"]):
+                                raise ValueError(f"scorer: {len(rw)} rewards for {len(c['steps'])} steps")
+                            c["value"] = rw
+                    except (KeyboardInterrupt, SystemExit):
+                        raise
+                    except Exception as e:  # noqa: BLE001  the problem fails, the others go on
+                        finish(i, cands[i], f"{type(e).__name__}: {e}")
+                        continue
+                    finish(i, cands[i], None)
+    finally:
+        bar.close()
+    return results  # type: ignore[return-value]

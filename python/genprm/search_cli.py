@@ -1,0 +1,248 @@
+"""``genprm search``: policy test-time scaling over a dataset (beam search or Best-of-N with a PRM).
+
+    genprm search --policy POLICY_DIR (--prm PRM_DIR | --scorer none) --input problems.jsonl \\
+                  --output out.jsonl [--method beam|best-of-n] [--beams 4 --width 2 | --n 8] ...
+
+Input rows: ``{"problem", "answer"?, "id"?}`` (MATH500 rows as they are: ``unique_id`` serves as
+the id when ``id`` is absent; without either, ``id`` is required). Each problem is appended to
+the output as one JSON line as soon as it finishes (the input row plus ``prediction``,
+``correct`` when an answer is given, and the method's details); rerunning resumes: ids already
+in the output are skipped and a torn last line (an interrupted write) is cut off and redone. A
+problem that failed is written with ``error`` and no ``prediction`` and is retried on resume.
+When answers are present the accuracy (over every finished row of the output) is printed.
+
+--method beam (default): step-level beam search (genprm.search.beam_search_many), up to
+--max-in-flight problems at once on the policy engine. Row fields: prediction, correct, score,
+text, steps, rewards, finish_reason, search {aggregation, beams, width, requests, tokens, ...}.
+--method best-of-n: per problem one request of n = --n full solutions (the same step-by-step
+prompt), split into steps at the beam-search delimiters, scored by the PRM; row fields:
+candidates [{text, steps, answer, value, ...}], picks {bon_last..bon_prod, majority,
+weighted_last..weighted_prod: {index, answer, correct}}, prediction/correct (bon_<aggregation>),
+pass. The rows fit genprm.eval.best_of_n(rows, truth_key="answer").
+
+--scorer none: no PRM, every step rewarded 0 (beam search keeps the first candidates, BoN picks
+the first sample; majority vote is unaffected).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from .search import AGGREGATIONS
+
+_METHODS = ("beam", "best-of-n")
+
+
+def _add_cli(sub: Any) -> None:
+    p = sub.add_parser("search", help="beam search / Best-of-N with a PRM over a JSONL of problems",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--policy", required=True, help="policy checkpoint directory (HF format, with tokenizer)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--prm", help="GenPRM checkpoint directory")
+    who.add_argument("--scorer", choices=["none"], help="'none': no PRM (every step rewarded 0)")
+    p.add_argument("--input", required=True, help="JSONL rows {problem, answer?, id? | unique_id?}")
+    p.add_argument("--output", required=True, help="JSONL output (appended; resumed by id)")
+    p.add_argument("--method", choices=_METHODS, default="beam")
+    p.add_argument("--beams", type=int, default=4, help="beam: candidates per iteration (N)")
+    p.add_argument("--width", type=int, default=2, help="beam: samples per kept beam (M); N/M beams survive")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=40, help="beam: steps per solution")
+    p.add_argument("--max-step-tokens", dest="max_step_tokens", type=int, default=512, help="beam: tokens per step")
+    p.add_argument("--max-total-tokens", dest="max_total_tokens", type=int, default=0,
+                   help="beam: generated tokens per beam (0: no limit)")
+    p.add_argument("--n", type=int, default=8, help="best-of-n: solutions per problem")
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048, help="best-of-n: tokens per solution")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-p", dest="top_p", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
+    p.add_argument("--aggregation", choices=AGGREGATIONS, default="last",
+                   help="step rewards -> solution score (beam pruning and the BoN prediction)")
+    p.add_argument("--plain-prompt", dest="plain_prompt", action="store_true",
+                   help="prompt = problem + instruction as plain text (default: the policy's chat template)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (policy and PRM)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="policy KV cache blocks of 16 tokens")
+    p.add_argument("--prm-mode", dest="prm_mode", choices=["full", "cot", "code-no-exec", "direct"], default="cot",
+                   help="GenPRM verification mode (default cot)")
+    p.add_argument("--majority", type=int, default=1, help="GenPRM rationales per step (Maj@N)")
+    p.add_argument("--prm-max-tokens", dest="prm_max_tokens", type=int, default=None,
+                   help="GenPRM token budget per step")
+    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=8, help="problems searched at once")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of the models (torch.set_num_threads)")
+    p.add_argument("--show", action="store_true", help="print each problem's prediction as it finishes")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cli_search)
+
+
+def _check_search_row(row: Any) -> Optional[str]:
+    """cli.read_rows check: a problem row; fills ``id`` from ``unique_id`` when absent."""
+    if not isinstance(row, dict):
+        return f"expected a JSON object, got {type(row).__name__}"
+    if "id" not in row and "unique_id" in row:
+        row["id"] = row["unique_id"]
+    if "id" not in row or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
+        return "missing or non-string/integer 'id' (or 'unique_id')"
+    if not isinstance(row.get("problem"), str):
+        return "missing or non-string 'problem'"
+    answer = row.get("answer")
+    if answer is not None and (isinstance(answer, bool) or not isinstance(answer, (str, int, float))):
+        return "'answer' must be a string or a number"
+    return None
+
+
+def _zero_scorer(problem: str, solutions: List[List[str]]) -> List[List[float]]:
+    return [[0.0] * len(s) for s in solutions]
+
+
+def _accuracy(path: str) -> Dict[str, Any]:
+    """Accuracy over the finished rows of an output file (the last row per id): overall
+    (``prediction``) and, for Best-of-N rows, per pick."""
+    last: Dict[str, Dict[str, Any]] = {}
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and "prediction" in row and row.get("correct") is not None:
+                last[str(row.get("id"))] = row
+    out: Dict[str, Any] = {"graded": len(last), "correct": sum(bool(r["correct"]) for r in last.values())}
+    picks: Dict[str, List[int]] = {}
+    for r in last.values():
+        for name, pk in (r.get("picks") or {}).items():
+            picks.setdefault(name, [0, 0])
+            picks[name][0] += bool(pk.get("correct"))
+            picks[name][1] += 1
+        if r.get("pass") is not None:
+            picks.setdefault("pass", [0, 0])
+            picks["pass"][0] += bool(r["pass"])
+            picks["pass"][1] += 1
+    out["picks"] = picks
+    return out
+
+
+def _record(row: Dict[str, Any], res: Dict[str, Any], args: argparse.Namespace, elapsed: float) -> Dict[str, Any]:
+    rec = dict(row)
+    if res["error"] is not None:
+        rec["error"] = res["error"]
+        return rec
+    rec["prediction"] = res["prediction"]
+    if res["answer"] is not None:
+        rec["correct"] = bool(res["correct"])
+    rec["method"] = args.method
+    if args.method == "beam":
+        best = res["best"]
+        rec.update({"score": best["score"], "text": best["text"], "steps": best["steps"], "rewards": best["rewards"],
+                    "finish_reason": best["finish_reason"]})
+        rec["search"] = {"aggregation": args.aggregation, "beams": args.beams, "width": args.width,
+                         "iterations": len(res["iterations"]), "requests": res["requests"],
+                         "generated_tokens": res["generated_tokens"], "prompt_tokens": res["prompt_tokens"],
+                         "cached_prompt_tokens": res["cached_prompt_tokens"],
+                         "finished": [{"text": b["text"], "score": b["score"], "answer": b["answer"],
+                                       "finish_reason": b["finish_reason"]} for b in res["finished"]]}
+    else:
+        rec.update({"candidates": res["candidates"], "picks": res["picks"], "pass": res["pass"],
+                    "aggregation": args.aggregation})
+    rec["elapsed"] = round(elapsed, 3)  # seconds since the run started (problems overlap)
+    return rec
+
+
+def _cli_search(args: argparse.Namespace) -> int:
+    from . import search as _search
+    from .cli import _eprint, _repair_torn_tail, done_ids, read_rows
+    from .engine import Engine
+
+    name = "genprm search"
+    if not os.path.isdir(args.policy):
+        _eprint(f"{name}: --policy {args.policy!r} is not a directory (a policy checkpoint dir with "
+                "config.json, *.safetensors and tokenizer files)")
+        return 2
+    if args.prm is not None and not os.path.isdir(args.prm):
+        _eprint(f"{name}: --prm {args.prm!r} is not a directory (a GenPRM checkpoint dir)")
+        return 2
+    for opt in ("beams", "width", "max_steps", "max_step_tokens", "n", "max_tokens", "max_in_flight", "majority"):
+        if getattr(args, opt) <= 0:
+            _eprint(f"{name}: --{opt.replace('_', '-')} must be positive, got {getattr(args, opt)}")
+            return 2
+    if args.method == "beam" and args.beams % args.width:
+        _eprint(f"{name}: --beams ({args.beams}) must be divisible by --width ({args.width})")
+        return 2
+    try:
+        rows, problems = read_rows(args.input, check=_check_search_row)
+    except (OSError, UnicodeDecodeError) as e:
+        _eprint(f"{name}: cannot read --input {args.input!r}: {e}")
+        return 2
+    for msg in problems:
+        _eprint(f"{name}: {msg}")
+    _repair_torn_tail(args.output)
+    done = done_ids(args.output, key="prediction")
+    todo = [r for _, r in rows if str(r["id"]) not in done]
+    _eprint(f"{name}: {len(rows)} problems in {args.input}, {len(rows) - len(todo)} already in {args.output}, "
+            f"{len(todo)} to solve, {len(problems)} malformed")
+    if todo:
+        if args.threads is not None:
+            import torch
+            torch.set_num_threads(max(1, args.threads))
+        policy = Engine(args.policy, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
+                        seed=args.seed or 0)
+        tokenizer = None
+        if not args.plain_prompt:
+            try:
+                from .tokenizer import Tokenizer
+                tokenizer = Tokenizer.from_pretrained(args.policy)
+                _search.default_prompt("1+1", tokenizer)  # has a usable chat template?
+            except Exception as e:  # noqa: BLE001  plain prompts then, said once
+                _eprint(f"{name}: no chat template in {args.policy} ({e}); using plain prompts")
+                tokenizer = None
+        if args.prm is not None:
+            from .prm import GenPRM
+            opts: Dict[str, Any] = {}
+            if args.prm_max_tokens is not None:
+                opts["max_tokens"] = args.prm_max_tokens
+            if args.seed is not None:
+                opts["seed"] = args.seed
+            scorer: Any = GenPRM(args.prm, device=args.device, dtype=args.dtype, majority=args.majority,
+                                 mode=args.prm_mode, **opts)
+        else:
+            scorer = _zero_scorer
+        items = [{"problem": r["problem"], "answer": r.get("answer"), "id": r["id"]} for r in todo]
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        t0 = time.time()
+        failed = 0
+        with open(args.output, "a", encoding="utf-8") as out:
+            def write(i: int, res: Dict[str, Any]) -> None:
+                nonlocal failed
+                rec = _record(todo[i], res, args, time.time() - t0)
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                out.flush()
+                if res["error"] is not None:
+                    failed += 1
+                    _eprint(f"{name}: {todo[i]['id']}: failed: {res['error']}")
+                elif args.show:
+                    mark = "" if res["correct"] is None else (" (correct)" if res["correct"] else " (wrong)")
+                    _eprint(f"{todo[i]['id']}: {res['prediction']!r}{mark}")
+
+            common = dict(temperature=args.temperature, top_p=args.top_p, aggregation=args.aggregation,
+                          seed=args.seed, max_problems_in_flight=args.max_in_flight, tokenizer=tokenizer,
+                          progress=not args.no_progress, on_result=write)
+            if args.method == "beam":
+                _search.beam_search_many(policy, scorer, items, beams=args.beams, width=args.width,
+                                         max_steps=args.max_steps, max_step_tokens=args.max_step_tokens,
+                                         max_total_tokens=args.max_total_tokens, **common)
+            else:
+                _search.best_of_n_many(policy, scorer, items, n=args.n, max_tokens=args.max_tokens, **common)
+        st = policy.stats()
+        _eprint(f"{name}: wrote {len(todo)} problems to {args.output} in {time.time() - t0:.1f} s ({failed} failed); "
+                f"policy prompt tokens submitted {st['prompt_tokens_submitted']}, computed "
+                f"{st['prompt_tokens_computed']}, from cache {st['prompt_tokens_cached']}; generated "
+                f"{st['generated_tokens']}")
+    if os.path.exists(args.output):
+        acc = _accuracy(args.output)
+        if acc["graded"]:
+            print(f"accuracy ({args.method}, {args.aggregation}): {acc['correct']}/{acc['graded']} = "
+                  f"{100.0 * acc['correct'] / acc['graded']:.1f}%")
+            for pick, (hits, total) in sorted(acc["picks"].items()):
+                print(f"  {pick:<16} {hits}/{total} = {100.0 * hits / total:.1f}%")
+    return 0
