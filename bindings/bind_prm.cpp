@@ -3,6 +3,7 @@
 #include <string>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -83,6 +84,18 @@ GenPRMOptions make_options(const std::string& device, const std::string& dtype, 
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+/// A prior result handed back from Python as JSON text (VerificationResult), or null for None.
+std::shared_ptr<const prm::SolutionResult> parse_prior(const std::optional<std::string>& text) {
+  if (!text) return nullptr;
+  Json j;
+  try {
+    j = Json::parse(*text);
+  } catch (const std::exception& e) {
+    throw ValueError(fmt::format("prior: not a JSON verification result ({})", e.what()));
+  }
+  return std::make_shared<const prm::SolutionResult>(prm::solution_result_from_json(j));
+}
+
 /// The bound object (py_genprm.hpp, shared with the search bindings).
 using Handle = PyGenPRM;
 
@@ -105,22 +118,32 @@ void bind_prm(py::module_& m) {
            py::arg("verifier") = py::dict(), py::arg("engine") = py::dict(), py::arg("sandbox") = py::dict())
       .def(
           "verify",
-          [](Handle& h, const std::string& id, const std::string& problem, const std::vector<std::string>& steps) {
+          [](Handle& h, const std::string& id, const std::string& problem, const std::vector<std::string>& steps,
+             const std::optional<std::string>& prior) {
+            prm::SolutionInput in{id, problem, steps, parse_prior(prior)};
             prm::SolutionResult r;
             {
               py::gil_scoped_release nogil;
               std::lock_guard<std::mutex> lock(h.mu);
-              r = h.g->verify({id, problem, steps});
+              r = h.g->verify(std::move(in));
             }
             return dump(prm::to_json(r));
           },
-          py::arg("id"), py::arg("problem"), py::arg("steps"), "Verifies one solution; returns the result as JSON text.")
+          py::arg("id"), py::arg("problem"), py::arg("steps"), py::arg("prior") = py::none(),
+          "Verifies one solution; returns the result as JSON text. prior: the JSON of an earlier result of a "
+          "prefix of the steps (only the steps after it are verified).")
       .def(
           "verify_many",
-          [](Handle& h, const std::vector<Row>& rows, py::object on_result) {
+          [](Handle& h, const std::vector<Row>& rows, py::object on_result,
+             const std::vector<std::optional<std::string>>& priors) {
+            GENPRM_CHECK_ARG(priors.empty() || priors.size() == rows.size(),
+                             "verify_many: {} priors for {} rows", priors.size(), rows.size());
             std::vector<prm::SolutionInput> in;
             in.reserve(rows.size());
-            for (const auto& [id, problem, steps] : rows) in.push_back({id, problem, steps});
+            for (size_t i = 0; i < rows.size(); ++i) {
+              const auto& [id, problem, steps] = rows[i];
+              in.push_back({id, problem, steps, priors.empty() ? nullptr : parse_prior(priors[i])});
+            }
             std::vector<prm::SolutionResult> out;
             {
               py::gil_scoped_release nogil;
@@ -138,6 +161,7 @@ void bind_prm(py::module_& m) {
             return res;
           },
           py::arg("rows"), py::arg("on_result") = py::none(),
+          py::arg("priors") = std::vector<std::optional<std::string>>{},
           "Verifies (id, problem, steps) rows with many in flight; on_result(index, json) runs as each "
           "finishes; returns the JSON texts in input order.")
       .def("engine_stats",
@@ -150,6 +174,17 @@ void bind_prm(py::module_& m) {
              }
              return stats_dict(s);
            })
+      .def_property(
+          "search_prefix_cache",
+          [](Handle& h) {
+            std::lock_guard<std::mutex> lock(h.mu);
+            return h.scorer_options.reuse_prefixes;
+          },
+          [](Handle& h, bool on) {
+            std::lock_guard<std::mutex> lock(h.mu);
+            h.scorer_options.reuse_prefixes = on;
+          },
+          "Search bindings pass cached verified prefixes as priors (VerifierScorerOptions::reuse_prefixes).")
       .def_property_readonly("mode", [](const Handle& h) { return prm::mode_name(h.g->options().verifier.mode); })
       .def_property_readonly("majority", [](const Handle& h) { return h.g->options().verifier.majority; })
       .def_property_readonly("threshold", [](const Handle& h) { return h.g->options().verifier.threshold; })

@@ -5,6 +5,7 @@
     >>> r.value               # reward per step, p(Yes) / (p(Yes) + p(No)) averaged over 8 paths
     >>> r.first_wrong_step    # first step with reward < 0.5, or -1
     >>> r.to_dict(); r.to_dataframe()   # the latter needs pandas
+    >>> r3 = prm.verify(problem, steps + [next_step], prior=r)   # verifies only next_step
 
 Prompts, stop strings, sampling (temperature 0.6, top-p 0.95, top-k 20), the 2048-token budget,
 3 code rounds and the output fallback are those of the reference implementation
@@ -28,7 +29,13 @@ class VerificationResult:
     """The verification of one solution. Attributes mirror the JSON of ``to_dict()``:
     ``id``, ``value`` (step rewards), ``first_wrong_step``, ``threshold``, ``steps`` (per step:
     ``reward``, ``paths`` with each path's ``reward``, ``judgement``, ``text``, ``code``, token
-    counts), ``time``, token totals and ``error``."""
+    counts), ``time``, token totals and ``error``. ``problem`` and each step's ``paragraph``
+    record what was verified (so the result can be passed back as ``prior``);
+    ``reused_steps`` is the number of leading steps copied from a prior (their entries are the
+    prior's, unchanged) and ``replayed_code_blocks`` the prior code blocks re-run to rebuild the
+    Python namespace. The totals (``generated_tokens``, ``prompt_tokens``,
+    ``cached_prompt_tokens``, ``time``) count only the work of the call that produced this
+    result, not the prior's."""
 
     def __init__(self, data: Dict[str, Any]):
         self._data = data
@@ -88,6 +95,18 @@ def results_to_dataframe(results: Iterable[VerificationResult]):
                 "seconds": s["seconds"],
             })
     return pd.DataFrame(rows)
+
+
+def _prior_json(prior: Any, what: str) -> Optional[str]:
+    """JSON text of a prior (VerificationResult or its to_dict()), or None."""
+    if prior is None:
+        return None
+    if isinstance(prior, VerificationResult):
+        return json.dumps(prior._data)
+    if isinstance(prior, Mapping):
+        return json.dumps(dict(prior))
+    raise ValueError(f"{what}: prior must be a VerificationResult (or its to_dict()) or None, "
+                     f"got {type(prior).__name__}")
 
 
 def _row_fields(row: Any, index: int):
@@ -156,19 +175,51 @@ class GenPRM:
         """Engine counters: prompt tokens submitted / computed / cached, tokens generated, ..."""
         return self._core.engine_stats()
 
-    def verify(self, problem: str, steps: Sequence[str], id: Any = "") -> VerificationResult:
-        """Rewards for every step of one solution (problem text + list of step texts)."""
+    @property
+    def search_prefix_cache(self) -> bool:
+        """Whether ``genprm.search`` functions scoring with this GenPRM reuse the verifications of
+        earlier iterations (each beam's steps so far are passed as ``prior``, so every step is
+        verified once and keeps its reward). Default True; set False to re-verify whole partial
+        solutions every iteration."""
+        return self._core.search_prefix_cache
+
+    @search_prefix_cache.setter
+    def search_prefix_cache(self, on: bool) -> None:
+        self._core.search_prefix_cache = bool(on)
+
+    def verify(self, problem: str, steps: Sequence[str], id: Any = "",
+               prior: Optional[VerificationResult] = None) -> VerificationResult:
+        """Rewards for every step of one solution (problem text + list of step texts).
+
+        ``prior``: an earlier result of this problem whose steps are the first steps of
+        ``steps`` (e.g. ``verify(problem, steps[:t])``). Only the steps after it are verified: its
+        steps and rewards are copied unchanged, its first paths' verification texts are the
+        conversation history (the next prompt is the one a full run with those texts builds), and
+        its executed code blocks are re-run (in their original order, outputs discarded) in a
+        fresh sandbox session before the first new block. A prior of another problem, one whose
+        steps are not a prefix of ``steps``, or one with an error raises ValueError."""
         rid, problem, steps = _row_fields({"id": id, "problem": problem, "steps": steps}, 0)
-        return VerificationResult.from_json(self._core.verify(rid, problem, steps))
+        return VerificationResult.from_json(
+            self._core.verify(rid, problem, steps, _prior_json(prior, "verify")))
 
     def verify_many(self, rows: Iterable[Any], progress: bool = True,
-                    on_result: Optional[Callable[[int, VerificationResult], None]] = None
+                    on_result: Optional[Callable[[int, VerificationResult], None]] = None,
+                    prior: Optional[Sequence[Optional[VerificationResult]]] = None
                     ) -> List[VerificationResult]:
         """Verifies many solutions with many in flight at once (their requests share the engine's
         batches). Rows: dicts with "problem", "steps" (and optionally "id"; other keys such as
         ProcessBench's "label" are ignored) or (problem, steps) pairs. ``on_result(index, result)``
-        runs as each solution finishes. Results are returned in input order."""
+        runs as each solution finishes. Results are returned in input order.
+
+        ``prior``: one entry per row, a VerificationResult of a prefix of that row's steps or
+        None (see ``verify``); every prior is checked before any row starts."""
         items = [_row_fields(r, i) for i, r in enumerate(rows)]
+        priors: List[Optional[str]] = []
+        if prior is not None:
+            prior = list(prior)
+            if len(prior) != len(items):
+                raise ValueError(f"verify_many: {len(prior)} priors for {len(items)} rows")
+            priors = [_prior_json(p, f"verify_many row {i}") for i, p in enumerate(prior)]
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -181,7 +232,7 @@ class GenPRM:
                 on_result(i, VerificationResult.from_json(text))
 
         try:
-            texts = self._core.verify_many(items, done)
+            texts = self._core.verify_many(items, done, priors)
         finally:
             if bar is not None:
                 bar.close()

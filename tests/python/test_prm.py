@@ -105,3 +105,44 @@ def test_concurrent_threads_take_turns(prm):
     assert not errors
     assert sorted(r.id for r in out.values()) == ["t0", "t1", "t2"]
     assert all(len(r.value) == 1 for r in out.values())
+
+
+def test_verify_with_prior_generates_only_new_steps(prm):
+    steps3 = STEPS + ["Hence 5 is correct."]
+    prior = prm.verify(PROBLEM, steps3[:2], id="p")
+    assert prior.problem == PROBLEM
+    assert [s["paragraph"] for s in prior.steps] == steps3[:2]
+    full = prm.verify(PROBLEM, steps3)
+    grown = prm.verify(PROBLEM, steps3, id="g", prior=prior)
+    assert grown.id == "g"
+    assert grown.reused_steps == 2 and full.reused_steps == 0
+    assert grown.value[:2] == prior.value  # copied, not re-sampled
+    assert grown.steps[:2] == prior.steps
+    assert len(grown.value) == 3 and 0.0 <= grown.value[2] <= 1.0
+    # totals count only the new step's work
+    assert grown.generated_tokens == sum(p["generated_tokens"] for p in grown.steps[2]["paths"])
+    assert 0 < grown.generated_tokens < full.generated_tokens
+    assert grown.steps[2]["paths"][0]["text"].startswith(
+        "<analyze>\nLet's analyze the Paragraph 3 step by step: ")
+    # the dict form works too; a full prior generates nothing
+    same = prm.verify(PROBLEM, steps3[:2], prior=prior.to_dict())
+    assert same.value == prior.value and same.generated_tokens == 0
+
+
+def test_verify_prior_errors_and_verify_many(prm):
+    prior = prm.verify(PROBLEM, STEPS[:1])
+    with pytest.raises(ValueError, match="'x'.*another problem"):
+        prm.verify("What is 2 + 4?", STEPS, id="x", prior=prior)
+    with pytest.raises(ValueError, match="prefix"):
+        prm.verify(PROBLEM, ["2 + 3 = 6.", STEPS[1]], prior=prior)
+    with pytest.raises(ValueError, match="prior must be"):
+        prm.verify(PROBLEM, STEPS, prior="nope")
+    with pytest.raises(ValueError, match="2 priors for 1 rows"):
+        prm.verify_many([(PROBLEM, STEPS)], progress=False, prior=[prior, None])
+    out = prm.verify_many([(PROBLEM, STEPS), ("1+1?", ["2."])], progress=False, prior=[prior, None])
+    assert out[0].reused_steps == 1 and out[0].value[0] == prior.value[0]
+    assert out[1].reused_steps == 0 and len(out[1].value) == 1
+    assert prm.search_prefix_cache is True
+    prm.search_prefix_cache = False
+    assert prm.search_prefix_cache is False
+    prm.search_prefix_cache = True
