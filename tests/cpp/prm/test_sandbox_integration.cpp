@@ -3,6 +3,7 @@
 // across its steps while two solutions stay apart.
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
 
 #include "doubles.hpp"
@@ -54,4 +55,33 @@ TEST_CASE("verifier with the real sandbox: outputs, errors, timeouts, one namesp
   CHECK(b.steps[1].paths[0].code[0].timed_out);
   CHECK(b.steps[1].paths[0].code[0].output.rfind("Code execute time out", 0) == 0);
   CHECK(a.value[1] == doctest::Approx(0.8));
+}
+
+TEST_CASE("verifier with the real sandbox: a prior's blocks are replayed into a fresh session") {
+  SandboxOptions so;
+  so.timeout_s = 2.0;
+  so.workers = 1;
+  SandboxPool pool(so);
+  ScriptedGenerator gen;
+  gen.script = [](const std::string& p, int) {
+    Continuation c;
+    const bool step3 = p.find("Paragraph 3 step by step") != std::string::npos;
+    const bool step2 = !step3 && p.find("Paragraph 2 step by step") != std::string::npos;
+    if (ends_with(p, "step by step: ")) c.text = "fine\n</analyze>\n";
+    else if (ends_with(p, "```python\n"))
+      c.text = step3 ? "print(sum(xs))\n```\n" : step2 ? "xs.append(2)\nprint(xs)\n```\n" : "xs = [1]\nprint(xs)\n```\n";
+    else c.text = "</verify>\n<output>\n**Judgement**: $\\boxed{Yes}$\n</output>\n";
+    return c;
+  };
+  VerifierConfig cfg;
+  Verifier<ScriptedGenerator, SandboxPool> v(gen, pool, fake_tokenizer(), cfg);
+  auto prior = std::make_shared<const SolutionResult>(v.verify({"p", "Sum?", {"s1", "s2"}}));
+  REQUIRE(prior->steps[1].paths[0].code[0].output == "[1, 2]");
+  const SolutionResult r = v.verify({"q", "Sum?", {"s1", "s2", "s3"}, prior});
+  REQUIRE(r.error.empty());
+  CHECK(r.reused_steps == 2);
+  CHECK(r.replayed_code_blocks == 2);
+  // Replayed once each, in order: a doubled append would give 5, a missing one 1 or a NameError.
+  CHECK(r.steps[2].paths[0].code[0].output == "3");
+  CHECK(r.steps[2].paths[0].code[0].order == 2);
 }
