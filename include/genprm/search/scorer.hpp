@@ -117,8 +117,13 @@ struct VerifierScorerOptions {
   /// its new steps are verified (beam search then verifies every step of every beam once, and
   /// earlier steps keep their rewards). false: every solution is verified from scratch.
   bool reuse_prefixes = true;
-  /// Results kept, over all problems, least recently used evicted first (0: keep none).
+  /// Results kept, over all problems, least recently used evicted first (0: keep none). Each
+  /// holds every step's rationales, so mind the memory with long solutions and large majority.
   size_t max_cached = 1024;
+  /// A result verified with a prior replaces the prior's entry (it holds all the prior's steps;
+  /// beam search never goes back to a shorter prefix), so the cache holds about one entry per
+  /// live beam. false: prefixes stay until evicted (e.g. to re-score shorter prefixes later).
+  bool drop_superseded = true;
 };
 
 /// What the prefix cache did (cumulative over score() calls).
@@ -128,6 +133,7 @@ struct VerifierScorerStats {
   long reused_steps = 0;    ///< steps taken from priors
   long verified_steps = 0;  ///< steps handed to the verifier to verify
   long evictions = 0;       ///< results dropped to stay within max_cached
+  long superseded = 0;      ///< results dropped because a longer one replaced them
   size_t cached = 0;        ///< results held now
 };
 
@@ -140,7 +146,8 @@ struct VerifierScorerStats {
 /// step list), bounded and LRU; a solution whose first k steps were verified before gets that
 /// result as `prior` (the longest such k; all its steps: no generation at all). Only results
 /// that can serve as a prior are kept (no error, problem and paragraphs recorded), so verifiers
-/// that ignore priors work as before.
+/// that ignore priors work as before. A prior is held by the input that uses it, so dropping it
+/// from the cache while a batch is in flight is safe.
 template <typename V>
 class VerifierScorer {
  public:
@@ -239,6 +246,10 @@ class VerifierScorer {
     for (const auto& st : r.steps) {
       if (st.paths.empty()) return;
       key.second.push_back(st.paragraph);
+    }
+    if (opts_.drop_superseded && r.reused_steps > 0 && static_cast<size_t>(r.reused_steps) < key.second.size()) {
+      Key prior{problem, std::vector<std::string>(key.second.begin(), key.second.begin() + r.reused_steps)};
+      stats_.superseded += static_cast<long>(cache_.erase(prior));
     }
     auto& e = cache_[key];
     e.result = std::make_shared<const prm::SolutionResult>(r);

@@ -78,6 +78,8 @@ TEST_CASE("VerifierScorer cache: a partial solution's verified prefix is reused,
   CHECK(st.misses == 2);
   CHECK(st.reused_steps == 3);
   CHECK(st.verified_steps == 2 + 3);
+  CHECK(st.cached == 3);      // the longer results replaced "a" and "b"
+  CHECK(st.superseded == 2);
   CHECK(rig.gen.log.size() == (2 + 3) * kRequestsPerStep);
   // The earlier step keeps its reward (re-sampling it would give another one).
   CHECK(second[0].rewards[0] == first[0].rewards[0]);
@@ -95,8 +97,11 @@ TEST_CASE("VerifierScorer cache: a partial solution's verified prefix is reused,
   // Another problem with the same step texts is not a hit; a trailing empty step is.
   score_all(scorer, "Q", {{"a"}});
   CHECK(scorer.stats().misses == 3);
-  auto trailing = score_all(scorer, "P", {{"a", ""}});
-  CHECK(trailing[0].rewards == std::vector<double>{first[0].rewards[0], first[0].rewards[0]});
+  const size_t n = rig.gen.log.size();
+  auto trailing = score_all(scorer, "P", {{"a", "c", ""}});
+  CHECK(rig.gen.log.size() == n);
+  CHECK(trailing[0].rewards ==
+        std::vector<double>{second[0].rewards[0], second[0].rewards[1], second[0].rewards[1]});
   CHECK(scorer.stats().hits == 5);
 
   scorer.clear_cache();
@@ -121,6 +126,7 @@ TEST_CASE("VerifierScorer cache: off re-verifies everything; max_cached bounds i
   Rig rig2;
   search::VerifierScorerOptions small;
   small.max_cached = 2;
+  small.drop_superseded = false;
   search::VerifierScorer<PrmVerifier> lru(rig2.verifier, small);
   score_all(lru, "P", {{"a"}});
   score_all(lru, "P", {{"b"}});
