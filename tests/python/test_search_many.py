@@ -73,10 +73,19 @@ def test_beam_search_many_errors_stay_with_their_problem(policy_dir):
             raise ZeroDivisionError("no scores for this one")
         return length_scorer()(problem, solutions)
 
-    rs = search.beam_search_many(engine, picky, PROBLEMS[:3], **OPTS)
+    rs = search.beam_search_many(engine, picky, PROBLEMS[:3], **dict(OPTS, progress=True))
     assert rs[0]["error"] is None and rs[2]["error"] is None
     assert rs[1]["best"] is None and "no scores for this one" in rs[1]["error"]
+    assert "ZeroDivisionError" in rs[1]["error"]
     assert rs[1]["prediction"] is None
+    assert rs[1]["requests"] >= 1  # what it spent before failing
+
+    # an exception from on_result (e.g. a full disk while writing) ends the run and comes through
+    def boom(i, r):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        search.beam_search_many(engine, length_scorer(), PROBLEMS, on_result=boom, **OPTS)
     # the engine is still usable
     assert search.beam_search(engine, length_scorer(), PROBLEMS[0], beams=2, width=2, max_steps=1,
                               max_step_tokens=2)["best"]["steps"]

@@ -306,3 +306,20 @@ TEST_CASE("beam_search_many: no problems, no requests") {
   CHECK(search::beam_search_many(gen, scorer, {}, options(2)).empty());
   CHECK(gen.log.empty());
 }
+
+TEST_CASE("beam_search_many: an exception from on_result ends the run; late callbacks stay safe") {
+  const int n = 4;
+  auto gen = multi_generator(shapes(n));
+  TableScorer scorer = tree_scores();
+  {
+    search::BeamSearch<MultiGen, TableScorer> bs(gen, scorer, options(4));
+    CHECK_THROWS_WITH_AS(bs.run_many_async(problems(n), [](search::BeamProblemResult) { throw Error("disk full"); }),
+                         "disk full", Error);
+  }  // the search object is gone while requests of the other problems are still in the generator
+  CHECK(!gen.pending.empty());
+  gen.run_until_idle();  // their callbacks only touch state they own
+  CHECK(gen.pending.empty());
+  // the generator serves a new search as before
+  auto again = search::beam_search(gen, scorer, "problem 0", "p0#", options(1));
+  CHECK(again.best.answer.value_or("") == "p0");
+}
