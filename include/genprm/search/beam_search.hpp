@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "genprm/engine/request.hpp"
@@ -177,6 +178,18 @@ struct BeamTask {
   std::exception_ptr failure;
   bool delivered = false;  ///< its result went out (a late duplicate event is ignored)
 };
+/// An optional StepScorer extension: score(problem, solutions, done, fail) where
+/// fail(std::exception_ptr) reports that this batch failed. An asynchronous scorer cannot pin an
+/// error thrown from its poll() on one problem; through `fail` only that problem fails.
+using ScoreFailCallback = std::function<void(std::exception_ptr)>;
+template <typename S, typename = void>
+struct has_score_or_fail : std::false_type {};
+template <typename S>
+struct has_score_or_fail<S, std::void_t<decltype(std::declval<S&>().score(
+                                std::declval<const std::string&>(), std::declval<Solutions>(),
+                                std::declval<ScoreCallback>(), std::declval<ScoreFailCallback>()))>>
+    : std::true_type {};
+
 /// Problems whose awaited event happened; filled by callbacks, emptied by the driver loop.
 /// Callbacks hold shared pointers, so an aborted run leaves nothing dangling.
 struct BeamReady {
@@ -212,8 +225,10 @@ class BeamSearch {
   /// Scorers: an asynchronous scorer (with poll()) gets the score batches of all live problems
   /// at once, so scoring overlaps across problems and with generation; a synchronous scorer is
   /// called once per problem and iteration (one batch = that problem's N candidates) and blocks
-  /// the loop while it runs. Exceptions thrown by gen.poll(), the scorer's poll() or
-  /// `on_result` itself cannot be pinned on one problem: they end the whole run.
+  /// the loop while it runs. A scorer with score(problem, solutions, done, fail) can fail one
+  /// batch (one problem) through `fail` (detail::has_score_or_fail). Exceptions thrown by
+  /// gen.poll(), the scorer's poll() or `on_result` itself cannot be pinned on one problem: they
+  /// end the whole run.
   void run_many_async(std::vector<BeamProblem> problems, const std::function<void(BeamProblemResult)>& on_result) {
     auto ready = std::make_shared<detail::BeamReady>();
     const size_t cap = static_cast<size_t>(opts_.max_problems_in_flight);
@@ -334,10 +349,18 @@ class BeamSearch {
         t->scoring = true;
         Solutions sols;
         for (const auto& c : t->trace.candidates) sols.push_back(c.steps);
-        scorer_.score(t->problem, std::move(sols), [t, ready](std::vector<StepScores> s) {
+        ScoreCallback done = [t, ready](std::vector<StepScores> s) {
           t->scores = std::move(s);
           ready->queue.push_back(t);
-        });
+        };
+        if constexpr (detail::has_score_or_fail<Scorer>::value) {
+          scorer_.score(t->problem, std::move(sols), std::move(done), [t, ready](std::exception_ptr e) {
+            t->failure = e;
+            ready->queue.push_back(t);
+          });
+        } else {
+          scorer_.score(t->problem, std::move(sols), std::move(done));
+        }
         return false;
       }
       scores_back(*t);

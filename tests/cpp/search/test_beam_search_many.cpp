@@ -323,3 +323,44 @@ TEST_CASE("beam_search_many: an exception from on_result ends the run; late call
   auto again = search::beam_search(gen, scorer, "problem 0", "p0#", options(1));
   CHECK(again.best.answer.value_or("") == "p0");
 }
+
+TEST_CASE("beam_search_many: an asynchronous scorer fails one problem through score(..., fail)") {
+  const int n = 4;
+  auto gen = multi_generator(shapes(n));
+  struct Failing {  // asynchronous; the batches of "problem 2" fail when answered
+    TableScorer inner = tree_scores();
+    struct Item {
+      std::string problem;
+      search::Solutions sols;
+      search::ScoreCallback done;
+      search::detail::ScoreFailCallback fail;
+    };
+    std::deque<Item> queue;
+    void score(const std::string& p, search::Solutions sols, search::ScoreCallback done,
+               search::detail::ScoreFailCallback fail) {
+      queue.push_back({p, std::move(sols), std::move(done), std::move(fail)});
+    }
+    bool poll() {
+      if (queue.empty()) return false;
+      Item it = std::move(queue.front());
+      queue.pop_front();
+      if (it.problem == "problem 2")
+        it.fail(std::make_exception_ptr(Error("scorer: verification of problem 2 failed: prompt too long")));
+      else
+        inner.score(it.problem, std::move(it.sols), std::move(it.done));
+      return true;
+    }
+  } scorer;
+  static_assert(search::detail::has_score_or_fail<Failing>::value);
+  static_assert(!search::detail::has_score_or_fail<TableScorer>::value);
+  auto res = search::beam_search_many(gen, scorer, problems(n), options(4));
+  CHECK(res[0].ok());
+  CHECK(res[1].ok());
+  CHECK(res[3].ok());
+  REQUIRE_FALSE(res[2].ok());
+  CHECK(res[2].error == "scorer: verification of problem 2 failed: prompt too long");
+  CHECK(res[2].result.requests == 1);  // it failed at iteration 1
+  auto gen1 = multi_generator(shapes(n));
+  TableScorer ref = tree_scores();
+  check_same(res[3].result, search::beam_search(gen1, ref, "problem 3", "p3#", options(1)));
+}
