@@ -146,3 +146,30 @@ def test_verify_prior_errors_and_verify_many(prm):
     prm.search_prefix_cache = False
     assert prm.search_prefix_cache is False
     prm.search_prefix_cache = True
+
+
+def test_beam_search_with_genprm_verifies_each_step_once(prm, model_dir):
+    policy = genprm.Engine(model_dir, kv_blocks=1024)
+
+    def run(cache):
+        prm.search_prefix_cache = cache
+        before = prm.stats()["generated_tokens"]
+        res = genprm.search.beam_search(policy, prm, PROBLEM, beams=2, width=1, max_steps=3, max_step_tokens=4,
+                                        seed=1)
+        return res, prm.stats()["generated_tokens"] - before
+
+    try:
+        on, gen_on = run(True)
+        off, gen_off = run(False)
+    finally:
+        prm.search_prefix_cache = True
+    assert len(on["iterations"]) >= 2
+    # N = M * kept: both searches extend the same beams with the same steps
+    assert [[c["steps"] for c in it["candidates"]] for it in on["iterations"]] == \
+        [[c["steps"] for c in it["candidates"]] for it in off["iterations"]]
+    # with the cache a kept beam's earlier rewards do not change from one iteration to the next
+    for prev, cur in zip(on["iterations"], on["iterations"][1:]):
+        kept = {tuple(c["steps"]): c["rewards"] for c, s in zip(prev["candidates"], prev["status"]) if s == "kept"}
+        for c in cur["candidates"]:
+            assert c["rewards"][:-1] == kept[tuple(c["steps"][:-1])]
+    assert gen_on < gen_off
