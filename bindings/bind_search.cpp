@@ -148,6 +148,102 @@ struct LockedGenPRMScorer {
   }
 };
 
+/// The policy engine as the Generator of search_beam_search_many, remembering whether its last
+/// poll() had work (GenPRMBatchScorer waits until it has none).
+template <typename E>
+struct TrackedGenerator {
+  E& e;
+  bool busy = false;
+  uint64_t submit(GenerationRequest req, GenerationCallback cb) {
+    busy = true;
+    return e.submit(std::move(req), std::move(cb));
+  }
+  bool poll() { return busy = e.poll(); }
+};
+
+/// GenPRM behind the asynchronous verifier interface (submit + poll) for VerifierScorer; the
+/// solutions are only queued here, GenPRMBatchScorer verifies them.
+struct GenPRMQueue {
+  struct Item {
+    prm::SolutionInput in;
+    std::function<void(prm::SolutionResult)> cb;
+    size_t batch;
+  };
+  std::vector<Item> items;
+  size_t batch = 0;  ///< the score batch being submitted
+  void submit(prm::SolutionInput in, std::function<void(prm::SolutionResult)> cb) {
+    items.push_back({std::move(in), std::move(cb), batch});
+  }
+  bool poll() { return false; }
+};
+
+/// A GenPRM (its own engine) as the scorer of beam_search_many, batched ACROSS problems: score
+/// batches are queued until every live problem waits for its scores (the policy engine has
+/// nothing to do), then all their solutions are verified in ONE verify_many on the GenPRM's
+/// engine (GIL released, its lock held). Its VerifierScorer (prefix cache, PyGenPRM's
+/// scorer_options) lives for the whole call. A failed verification fails only its problem.
+struct GenPRMBatchScorer {
+  PyGenPRM* h;
+  const bool* policy_busy;
+  GenPRMQueue queue;
+  search::VerifierScorer<GenPRMQueue> inner;
+  struct Pending {
+    search::detail::ScoreFailCallback fail;
+    bool finished = false;
+  };
+  std::vector<std::shared_ptr<Pending>> pending;
+
+  GenPRMBatchScorer(PyGenPRM* p, const bool* busy) : h(p), policy_busy(busy), inner(queue, p->scorer_options) {}
+
+  void score(const std::string& problem, search::Solutions sols, search::ScoreCallback done,
+             search::detail::ScoreFailCallback fail) {
+    auto pd = std::make_shared<Pending>();
+    pd->fail = std::move(fail);
+    queue.batch = pending.size();
+    pending.push_back(pd);
+    inner.score(problem, std::move(sols), [pd, done = std::move(done)](std::vector<search::StepScores> s) {
+      pd->finished = true;
+      done(std::move(s));
+    });
+  }
+
+  bool poll() {
+    if (pending.empty()) return false;
+    if (*policy_busy) return true;  // more problems' batches may join this one
+    auto items = std::move(queue.items);
+    queue.items.clear();
+    auto batches = std::move(pending);
+    pending.clear();
+    std::vector<std::exception_ptr> failed(batches.size());
+    if (!items.empty()) {
+      std::vector<prm::SolutionInput> in;
+      for (auto& it : items) in.push_back(std::move(it.in));
+      std::vector<prm::SolutionResult> out;
+      try {
+        {
+          py::gil_scoped_release nogil;
+          std::lock_guard<std::mutex> lock(h->mu);
+          out = h->g->verify_many(std::move(in));
+        }
+        GENPRM_CHECK(out.size() == items.size(), "scorer: {} results for {} solutions", out.size(), items.size());
+      } catch (...) {
+        for (auto& f : failed) f = std::current_exception();
+      }
+      for (size_t k = 0; k < out.size() && k < items.size(); ++k) {
+        if (failed[items[k].batch]) continue;
+        try {
+          items[k].cb(std::move(out[k]));
+        } catch (...) {  // a failed verification: its problem fails, the others go on
+          failed[items[k].batch] = std::current_exception();
+        }
+      }
+    }
+    for (size_t j = 0; j < batches.size(); ++j)
+      if (failed[j] && !batches[j]->finished) batches[j]->fail(failed[j]);
+    return true;
+  }
+};
+
 /// Runs `f(scorer)` with the scorer that `obj` stands for.
 template <typename F>
 auto with_scorer(const py::object& obj, F&& f) {
@@ -207,7 +303,7 @@ void bind_search(py::module_& m) {
          int beams, int width, int max_steps, int max_step_tokens, long max_total_tokens,
          const SamplingParams& sampling, const std::vector<std::string>& step_delimiters,
          const std::string& step_separator, const std::string& aggregation, std::optional<uint64_t> seed,
-         int max_problems_in_flight, py::object on_result) {
+         int max_problems_in_flight, py::object on_result, bool batch_scorer) {
         auto o = beam_options(beams, width, max_steps, max_step_tokens, max_total_tokens, sampling, step_delimiters,
                               step_separator, aggregation, seed, max_problems_in_flight);
         GENPRM_CHECK_ARG(on_result.is_none() || PyCallable_Check(on_result.ptr()),
@@ -218,10 +314,11 @@ void bind_search(py::module_& m) {
         std::vector<py::object> out(in.size());
         // Results become dicts as they finish (the GIL is held throughout, as in beam_search); an
         // exception from on_result (or a KeyboardInterrupt inside a Python scorer) ends the run.
-        with_scorer(scorer, [&](auto& s) {
+        using G = std::decay_t<decltype(policy.engine())>;
+        TrackedGenerator<G> gen{policy.engine()};
+        auto run = [&](auto& s) {
           using S = std::decay_t<decltype(s)>;
-          using G = std::decay_t<decltype(policy.engine())>;
-          search::BeamSearch<G, S> bs(policy.engine(), s, std::move(o));
+          search::BeamSearch<TrackedGenerator<G>, S> bs(gen, s, std::move(o));
           bs.run_many_async(std::move(in), [&](search::BeamProblemResult r) {
             py::dict d;
             if (r.ok()) {
@@ -245,7 +342,13 @@ void bind_search(py::module_& m) {
             if (!on_result.is_none()) on_result(r.index, d);
           });
           return 0;
-        });
+        };
+        if (py::isinstance<PyGenPRM>(scorer) && batch_scorer) {
+          GenPRMBatchScorer s(&scorer.cast<PyGenPRM&>(), &gen.busy);
+          run(s);
+        } else {
+          with_scorer(scorer, run);
+        }
         py::list res;
         for (auto& d : out) res.append(d);
         return res;
@@ -253,9 +356,10 @@ void bind_search(py::module_& m) {
       py::arg("policy"), py::arg("scorer"), py::arg("problems"), py::kw_only(), py::arg("beams"), py::arg("width"),
       py::arg("max_steps"), py::arg("max_step_tokens"), py::arg("max_total_tokens"), py::arg("sampling"),
       py::arg("step_delimiters"), py::arg("step_separator"), py::arg("aggregation"), py::arg("seed") = py::none(),
-      py::arg("max_problems_in_flight") = 8, py::arg("on_result") = py::none(),
+      py::arg("max_problems_in_flight") = 8, py::arg("on_result") = py::none(), py::arg("batch_scorer") = true,
       "Beam search over many (problem, prompt) pairs at once on one engine; on_result(index, dict) runs as each "
-      "finishes; returns the dicts in input order (a failed problem: best None and its error).");
+      "finishes; returns the dicts in input order (a failed problem: best None and its error). batch_scorer: a "
+      "GenPRM verifies the candidates of all problems waiting for scores in one batch (else per problem).");
 
   m.def(
       "search_refine",

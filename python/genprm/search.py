@@ -291,14 +291,17 @@ def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams
                      temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
                      step_delimiters: Sequence[str] = ("\n\n", "\nStep "), step_separator: str = "\n\n",
                      aggregation: str = "last", seed: Optional[int] = None, max_problems_in_flight: int = 8,
-                     tokenizer: Any = None, progress: bool = True,
+                     batch_scorer: bool = True, tokenizer: Any = None, progress: bool = True,
                      on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """``beam_search`` over many problems at once on one engine: up to ``max_problems_in_flight``
     problems are searched concurrently and the expansions of all of them share the engine's
     batches (continuous batching); a finished problem makes room for the next. Each problem's
     search is exactly ``beam_search`` with the same options and ``seed`` (same requests, same
-    result). Scorer: as ``beam_search``; a Python callable or a GenPRM is called once per
-    problem and iteration (that problem's candidates as one batch).
+    result). Scorer: as ``beam_search``. A GenPRM (``batch_scorer=True``) verifies the candidates
+    of ALL problems waiting for scores in one batch on its engine, once the policy has nothing
+    left to generate (problems advance in step: generate all, verify all); with
+    ``batch_scorer=False``, or for a Python callable, the scorer is called once per problem and
+    iteration (that problem's candidates as one batch) while the others wait.
 
     ``problems``: strings, or dicts with ``problem`` and optionally ``answer`` (ground truth),
     ``id`` (default: the index) and ``prompt`` (a pre-rendered policy prompt; default
@@ -339,7 +342,7 @@ def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams
             max_steps=int(max_steps), max_step_tokens=int(max_step_tokens), max_total_tokens=int(max_total_tokens),
             sampling=_sampling(sampling, temperature, top_p, top_k), step_delimiters=list(step_delimiters),
             step_separator=step_separator, aggregation=aggregation, seed=seed,
-            max_problems_in_flight=max_problems_in_flight, on_result=done)
+            max_problems_in_flight=max_problems_in_flight, on_result=done, batch_scorer=bool(batch_scorer))
     finally:
         bar.close()
 

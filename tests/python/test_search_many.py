@@ -118,11 +118,19 @@ def test_beam_search_many_bad_arguments(policy_dir):
 
 
 def test_beam_search_many_with_genprm(policy_dir, tiny_r1_checkpoint):
-    prm = genprm.GenPRM(tiny_r1_checkpoint("search_many_prm", 4), mode="direct", max_tokens=6, fallback_tokens=4)
-    engine = genprm.Engine(policy_dir, kv_blocks=512)
-    rs = search.beam_search_many(engine, prm, [{"problem": p, "answer": "2"} for p in PROBLEMS[:2]], beams=2,
-                                 width=2, max_steps=2, max_step_tokens=4, seed=1, step_delimiters=DELIMS,
-                                 progress=False)
+    prm_dir = tiny_r1_checkpoint("search_many_prm", 4)
+    opts = dict(beams=2, width=2, max_steps=2, max_step_tokens=4, seed=1, step_delimiters=DELIMS, progress=False)
+    rows = [{"problem": p, "answer": "2"} for p in PROBLEMS[:3]]
+    runs = {}
+    for batched in (True, False):
+        prm = genprm.GenPRM(prm_dir, mode="direct", max_tokens=6, fallback_tokens=4, seed=0)
+        engine = genprm.Engine(policy_dir, kv_blocks=512)
+        runs[batched] = (search.beam_search_many(engine, prm, rows, batch_scorer=batched, **opts), prm.stats())
+    rs, st = runs[True]
+    # batched across problems: the same searches, in fewer GenPRM forward steps
+    for a, b in zip(rs, runs[False][0]):
+        assert a["iterations"] == b["iterations"] and a["best"] == b["best"]
+    assert st["forward_steps"] < runs[False][1]["forward_steps"]
     for r in rs:
         assert r["error"] is None
         assert isinstance(r["correct"], bool)
