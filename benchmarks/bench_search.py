@@ -9,9 +9,9 @@ The scorer is a cheap Python callable (reward from the step's length), so the ti
 policy's. Many-at-once keeps the expansions of up to --in-flight problems in the engine's batch
 together; one-by-one has at most N/M requests (one problem's beams) in flight. Both runs search
 exactly the same beams (checked and printed; batch-dependent float rounding in a forward can
-still flip a near-tie sample of a random model, seen with --prm). Prints wall time, engine.stats() (mean sequences and tokens per
-forward, forward steps, prompt tokens computed / from cache, generated tokens) and the ratios
-(one-by-one / many).
+still flip a near-tie sample of a random model, seen with --prm). Prints wall time,
+engine.stats() (mean sequences and tokens per forward, forward steps, prompt tokens computed /
+from cache, generated tokens) and the ratios (one-by-one / many).
 
 --prm: the scorer is a random GenPRM of the same size (mode "direct") instead, and a third run
 "many, per-problem PRM" (batch_scorer=False) shows what batching the verifications of all
