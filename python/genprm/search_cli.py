@@ -8,7 +8,8 @@ the id when ``id`` is absent; without either, ``id`` is required). Each problem 
 the output as one JSON line as soon as it finishes (the input row plus ``prediction``,
 ``correct`` when an answer is given, and the method's details); rerunning resumes: ids already
 in the output are skipped and a torn last line (an interrupted write) is cut off and redone. A
-problem that failed is written with ``error`` and no ``prediction`` and is retried on resume.
+problem that failed is written with ``error`` and no ``prediction`` and is retried on resume;
+the exit status is then 1.
 When answers are present the accuracy (over every finished row of the output) is printed.
 
 --method beam (default): step-level beam search (genprm.search.beam_search_many), up to
@@ -155,6 +156,7 @@ def _cli_search(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     name = "genprm search"
+    failed = 0
     if not os.path.isdir(args.policy):
         _eprint(f"{name}: --policy {args.policy!r} is not a directory (a policy checkpoint dir with "
                 "config.json, *.safetensors and tokenizer files)")
@@ -210,7 +212,6 @@ def _cli_search(args: argparse.Namespace) -> int:
         items = [{"problem": r["problem"], "answer": r.get("answer"), "id": r["id"]} for r in todo]
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         t0 = time.time()
-        failed = 0
         with open(args.output, "a", encoding="utf-8") as out:
             def write(i: int, res: Dict[str, Any]) -> None:
                 nonlocal failed
@@ -245,4 +246,4 @@ def _cli_search(args: argparse.Namespace) -> int:
                   f"{100.0 * acc['correct'] / acc['graded']:.1f}%")
             for pick, (hits, total) in sorted(acc["picks"].items()):
                 print(f"  {pick:<16} {hits}/{total} = {100.0 * hits / total:.1f}%")
-    return 0
+    return 1 if failed else 0

@@ -257,3 +257,22 @@ def test_cli_search_bad_input(policy_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):  # --prm and --scorer are exclusive, one is required
         cli.main(["search", "--policy", policy_dir, "--input", str(inp), "--output", out])
     assert not os.path.exists(out)
+
+
+def test_cli_search_failed_problem_is_recorded_and_retried(policy_dir, tmp_path, capsys):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(inp, [{"id": "ok", "problem": PROBLEMS[0], "answer": "2"},
+                 {"id": "long", "problem": "word " * 400, "answer": "2"}])  # outgrows a 16-block KV cache
+    argv = ["search", "--policy", policy_dir, "--scorer", "none", "--input", str(inp), "--output", str(out),
+            "--beams", "2", "--width", "2", "--max-steps", "2", "--max-step-tokens", "3", "--kv-blocks", "16",
+            "--plain-prompt", "--no-progress"]
+    assert cli.main(argv) == 1
+    cap = capsys.readouterr()
+    assert "long: failed: beam_search: generation failed at iteration 1" in cap.err
+    rows = {r["id"]: r for r in _lines(out)}
+    assert "prediction" in rows["ok"] and "error" not in rows["ok"]
+    assert "prediction" not in rows["long"] and "KV blocks" in rows["long"]["error"]
+    assert "accuracy (beam, last): " in cap.out and "/1 = " in cap.out  # failed rows are not graded
+    assert cli.main(argv) == 1  # resume: only the failed one is tried again
+    assert "1 already in" in capsys.readouterr().err
+    assert sorted(r["id"] for r in _lines(out)) == ["long", "long", "ok"]
