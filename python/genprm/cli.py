@@ -18,10 +18,11 @@ with its line number and skipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["main", "read_rows", "done_ids"]
 
@@ -30,11 +31,12 @@ def _eprint(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
-def read_rows(path: str, check: Optional[Callable[[Any], Optional[str]]] = None
+def read_rows(path: str, check: Optional[Callable[[Any], Optional[str]]] = None, fill_id: bool = False
               ) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
     """(line number, row) for every valid row of a JSONL file, and one message per malformed
     line (naming the file, the line number and what is wrong). ``check(row)`` -> what is wrong
-    or None (default: a verify row {id, problem, steps}); it may fill ``id``."""
+    or None (default: a verify row {id, problem, steps}); it may fill ``id``. With ``fill_id`` a
+    row without ``id`` gets its line number as id."""
     rows: List[Tuple[int, Dict[str, Any]]] = []
     problems: List[str] = []
     seen: Set[str] = set()
@@ -47,6 +49,8 @@ def read_rows(path: str, check: Optional[Callable[[Any], Optional[str]]] = None
             except json.JSONDecodeError as e:
                 problems.append(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno}); skipped")
                 continue
+            if fill_id and isinstance(row, dict) and "id" not in row:
+                row["id"] = str(lineno)
             why = (check or _row_problem)(row)
             if why:
                 problems.append(f"{path}:{lineno}: {why}; skipped")
@@ -73,21 +77,25 @@ def _row_problem(row: Any) -> Optional[str]:
     return None
 
 
-def done_ids(path: str, key: str = "value") -> Set[str]:
-    """Ids of the rows already in an output file, i.e. rows with ``key`` (a torn last line from an
-    interrupted run is ignored, so that row is redone)."""
-    ids: Set[str] = set()
+def json_lines(path: str) -> Iterator[Dict[str, Any]]:
+    """The JSON objects of a JSONL file, in order; lines that do not parse as an object (a torn
+    last line from an interrupted run, say) are skipped. Nothing when the file does not exist."""
     if not os.path.exists(path):
-        return ids
+        return
     with open(path, "r", encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if isinstance(row, dict) and "id" in row and key in row:
-                ids.add(str(row["id"]))
-    return ids
+            if isinstance(row, dict):
+                yield row
+
+
+def done_ids(path: str, key: str = "value") -> Set[str]:
+    """Ids of the rows already in an output file, i.e. rows with ``key`` (a torn last line from an
+    interrupted run is ignored, so that row is redone)."""
+    return {str(row["id"]) for row in json_lines(path) if "id" in row and key in row}
 
 
 def _repair_torn_tail(path: str) -> None:
@@ -102,37 +110,79 @@ def _repair_torn_tail(path: str) -> None:
         f.truncate(cut)
 
 
+def require_dir(name: str, flag: str, path: str, what: str) -> bool:
+    """True when ``path`` is a directory; else says so (naming the command and flag) and False."""
+    if os.path.isdir(path):
+        return True
+    _eprint(f"{name}: {flag} {path!r} is not a directory ({what})")
+    return False
+
+
+def plan_job(name: str, input_path: str, output_path: str, *, check: Optional[Callable[[Any], Optional[str]]] = None,
+             fill_id: bool = False, done_key: str = "value", noun: str = "rows",
+             verb: str = "process") -> Optional[List[Tuple[int, Dict[str, Any]]]]:
+    """The shared start of a resumable JSONL job: reads the input rows (reporting malformed lines),
+    cuts a torn last line off the output, and drops the ids already done (rows with ``done_key``).
+    Returns the (line number, row) pairs still to do, or None when the input cannot be read."""
+    try:
+        rows, problems = read_rows(input_path, check=check, fill_id=fill_id)
+    except (OSError, UnicodeDecodeError) as e:
+        _eprint(f"{name}: cannot read --input {input_path!r}: {e}")
+        return None
+    for p in problems:
+        _eprint(f"{name}: {p}")
+    _repair_torn_tail(output_path)
+    done = done_ids(output_path, key=done_key)
+    todo = [(n, r) for n, r in rows if str(r["id"]) not in done]
+    _eprint(f"{name}: {len(rows)} {noun} in {input_path}, {len(rows) - len(todo)} already in {output_path}, "
+            f"{len(todo)} to {verb}, {len(problems)} malformed")
+    return todo
+
+
+def set_threads(threads: Optional[int]) -> None:
+    """torch.set_num_threads for --threads (None: torch's default)."""
+    if threads is not None:
+        import torch
+        torch.set_num_threads(max(1, threads))
+
+
+@contextlib.contextmanager
+def appending(path: str) -> Iterator[Callable[[Dict[str, Any]], None]]:
+    """Opens ``path`` for appending (creating its folder) and yields write(record): one JSON line,
+    flushed at once so that an interruption loses nothing finished."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as out:
+        def write(record: Dict[str, Any]) -> None:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+        yield write
+
+
+def token_summary(stats: Dict[str, Any]) -> str:
+    """The engine counters a job prints at its end."""
+    return (f"prompt tokens submitted {stats['prompt_tokens_submitted']}, computed "
+            f"{stats['prompt_tokens_computed']}, from cache {stats['prompt_tokens_cached']}; generated "
+            f"{stats['generated_tokens']}")
+
+
 def _verify(args: argparse.Namespace) -> int:
     from .prm import GenPRM
 
-    if not os.path.isdir(args.model):
-        _eprint(f"genprm verify: --model {args.model!r} is not a directory (a GenPRM checkpoint dir with "
-                "config.json, *.safetensors and tokenizer files)")
+    name = "genprm verify"
+    if not require_dir(name, "--model", args.model, "a GenPRM checkpoint dir with config.json, *.safetensors and "
+                       "tokenizer files"):
         return 2
-    try:
-        rows, problems = read_rows(args.input)
-    except (OSError, UnicodeDecodeError) as e:
-        _eprint(f"genprm verify: cannot read --input {args.input!r}: {e}")
+    todo = plan_job(name, args.input, args.output, verb="verify")
+    if todo is None:
         return 2
-    for p in problems:
-        _eprint(f"genprm verify: {p}")
-    _repair_torn_tail(args.output)
-    done = done_ids(args.output)
-    todo = [(n, r) for n, r in rows if str(r["id"]) not in done]
-    skipped = len(rows) - len(todo)
-    _eprint(f"genprm verify: {len(rows)} rows in {args.input}, {skipped} already in {args.output}, "
-            f"{len(todo)} to verify, {len(problems)} malformed")
     if not todo:
         return 0
-
-    if args.threads is not None:
-        import torch
-        torch.set_num_threads(max(1, args.threads))
+    set_threads(args.threads)
     options: Dict[str, Any] = {"threshold": args.threshold}
-    for name in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
-        value = getattr(args, name)
+    for opt in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
+        value = getattr(args, opt)
         if value is not None:
-            options[name] = value
+            options[opt] = value
     engine: Dict[str, Any] = {}
     if args.kv_blocks is not None:
         engine["kv_blocks"] = args.kv_blocks
@@ -140,9 +190,7 @@ def _verify(args: argparse.Namespace) -> int:
         options["max_solutions_in_flight"] = args.max_in_flight
     prm = GenPRM(args.model, device=args.device, dtype=args.dtype, majority=args.majority, mode=args.mode,
                  engine=engine, sandbox={"timeout_s": args.code_timeout}, **options)
-    out_dir = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(out_dir, exist_ok=True)
-    with open(args.output, "a", encoding="utf-8") as out:
+    with appending(args.output) as append:
         def write(i: int, result) -> None:
             _, row = todo[i]
             d = result.to_dict()
@@ -154,17 +202,13 @@ def _verify(args: argparse.Namespace) -> int:
                                             "prompt_tokens": d["prompt_tokens"],
                                             "cached_prompt_tokens": d["cached_prompt_tokens"],
                                             "error": d["error"]}})
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+            append(record)
             if args.show:
                 rewards = ", ".join(f"{v:.3f}" for v in d["value"])
                 _eprint(f"{row['id']}: step rewards [{rewards}]  first wrong step {d['first_wrong_step']}")
 
         prm.verify_many([r for _, r in todo], progress=not args.no_progress, on_result=write)
-    stats = prm.stats()
-    _eprint(f"genprm verify: wrote {len(todo)} rows to {args.output}; prompt tokens submitted "
-            f"{stats['prompt_tokens_submitted']}, computed {stats['prompt_tokens_computed']}, "
-            f"from cache {stats['prompt_tokens_cached']}; generated {stats['generated_tokens']}")
+    _eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(prm.stats())}")
     return 0
 
 

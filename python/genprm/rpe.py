@@ -364,49 +364,13 @@ def _add_cli(sub: Any) -> None:
     p.set_defaults(func=_cli_label)
 
 
-def _read_label_rows(path: str) -> Tuple[List[Tuple[int, Dict[str, Any]]], List[str]]:
-    rows: List[Tuple[int, Dict[str, Any]]] = []
-    problems: List[str] = []
-    seen = set()
-    with open(path, "r", encoding="utf-8", errors="strict") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno}); skipped")
-                continue
-            if isinstance(row, dict) and "id" not in row:
-                row = dict(row, id=str(lineno))
-            try:
-                rid = _row(row, lineno, None, None)[0]
-            except ValueError as e:
-                problems.append(f"{path}:{lineno}: {str(e).split(': ', 1)[-1]}; skipped")
-                continue
-            if rid in seen:
-                problems.append(f"{path}:{lineno}: duplicate id {rid!r}; skipped")
-                continue
-            seen.add(rid)
-            rows.append((lineno, row))
-    return rows, problems
-
-
-def _label_done_ids(path: str) -> set:
-    import os
-
-    ids = set()
-    if not os.path.exists(path):
-        return ids
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "id" in row and "labels" in row:
-                ids.add(str(row["id"]))
-    return ids
+def _label_row_problem(row: Any) -> Optional[str]:
+    """cli.read_rows check for a label row (problem, steps, answer)."""
+    try:
+        _row(row, 0, None, None)
+    except ValueError as e:
+        return str(e).split(": ", 1)[-1]
+    return None
 
 
 def _json_safe(result: Dict[str, Any]) -> Dict[str, Any]:
@@ -416,43 +380,29 @@ def _json_safe(result: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _cli_label(args: Any) -> int:
-    import os
-
-    from .cli import _eprint, _repair_torn_tail
+    from .cli import _eprint, appending, plan_job, require_dir, set_threads, token_summary
     from .engine import Engine
 
-    if not os.path.isdir(args.model):
-        _eprint(f"genprm label: --model {args.model!r} is not a directory (a policy checkpoint dir with "
-                "config.json, *.safetensors and tokenizer files)")
+    name = "genprm label"
+    if not require_dir(name, "--model", args.model, "a policy checkpoint dir with config.json, *.safetensors and "
+                       "tokenizer files"):
         return 2
-    try:
-        rows, problems = _read_label_rows(args.input)
-    except (OSError, UnicodeDecodeError) as e:
-        _eprint(f"genprm label: cannot read --input {args.input!r}: {e}")
+    todo = plan_job(name, args.input, args.output, check=_label_row_problem, fill_id=True, done_key="labels",
+                    verb="label")
+    if todo is None:
         return 2
-    for msg in problems:
-        _eprint(f"genprm label: {msg}")
-    _repair_torn_tail(args.output)
-    done = _label_done_ids(args.output)
-    todo = [(n, r) for n, r in rows if str(r["id"]) not in done]
-    _eprint(f"genprm label: {len(rows)} rows in {args.input}, {len(rows) - len(todo)} already in {args.output}, "
-            f"{len(todo)} to label, {len(problems)} malformed")
     if not todo:
         return 0
-    if args.threads is not None:
-        import torch
-        torch.set_num_threads(max(1, args.threads))
+    set_threads(args.threads)
     engine = Engine(args.model, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
                     seed=args.seed or 0)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "a", encoding="utf-8") as out:
+    with appending(args.output) as append:
         def write(i: int, res: Dict[str, Any]) -> None:
             _, row = todo[i]
             record = dict(row)
             record.update({"id": row["id"], "labels": res["labels"], "hard_labels": res["hard_labels"],
                            "mc": res["mc"], "mc_first": res["mc_first"], "k": res["k"], "rpe": _json_safe(res)})
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+            append(record)
             if args.show:
                 _eprint(f"{row['id']}: MC(s_1) {res['mc_first']:.3f}, K {res['k']}, mc "
                         f"[{', '.join(f'{m:.3f}' for m in res['mc'])}], labels {res['labels']}"
@@ -462,8 +412,5 @@ def _cli_label(args: Any) -> int:
                    temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
                    system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
                    max_problems_in_flight=args.max_in_flight, progress=not args.no_progress, on_result=write)
-    st = engine.stats()
-    _eprint(f"genprm label: wrote {len(todo)} rows to {args.output}; prompt tokens submitted "
-            f"{st['prompt_tokens_submitted']}, computed {st['prompt_tokens_computed']}, from cache "
-            f"{st['prompt_tokens_cached']}; generated {st['generated_tokens']}")
+    _eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(engine.stats())}")
     return 0

@@ -27,7 +27,6 @@ the first sample; majority vote is unaffected).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from typing import Any, Dict, List, Optional
@@ -100,15 +99,12 @@ def _zero_scorer(problem: str, solutions: List[List[str]]) -> List[List[float]]:
 def _accuracy(path: str) -> Dict[str, Any]:
     """Accuracy over the finished rows of an output file (the last row per id): overall
     (``prediction``) and, for Best-of-N rows, per pick."""
+    from .cli import json_lines
+
     last: Dict[str, Dict[str, Any]] = {}
-    with open(path, "r", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and "prediction" in row and row.get("correct") is not None:
-                last[str(row.get("id"))] = row
+    for row in json_lines(path):
+        if "prediction" in row and row.get("correct") is not None:
+            last[str(row.get("id"))] = row
     out: Dict[str, Any] = {"graded": len(last), "correct": sum(bool(r["correct"]) for r in last.values())}
     picks: Dict[str, List[int]] = {}
     for r in last.values():
@@ -152,17 +148,15 @@ def _record(row: Dict[str, Any], res: Dict[str, Any], args: argparse.Namespace, 
 
 def _cli_search(args: argparse.Namespace) -> int:
     from . import search as _search
-    from .cli import _eprint, _repair_torn_tail, done_ids, read_rows
+    from .cli import _eprint, appending, plan_job, require_dir, set_threads, token_summary
     from .engine import Engine
 
     name = "genprm search"
     failed = 0
-    if not os.path.isdir(args.policy):
-        _eprint(f"{name}: --policy {args.policy!r} is not a directory (a policy checkpoint dir with "
-                "config.json, *.safetensors and tokenizer files)")
+    if not require_dir(name, "--policy", args.policy, "a policy checkpoint dir with config.json, *.safetensors and "
+                       "tokenizer files"):
         return 2
-    if args.prm is not None and not os.path.isdir(args.prm):
-        _eprint(f"{name}: --prm {args.prm!r} is not a directory (a GenPRM checkpoint dir)")
+    if args.prm is not None and not require_dir(name, "--prm", args.prm, "a GenPRM checkpoint dir"):
         return 2
     for opt in ("beams", "width", "max_steps", "max_step_tokens", "n", "max_tokens", "max_in_flight", "majority"):
         if getattr(args, opt) <= 0:
@@ -171,22 +165,13 @@ def _cli_search(args: argparse.Namespace) -> int:
     if args.method == "beam" and args.beams % args.width:
         _eprint(f"{name}: --beams ({args.beams}) must be divisible by --width ({args.width})")
         return 2
-    try:
-        rows, problems = read_rows(args.input, check=_check_search_row)
-    except (OSError, UnicodeDecodeError) as e:
-        _eprint(f"{name}: cannot read --input {args.input!r}: {e}")
+    planned = plan_job(name, args.input, args.output, check=_check_search_row, done_key="prediction",
+                       noun="problems", verb="solve")
+    if planned is None:
         return 2
-    for msg in problems:
-        _eprint(f"{name}: {msg}")
-    _repair_torn_tail(args.output)
-    done = done_ids(args.output, key="prediction")
-    todo = [r for _, r in rows if str(r["id"]) not in done]
-    _eprint(f"{name}: {len(rows)} problems in {args.input}, {len(rows) - len(todo)} already in {args.output}, "
-            f"{len(todo)} to solve, {len(problems)} malformed")
+    todo = [r for _, r in planned]
     if todo:
-        if args.threads is not None:
-            import torch
-            torch.set_num_threads(max(1, args.threads))
+        set_threads(args.threads)
         policy = Engine(args.policy, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
                         seed=args.seed or 0)
         tokenizer = None
@@ -210,14 +195,11 @@ def _cli_search(args: argparse.Namespace) -> int:
         else:
             scorer = _zero_scorer
         items = [{"problem": r["problem"], "answer": r.get("answer"), "id": r["id"]} for r in todo]
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         t0 = time.time()
-        with open(args.output, "a", encoding="utf-8") as out:
+        with appending(args.output) as append:
             def write(i: int, res: Dict[str, Any]) -> None:
                 nonlocal failed
-                rec = _record(todo[i], res, args, time.time() - t0)
-                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                out.flush()
+                append(_record(todo[i], res, args, time.time() - t0))
                 if res["error"] is not None:
                     failed += 1
                     _eprint(f"{name}: {todo[i]['id']}: failed: {res['error']}")
@@ -234,11 +216,8 @@ def _cli_search(args: argparse.Namespace) -> int:
                                          max_total_tokens=args.max_total_tokens, **common)
             else:
                 _search.best_of_n_many(policy, scorer, items, n=args.n, max_tokens=args.max_tokens, **common)
-        st = policy.stats()
         _eprint(f"{name}: wrote {len(todo)} problems to {args.output} in {time.time() - t0:.1f} s ({failed} failed); "
-                f"policy prompt tokens submitted {st['prompt_tokens_submitted']}, computed "
-                f"{st['prompt_tokens_computed']}, from cache {st['prompt_tokens_cached']}; generated "
-                f"{st['generated_tokens']}")
+                f"policy {token_summary(policy.stats())}")
     if os.path.exists(args.output):
         acc = _accuracy(args.output)
         if acc["graded"]:

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "genprm/engine/request.hpp"
+#include "genprm/engine/rng.hpp"
 #include "genprm/math/extract.hpp"
 #include "genprm/search/score.hpp"
 #include "genprm/search/scorer.hpp"
@@ -120,14 +121,8 @@ struct BeamSearchResult {
 };
 
 namespace detail {
-inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 inline uint64_t request_seed(uint64_t seed, int iteration, int request) {
-  return mix64(seed ^ mix64((static_cast<uint64_t>(iteration) << 32) | static_cast<uint32_t>(request)));
+  return splitmix64(seed ^ splitmix64((static_cast<uint64_t>(iteration) << 32) | static_cast<uint32_t>(request)));
 }
 inline bool has_final_answer(const std::string& step) {
   auto e = math::extract_answer(step);
