@@ -14,3 +14,5 @@ run "$PY" benchmarks/bench_tokenizer.py
 run "$PY" benchmarks/bench_math.py
 run "$PY" benchmarks/bench_sandbox.py
 run "$PY" benchmarks/bench_rpe.py --threads 1
+run "$PY" benchmarks/bench_search.py --threads 1
+run "$PY" benchmarks/bench_search_prm_cache.py
