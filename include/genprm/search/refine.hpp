@@ -12,6 +12,9 @@
 // policy prompt (the chat template; identity when empty). A solution is split into steps at
 // "\n\n" (empty pieces dropped), as the policy wrote it. An empty solution is never judged correct.
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
 #include <functional>
 #include <optional>
 #include <string>
@@ -41,8 +44,11 @@ struct RefineOptions {
       "Put your final answer within \\boxed{}.";
   std::function<std::string(const std::string&)> render;  ///< user message -> prompt; identity if empty
   std::optional<uint64_t> seed;
+  int max_problems_in_flight = 8;  ///< run_many: problems refined at once
 
   void validate() const {
+    GENPRM_CHECK_ARG(max_problems_in_flight > 0, "refine: max_problems_in_flight must be positive, got {}",
+                     max_problems_in_flight);
     GENPRM_CHECK_ARG(max_turns >= 0, "refine: max_turns must be >= 0, got {}", max_turns);
     GENPRM_CHECK_ARG(max_tokens > 0, "refine: max_tokens must be positive, got {}", max_tokens);
     GENPRM_CHECK_ARG(step_separator.size() > 0, "refine: step_separator is empty");
@@ -91,6 +97,44 @@ inline std::string replace_all(std::string s, const std::string& key, const std:
   return s;
 }
 
+/// One problem of a many-problem refinement.
+struct RefineProblem {
+  std::string problem;                  ///< what the scorer sees (and {problem} of the template)
+  std::string prompt;                   ///< the rendered policy prompt of turn 0
+  std::optional<std::string> initial;   ///< a solution to start from instead of generating turn 0
+  std::optional<uint64_t> seed;         ///< overrides RefineOptions::seed for this problem
+};
+
+/// The outcome of one problem of run_many: `result` (partial when it failed) or `error`.
+struct RefineProblemResult {
+  size_t index = 0;               ///< position in the input
+  RefineResult result;
+  std::string error;              ///< the failure's message; empty on success
+  std::exception_ptr exception;   ///< the failure itself (rethrow to keep its type)
+  bool ok() const { return error.empty(); }
+};
+
+namespace detail {
+/// The state of one problem's refinement between events (generation back, scores back).
+struct RefineTask {
+  size_t index = 0;
+  std::string problem;
+  std::optional<std::string> initial;
+  std::optional<uint64_t> seed;
+  RefineResult res;
+  int t = 0;                  ///< the turn in progress
+  RefineTurn turn;            ///< ... and its state
+  bool scoring = false;       ///< waiting for the scorer (else for the generator)
+  GenerationOutput out;
+  std::vector<StepScores> scores;
+  std::exception_ptr failure;
+  bool delivered = false;
+};
+struct RefineReady {
+  std::deque<std::shared_ptr<RefineTask>> queue;
+};
+}  // namespace detail
+
 template <typename Gen, typename Scorer>
 class Refiner {
  public:
@@ -99,39 +143,104 @@ class Refiner {
   }
 
   /// Refines one problem. `prompt`: the rendered policy prompt of turn 0. `initial`: a solution to
-  /// start from instead of generating turn 0 (nullopt: generate it).
+  /// start from instead of generating turn 0 (nullopt: generate it). A failure is thrown (its own
+  /// type). The many-problem refinement with one problem.
   RefineResult run(const std::string& problem, const std::string& prompt,
                    const std::optional<std::string>& initial = std::nullopt) {
-    RefineResult res;
-    std::string next_prompt = prompt;
-    for (int t = 0; t <= opts_.max_turns; ++t) {
-      RefineTurn turn;
-      turn.prompt = next_prompt;
-      if (t == 0 && initial) {
-        turn.text = *initial;
-        turn.finish_reason = "given";
-      } else {
-        generate(t, turn, res);
+    std::optional<RefineProblemResult> got;
+    run_many_async({RefineProblem{problem, prompt, initial, std::nullopt}},
+                   [&](RefineProblemResult r) { got = std::move(r); });
+    GENPRM_CHECK(got.has_value(), "refine: the refinement ended without a result");
+    if (got->exception) std::rethrow_exception(got->exception);
+    return std::move(got->result);
+  }
+
+  /// Refines many problems concurrently over the one generator, as BeamSearch::run_many_async:
+  /// up to `options().max_problems_in_flight` problems live at once, all their policy requests
+  /// in the generator together; a finished problem makes room for the next in input order. Per
+  /// problem exactly run() (same requests, seeds and turns). `on_result` gets each problem's
+  /// outcome in completion order; a failing problem (generation error, a scorer that throws or
+  /// answers wrongly) reports its error there and the others go on. Scorers: an asynchronous
+  /// one (poll()) gets the batches of all problems waiting for scores at once; a synchronous one
+  /// is called once per problem and turn (one solution) and blocks the loop while it runs; one
+  /// with score(problem, solutions, done, fail) can fail only its problem. Exceptions from
+  /// gen.poll(), the scorer's poll() or `on_result` end the whole run.
+  void run_many_async(std::vector<RefineProblem> problems, const std::function<void(RefineProblemResult)>& on_result) {
+    auto ready = std::make_shared<detail::RefineReady>();
+    const size_t cap = static_cast<size_t>(opts_.max_problems_in_flight);
+    size_t next = 0, active = 0;
+    while (next < problems.size() || active > 0) {
+      while (active < cap && next < problems.size()) {
+        auto t = std::make_shared<detail::RefineTask>();
+        t->index = next;
+        t->problem = std::move(problems[next].problem);
+        t->initial = std::move(problems[next].initial);
+        t->seed = problems[next].seed ? problems[next].seed : opts_.seed;
+        t->turn.prompt = std::move(problems[next].prompt);
+        ++next;
+        ++active;
+        begin_turn(t, ready);
       }
-      turn.steps = split_steps(turn.text, opts_.step_separator);
-      if (auto e = math::extract_answer(turn.text)) turn.answer = e->answer;
-      score(problem, turn);
-      const bool ok = !turn.steps.empty() && turn.incorrect.empty();
-      if (!ok && t < opts_.max_turns) {
-        turn.feedback = feedback(turn);
-        std::string user = replace_all(opts_.refine_template, "{feedback}", turn.feedback);
-        user = replace_all(user, "{solution}", join(turn.steps));
-        user = replace_all(user, "{problem}", problem);
-        next_prompt = opts_.render ? opts_.render(user) : user;
+      if (!ready->queue.empty()) {
+        auto t = std::move(ready->queue.front());
+        ready->queue.pop_front();
+        if (t->delivered) continue;
+        if (advance(t, ready)) {
+          t->delivered = true;
+          --active;
+          RefineProblemResult r;
+          r.index = t->index;
+          r.result = std::move(t->res);
+          if (t->failure) {
+            r.exception = t->failure;
+            r.error = error_message(t->failure);
+          }
+          on_result(std::move(r));
+        }
+        continue;
       }
-      res.turns.push_back(std::move(turn));
-      res.all_correct = ok;
-      if (ok) break;
+      const bool g = gen_.poll();
+      const bool s = poll_scorer(scorer_);
+      GENPRM_CHECK(g || s || !ready->queue.empty(),
+                   "refine: generator and scorer went idle before the results came back ({} problems live)", active);
+    }
+  }
+
+  /// run_many_async with the results in input order; `on_result` (optional) still sees each as
+  /// it finishes.
+  std::vector<RefineProblemResult> run_many(std::vector<RefineProblem> problems,
+                                            const std::function<void(const RefineProblemResult&)>& on_result = {}) {
+    std::vector<std::optional<RefineProblemResult>> out(problems.size());
+    run_many_async(std::move(problems), [&](RefineProblemResult r) {
+      if (on_result) on_result(r);
+      const size_t i = r.index;
+      out[i] = std::move(r);
+    });
+    std::vector<RefineProblemResult> res;
+    res.reserve(out.size());
+    for (auto& r : out) {
+      GENPRM_CHECK(r.has_value(), "refine: a problem ended without a result");
+      res.push_back(std::move(*r));
     }
     return res;
   }
 
+  const RefineOptions& options() const { return opts_; }
+
  private:
+  using TaskPtr = std::shared_ptr<detail::RefineTask>;
+  using ReadyPtr = std::shared_ptr<detail::RefineReady>;
+
+  static std::string error_message(const std::exception_ptr& e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      return x.what();
+    } catch (...) {
+      return "unknown error";
+    }
+  }
+
   std::string join(const std::vector<std::string>& steps) const {
     std::string s;
     for (size_t i = 0; i < steps.size(); ++i) s += (i ? opts_.step_separator : "") + steps[i];
@@ -150,46 +259,112 @@ class Refiner {
     return f;
   }
 
-  void generate(int t, RefineTurn& turn, RefineResult& res) {
-    GenerationRequest req;
-    req.prompt_text = turn.prompt;
-    req.params = opts_.sampling;
-    req.params.max_tokens = opts_.max_tokens;
-    if (opts_.seed) req.params.seed = detail::request_seed(*opts_.seed, t, 0);
-    bool back = false;
-    GenerationOutput got;
-    gen_.submit(std::move(req), [&](GenerationOutput out) {
-      got = std::move(out);
-      back = true;
-    });
-    detail::drive(gen_, scorer_, back, "refine");
-    GENPRM_CHECK(got.error.empty(), "refine: generation failed at turn {}: {}", t, got.error);
-    GENPRM_CHECK(got.samples.size() == 1, "refine: the generator returned {} samples for n = 1", got.samples.size());
-    ++res.requests;
-    res.generated_tokens += static_cast<long>(got.samples[0].token_ids.size());
-    turn.text = got.samples[0].text;
-    turn.finish_reason = got.samples[0].finish_reason;
-  }
-
-  void score(const std::string& problem, RefineTurn& turn) {
-    if (turn.steps.empty()) {  // nothing to verify: judged incorrect as a whole
-      turn.score = 0.0;
+  /// Starts turn t->t (its prompt set): the given initial solution, else one policy request.
+  void begin_turn(const TaskPtr& t, const ReadyPtr& ready) {
+    t->scoring = false;
+    if (t->t == 0 && t->initial) {
+      t->turn.text = *t->initial;
+      t->turn.finish_reason = "given";
+      ready->queue.push_back(t);  // advance() scores it
       return;
     }
+    try {
+      GenerationRequest req;
+      req.prompt_text = t->turn.prompt;
+      req.params = opts_.sampling;
+      req.params.max_tokens = opts_.max_tokens;
+      if (t->seed) req.params.seed = detail::request_seed(*t->seed, t->t, 0);
+      gen_.submit(std::move(req), [t, ready](GenerationOutput out) {
+        t->out = std::move(out);
+        ready->queue.push_back(t);
+      });
+    } catch (...) {
+      t->failure = std::current_exception();
+      ready->queue.push_back(t);
+    }
+  }
+
+  /// Handles the event a problem waited for; true when the problem is finished (or failed).
+  bool advance(const TaskPtr& t, const ReadyPtr& ready) {
+    if (t->failure) return true;
+    try {
+      if (!t->scoring) {
+        if (!(t->t == 0 && t->initial)) generation_back(*t);
+        RefineTurn& turn = t->turn;
+        turn.steps = split_steps(turn.text, opts_.step_separator);
+        if (auto e = math::extract_answer(turn.text)) turn.answer = e->answer;
+        if (turn.steps.empty()) {  // nothing to verify: judged incorrect as a whole
+          turn.score = 0.0;
+          return end_turn(t, ready);
+        }
+        t->scoring = true;
+        ScoreCallback done = [t, ready](std::vector<StepScores> s) {
+          t->scores = std::move(s);
+          ready->queue.push_back(t);
+        };
+        Solutions sols{turn.steps};
+        if constexpr (detail::has_score_or_fail<Scorer>::value) {
+          scorer_.score(t->problem, std::move(sols), std::move(done), [t, ready](std::exception_ptr e) {
+            t->failure = e;
+            ready->queue.push_back(t);
+          });
+        } else {
+          scorer_.score(t->problem, std::move(sols), std::move(done));
+        }
+        return false;
+      }
+      scores_back(*t);
+      return end_turn(t, ready);
+    } catch (...) {
+      t->failure = std::current_exception();
+      return true;
+    }
+  }
+
+  void generation_back(detail::RefineTask& t) {
+    GenerationOutput got = std::move(t.out);
+    t.out = GenerationOutput{};
+    GENPRM_CHECK(got.error.empty(), "refine: generation failed at turn {}: {}", t.t, got.error);
+    GENPRM_CHECK(got.samples.size() == 1, "refine: the generator returned {} samples for n = 1", got.samples.size());
+    ++t.res.requests;
+    t.res.generated_tokens += static_cast<long>(got.samples[0].token_ids.size());
+    t.turn.text = std::move(got.samples[0].text);
+    t.turn.finish_reason = std::move(got.samples[0].finish_reason);
+  }
+
+  void scores_back(detail::RefineTask& t) {
+    RefineTurn& turn = t.turn;
     Solutions sols{turn.steps};
-    bool back = false;
-    std::vector<StepScores> got;
-    scorer_.score(problem, sols, [&](std::vector<StepScores> s) {
-      got = std::move(s);
-      back = true;
-    });
-    detail::drive(gen_, scorer_, back, "refine scorer");
-    check_scores("refine", sols, got);
-    turn.rewards = std::move(got[0].rewards);
-    turn.critiques = std::move(got[0].critiques);
+    check_scores("refine", sols, t.scores);
+    turn.rewards = std::move(t.scores[0].rewards);
+    turn.critiques = std::move(t.scores[0].critiques);
+    t.scores.clear();
     turn.score = aggregate(turn.rewards, opts_.aggregation);
     for (size_t i = 0; i < turn.rewards.size(); ++i)
       if (!(turn.rewards[i] >= opts_.threshold)) turn.incorrect.push_back(static_cast<int>(i));
+  }
+
+  /// Closes the scored turn; starts the next one unless done. True when the problem is done.
+  bool end_turn(const TaskPtr& t, const ReadyPtr& ready) {
+    RefineTurn& turn = t->turn;
+    const bool ok = !turn.steps.empty() && turn.incorrect.empty();
+    std::string next_prompt;
+    const bool more = !ok && t->t < opts_.max_turns;
+    if (more) {
+      turn.feedback = feedback(turn);
+      std::string user = replace_all(opts_.refine_template, "{feedback}", turn.feedback);
+      user = replace_all(user, "{solution}", join(turn.steps));
+      user = replace_all(user, "{problem}", t->problem);
+      next_prompt = opts_.render ? opts_.render(user) : user;
+    }
+    t->res.turns.push_back(std::move(turn));
+    t->res.all_correct = ok;
+    if (!more) return true;
+    ++t->t;
+    t->turn = RefineTurn{};
+    t->turn.prompt = std::move(next_prompt);
+    begin_turn(t, ready);
+    return false;
   }
 
   Gen& gen_;
@@ -202,6 +377,15 @@ template <typename Gen, typename Scorer>
 RefineResult refine(Gen& gen, Scorer& scorer, const std::string& problem, const std::string& prompt,
                     RefineOptions opts = {}, const std::optional<std::string>& initial = std::nullopt) {
   return Refiner<Gen, Scorer>(gen, scorer, std::move(opts)).run(problem, prompt, initial);
+}
+
+/// Many-problem form: Refiner(gen, scorer, opts).run_many(problems, on_result) (results in input
+/// order; `on_result` sees each as it finishes).
+template <typename Gen, typename Scorer>
+std::vector<RefineProblemResult> refine_many(Gen& gen, Scorer& scorer, std::vector<RefineProblem> problems,
+                                             RefineOptions opts = {},
+                                             const std::function<void(const RefineProblemResult&)>& on_result = {}) {
+  return Refiner<Gen, Scorer>(gen, scorer, std::move(opts)).run_many(std::move(problems), on_result);
 }
 
 }  // namespace genprm::search
