@@ -1,9 +1,13 @@
 """Beam search over many problems: all at once (search.beam_search_many) vs one by one
 (search.beam_search per problem), same random policy, same problems, same seed, same run.
+--method refine: the same for critic refinement (search.refine_many vs search.refine per
+problem; --max-turns revisions of at most --max-tokens tokens, a step judged incorrect when its
+length reward is below 0.5).
 
     PYTHONPATH=build/python python benchmarks/bench_search.py [--problems 8] [--beams 4] [--width 2]
         [--max-steps 4] [--max-step-tokens 16] [--hidden 256] [--layers 4] [--in-flight 8]
         [--device cpu|cuda] [--dtype float32|bfloat16] [--threads N] [--prm]
+        [--method beam|refine] [--max-turns 2] [--max-tokens 32]
 
 The scorer is a cheap Python callable (reward from the step's length), so the timing is the
 policy's. Many-at-once keeps the expansions of up to --in-flight problems in the engine's batch
@@ -39,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--prm", action="store_true", help="score with a random GenPRM (direct mode)")
+    ap.add_argument("--method", choices=["beam", "refine"], default="beam")
+    ap.add_argument("--max-turns", type=int, default=2, help="refine: revisions at most")
+    ap.add_argument("--max-tokens", type=int, default=32, help="refine: tokens per solution")
     args = ap.parse_args(argv)
 
     import torch
@@ -79,7 +86,15 @@ def main(argv=None) -> int:
         base = eng.stats()
         prm_base = scorer.stats()["forward_steps"] if args.prm else 0
         t0 = time.perf_counter()
-        if mode.startswith("many"):
+        if args.method == "refine":
+            ropts = dict(max_turns=args.max_turns, max_tokens=args.max_tokens, threshold=0.5, seed=0)
+            if mode.startswith("many"):
+                res = search.refine_many(eng, scorer, problems, max_problems_in_flight=args.in_flight,
+                                         batch_scorer=mode == "many", progress=False, **ropts)
+            else:
+                res = [search.refine(eng, scorer, p, **ropts) for p in problems]
+            res = [{"best": {"steps": [t["text"] for t in r["turns"]]}} for r in res]  # every turn compared
+        elif mode.startswith("many"):
             res = search.beam_search_many(eng, scorer, problems, max_problems_in_flight=args.in_flight,
                                           batch_scorer=mode == "many", progress=False, **opts)
         else:
@@ -98,10 +113,14 @@ def main(argv=None) -> int:
                       "best": [r["best"]["steps"] for r in res]}
     same = ", ".join(f"{mode}: {r['best'] == runs['one-by-one']['best']}" for mode, r in runs.items()
                      if mode != "one-by-one")
-    print(f"beam search, {args.problems} problems, N={args.beams} M={args.width}, max {args.max_steps} steps x "
-          f"{args.max_step_tokens} tokens, hidden {args.hidden} x {args.layers} layers, {args.device} {args.dtype}, "
+    what = (f"refine, {args.problems} problems, max {args.max_turns} revisions x {args.max_tokens} tokens"
+            if args.method == "refine" else
+            f"beam search, {args.problems} problems, N={args.beams} M={args.width}, max {args.max_steps} steps x "
+            f"{args.max_step_tokens} tokens")
+    print(f"{what}, hidden {args.hidden} x {args.layers} layers, {args.device} {args.dtype}, "
           f"threads {torch.get_num_threads()}, in flight {args.in_flight}, scorer "
-          f"{'GenPRM (direct)' if args.prm else 'length callable'}; same best beams as one-by-one ({same})")
+          f"{'GenPRM (direct)' if args.prm else 'length callable'}; same "
+          f"{'turns' if args.method == 'refine' else 'best beams'} as one-by-one ({same})")
     print(f"{'':<22} {'wall s':>8} {'fwd steps':>9} {'seqs/fwd':>8} {'toks/fwd':>8} {'prompt comp':>11} "
           f"{'prompt cache':>12} {'generated':>9}" + (f" {'PRM fwd':>8}" if args.prm else ""))
     for mode, r in runs.items():

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -244,6 +245,66 @@ struct GenPRMBatchScorer {
   }
 };
 
+/// A KeyboardInterrupt raised inside a Python scorer ends the whole run, not one problem.
+void rethrow_interrupt(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (py::error_already_set& x) {
+    if (x.matches(PyExc_KeyboardInterrupt)) throw;
+  } catch (...) {
+  }
+}
+
+search::RefineOptions refine_options(int max_turns, int max_tokens, double threshold, const SamplingParams& sampling,
+                                     const std::string& aggregation, const std::string& refine_template,
+                                     const py::object& render, std::optional<uint64_t> seed,
+                                     int max_problems_in_flight) {
+  search::RefineOptions o;
+  o.max_turns = max_turns;
+  o.max_tokens = max_tokens;
+  o.threshold = threshold;
+  o.sampling = sampling;
+  o.aggregation = search::parse_aggregation(aggregation);
+  if (!refine_template.empty()) o.refine_template = refine_template;
+  if (!render.is_none()) {
+    GENPRM_CHECK_ARG(PyCallable_Check(render.ptr()), "refine: render must be callable (str) -> str");
+    o.render = [render](const std::string& user) {
+      py::gil_scoped_acquire gil;
+      return render(user).cast<std::string>();
+    };
+  }
+  o.seed = seed;
+  o.max_problems_in_flight = max_problems_in_flight;
+  o.validate();
+  return o;
+}
+
+/// {"turns": [...], "final" (None without turns), "all_correct", "requests", "generated_tokens"}.
+py::dict refine_result_dict(const search::RefineResult& res) {
+  py::list turns;
+  for (const auto& t : res.turns) {
+    py::dict d;
+    d["prompt"] = t.prompt;
+    d["text"] = t.text;
+    d["steps"] = t.steps;
+    d["rewards"] = t.rewards;
+    d["critiques"] = t.critiques;
+    d["incorrect"] = t.incorrect;
+    d["feedback"] = t.feedback;
+    d["score"] = t.score;
+    d["answer"] = answer_obj(t.answer);
+    d["finish_reason"] = t.finish_reason;
+    turns.append(d);
+  }
+  py::dict out;
+  out["turns"] = turns;
+  out["final"] = turns.empty() ? py::object(py::none()) : py::object(turns[turns.size() - 1]);
+  out["all_correct"] = res.all_correct;
+  out["requests"] = res.requests;
+  out["generated_tokens"] = res.generated_tokens;
+  return out;
+}
+
 /// Runs `f(scorer)` with the scorer that `obj` stands for.
 template <typename F>
 auto with_scorer(const py::object& obj, F&& f) {
@@ -367,51 +428,69 @@ void bind_search(py::module_& m) {
          int max_turns, int max_tokens, double threshold, const SamplingParams& sampling, const std::string& aggregation,
          const std::string& refine_template, py::object render, std::optional<std::string> initial,
          std::optional<uint64_t> seed) {
-        search::RefineOptions o;
-        o.max_turns = max_turns;
-        o.max_tokens = max_tokens;
-        o.threshold = threshold;
-        o.sampling = sampling;
-        o.aggregation = search::parse_aggregation(aggregation);
-        if (!refine_template.empty()) o.refine_template = refine_template;
-        if (!render.is_none()) {
-          GENPRM_CHECK_ARG(PyCallable_Check(render.ptr()), "refine: render must be callable (str) -> str");
-          o.render = [render](const std::string& user) {
-            py::gil_scoped_acquire gil;
-            return render(user).cast<std::string>();
-          };
-        }
-        o.seed = seed;
+        auto o = refine_options(max_turns, max_tokens, threshold, sampling, aggregation, refine_template, render, seed, 1);
         auto res = with_scorer(scorer, [&](auto& s) {
           return search::refine(policy.engine(), s, problem, prompt, std::move(o), initial);
         });
-        py::list turns;
-        for (const auto& t : res.turns) {
-          py::dict d;
-          d["prompt"] = t.prompt;
-          d["text"] = t.text;
-          d["steps"] = t.steps;
-          d["rewards"] = t.rewards;
-          d["critiques"] = t.critiques;
-          d["incorrect"] = t.incorrect;
-          d["feedback"] = t.feedback;
-          d["score"] = t.score;
-          d["answer"] = answer_obj(t.answer);
-          d["finish_reason"] = t.finish_reason;
-          turns.append(d);
-        }
-        py::dict out;
-        out["turns"] = turns;
-        out["final"] = turns[turns.size() - 1];
-        out["all_correct"] = res.all_correct;
-        out["requests"] = res.requests;
-        out["generated_tokens"] = res.generated_tokens;
-        return out;
+        return refine_result_dict(res);
       },
       py::arg("policy"), py::arg("scorer"), py::arg("problem"), py::arg("prompt"), py::kw_only(),
       py::arg("max_turns"), py::arg("max_tokens"), py::arg("threshold"), py::arg("sampling"), py::arg("aggregation"),
       py::arg("refine_template") = "", py::arg("render") = py::none(), py::arg("initial") = py::none(),
       py::arg("seed") = py::none());
+
+  m.def(
+      "search_refine_many",
+      [](PyEngine& policy, const py::object& scorer,
+         const std::vector<std::tuple<std::string, std::string, std::optional<std::string>>>& problems, int max_turns,
+         int max_tokens, double threshold, const SamplingParams& sampling, const std::string& aggregation,
+         const std::string& refine_template, py::object render, std::optional<uint64_t> seed,
+         int max_problems_in_flight, py::object on_result, bool batch_scorer) {
+        auto o = refine_options(max_turns, max_tokens, threshold, sampling, aggregation, refine_template, render, seed,
+                                max_problems_in_flight);
+        GENPRM_CHECK_ARG(on_result.is_none() || PyCallable_Check(on_result.ptr()),
+                         "on_result must be callable (index, result) or None");
+        std::vector<search::RefineProblem> in;
+        for (const auto& [problem, prompt, initial] : problems) in.push_back({problem, prompt, initial, std::nullopt});
+        std::vector<py::object> out(in.size());
+        using G = std::decay_t<decltype(policy.engine())>;
+        TrackedGenerator<G> gen{policy.engine()};
+        auto run = [&](auto& s) {
+          using S = std::decay_t<decltype(s)>;
+          search::Refiner<TrackedGenerator<G>, S> rf(gen, s, std::move(o));
+          rf.run_many_async(std::move(in), [&](search::RefineProblemResult r) {
+            py::dict d;
+            if (r.ok()) {
+              d = refine_result_dict(r.result);
+              d["error"] = py::none();
+            } else {
+              rethrow_interrupt(r.exception);
+              d = refine_result_dict(r.result);
+              d["error"] = r.error;
+            }
+            out[r.index] = d;
+            if (!on_result.is_none()) on_result(r.index, d);
+          });
+          return 0;
+        };
+        if (py::isinstance<PyGenPRM>(scorer) && batch_scorer) {
+          GenPRMBatchScorer s(&scorer.cast<PyGenPRM&>(), &gen.busy);
+          run(s);
+        } else {
+          with_scorer(scorer, run);
+        }
+        py::list res;
+        for (auto& d : out) res.append(d);
+        return res;
+      },
+      py::arg("policy"), py::arg("scorer"), py::arg("problems"), py::kw_only(), py::arg("max_turns"),
+      py::arg("max_tokens"), py::arg("threshold"), py::arg("sampling"), py::arg("aggregation"),
+      py::arg("refine_template") = "", py::arg("render") = py::none(), py::arg("seed") = py::none(),
+      py::arg("max_problems_in_flight") = 8, py::arg("on_result") = py::none(), py::arg("batch_scorer") = true,
+      "Critic refinement of many (problem, prompt, initial) triples at once on one engine; on_result(index, dict) "
+      "runs as each finishes; returns the dicts in input order (a failed problem: its turns so far, final None and "
+      "its error). batch_scorer: a GenPRM verifies the solutions of all problems waiting for scores in one batch "
+      "once the policy engine is idle (else per problem and turn).");
 }
 
 }  // namespace genprm::bindings

@@ -12,6 +12,7 @@
     >>> search.refine(policy, prm, problem, max_turns=3)["final"]["answer"]
     >>> rs = search.beam_search_many(policy, prm, [{"problem": p, "answer": a, "id": i}, ...], seed=0)
     >>> sum(r["correct"] for r in rs) / len(rs)                    # many problems at once, graded
+    >>> rs = search.refine_many(policy, prm, rows, max_turns=3, seed=0)  # refinement, many at once
 
 Scores of a solution from its step rewards: ``last``, ``min``, ``avg``, ``prod``; an empty list
 scores 0.0. Ties: the lower candidate index (for votes: the answer group seen first) wins; NaN
@@ -30,7 +31,7 @@ import numpy as np
 from . import _core
 
 __all__ = ["AGGREGATIONS", "aggregate", "best_of_n", "majority_vote", "weighted_vote", "beam_search",
-           "beam_search_many", "best_of_n_many", "split_solution", "refine", "default_prompt"]
+           "beam_search_many", "best_of_n_many", "split_solution", "refine", "refine_many", "default_prompt"]
 
 AGGREGATIONS = ("last", "min", "avg", "prod")
 
@@ -347,6 +348,79 @@ def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams
         bar.close()
 
 
+def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns: int = 3, max_tokens: int = 1024,
+                threshold: float = 0.5, temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0,
+                sampling: Optional[Any] = None, aggregation: str = "min", refine_template: Optional[str] = None,
+                render: Optional[Callable[[str], str]] = None, seed: Optional[int] = None,
+                max_problems_in_flight: int = 8, batch_scorer: bool = True, tokenizer: Any = None,
+                progress: bool = True,
+                on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
+    """``refine`` over many problems at once on one engine: up to ``max_problems_in_flight``
+    problems are refined concurrently, the policy requests of all of them share the engine's
+    batches; a finished problem makes room for the next. Each problem's refinement is exactly
+    ``refine`` with the same options, ``seed``, prompt and ``render`` (same turns). Scorer: as
+    ``refine``; a GenPRM (``batch_scorer=True``) verifies the solutions of ALL problems waiting
+    for scores in one batch once the policy engine has nothing left to decode; otherwise (or for
+    a callable) the scorer is called per problem and turn while the others wait.
+
+    ``problems``: strings, or dicts with ``problem`` and optionally ``answer``, ``id``,
+    ``prompt`` (turn 0's policy prompt; default ``default_prompt(problem, tokenizer)``) and
+    ``initial`` (a solution to start from instead of generating turn 0). ``render``: the
+    revision request -> policy prompt; default with a ``tokenizer``: ``default_prompt(message,
+    tokenizer)`` (the chat template), else the message as is.
+
+    Returns, in input order, the ``refine`` dict of every problem plus ``index``, ``id``,
+    ``problem``, ``answer``, ``prediction`` (the final turn's answer), ``correct`` (graded; None
+    without an answer) and ``error`` (None, or the failure's message: ``turns`` then holds the
+    turns done and ``final`` is None; the other problems go on). ``on_result(index, result)`` runs
+    as each problem finishes (completion order); ``progress``: a tqdm bar with the accuracy.
+    """
+    _check_how(aggregation, "aggregation")
+    if render is not None and not callable(render):
+        raise ValueError("render must be callable (str) -> str")
+    if on_result is not None and not callable(on_result):
+        raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
+    max_problems_in_flight = _positive_int("max_problems_in_flight", max_problems_in_flight)
+    core = _policy_core(policy)
+    scorer_core = _scorer_core(scorer)
+    if not isinstance(problems, (str, bytes, Mapping)):
+        try:
+            problems = list(problems)  # read twice below
+        except TypeError:
+            pass  # _problem_items says why
+    items = _problem_items(problems, tokenizer)
+    for i, p in enumerate(problems):
+        initial = p.get("initial") if isinstance(p, Mapping) else None
+        if initial is not None and not isinstance(initial, str):
+            raise ValueError(f"problems[{i}]: 'initial' must be a string, got {type(initial).__name__}")
+        items[i]["initial"] = initial
+    if render is None and tokenizer is not None:
+        render = lambda message: default_prompt(message, tokenizer)  # noqa: E731
+    bar = _Progress(progress, len(items), "refine")
+
+    def done(i: int, d: Dict[str, Any]) -> None:
+        item = items[i]
+        if d["error"] is not None:
+            d["final"] = None
+        prediction = None if d["final"] is None else d["final"]["answer"]
+        d.update({"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
+                  "prediction": prediction,
+                  "correct": None if item["answer"] is None else (d["error"] is None and _grade(prediction, item["answer"]))})
+        bar.update(d["correct"], d["error"])
+        if on_result is not None:
+            on_result(i, d)
+
+    try:
+        return _core.search_refine_many(
+            core, scorer_core, [(it["problem"], it["prompt"], it["initial"]) for it in items],
+            max_turns=int(max_turns), max_tokens=int(max_tokens), threshold=float(threshold),
+            sampling=_sampling(sampling, temperature, top_p, top_k), aggregation=aggregation,
+            refine_template=refine_template or "", render=render, seed=seed,
+            max_problems_in_flight=max_problems_in_flight, on_result=done, batch_scorer=bool(batch_scorer))
+    finally:
+        bar.close()
+
+
 def split_solution(text: str, delimiters: Sequence[str] = ("\n\n", "\nStep ")) -> List[str]:
     """The steps of a full solution as beam search delimits them: cut at every delimiter (a
     ``"\\nStep "`` delimiter starts the next step, which keeps its ``Step k:``), blank steps
@@ -383,8 +457,14 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     """Best-of-N over many problems: per problem ONE request of n = ``n`` full solutions from
     ``default_prompt`` (the step-by-step prompt of beam search), each split into steps at the
     beam-search delimiters (``split_solution``), scored by the PRM, then picked per aggregation.
-    ``max_problems_in_flight`` problems are generated at once (one engine batch), then scored
-    (a genprm.GenPRM verifies all their solutions at once; a callable is called per problem).
+    Up to ``max_problems_in_flight`` problems decode at once (continuous batching); a problem is
+    scored as soon as its N samples are back, while the others go on decoding, and its place goes
+    to the next problem (no generate-then-score barrier). A callable scorer is called at once, per
+    problem; a genprm.GenPRM verifies the problems waiting for scores together in one
+    ``verify_many``, when the policy engine has no request left or once
+    ``max_problems_in_flight * n`` solutions wait (the next problems are submitted first). Same
+    seed, same rows as generating all first and scoring after (per-request seeds); only the
+    order of the scorer and ``on_result`` calls is the completion order.
     ``sampling``: a genprm.SamplingParams used as given (else temperature / top_p / top_k with
     ``max_tokens`` and ``seed``; one seed for every problem's request, as beam search).
 
@@ -445,58 +525,93 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
         if on_result is not None:
             on_result(i, r)
 
+    # Scoring starts as soon as a problem's N samples are back, while the others still decode: a
+    # generated problem leaves the cap of problems in flight and the next ones are submitted
+    # BEFORE it is scored. A callable scorer is called right away (one batch per problem). A GenPRM
+    # verifies the waiting problems together, when the policy engine has no request left (nothing
+    # to decode) or once at least ``max_problems_in_flight * n`` solutions wait (the batch size
+    # the generate-then-score barrier had).
+    batch_rows = max_problems_in_flight * n
+    generated: List[int] = []  # problems whose generation came back, in order
+    outs: Dict[int, Any] = {}
+    waiting: List[int] = []    # generated, waiting for the GenPRM
+    cands: Dict[int, List[Dict[str, Any]]] = {}
+
+    def submit(i: int) -> None:
+        def on_done(out: Any) -> None:
+            outs[i] = out
+            generated.append(i)
+        policy.submit(items[i]["prompt"], params, n, on_done)
+
+    def verify(chunk: List[int]) -> None:
+        rows, owner = [], []
+        for i in chunk:
+            for j, c in enumerate(cands[i]):
+                rows.append({"id": f"{items[i]['id']}:{j}", "problem": items[i]["problem"], "steps": c["steps"]})
+                owner.append((i, j))
+        left = {i: len(cands[i]) for i in chunk}
+        errors: Dict[int, str] = {}
+
+        def verified(k: int, v: Any) -> None:
+            i, j = owner[k]
+            if v.error:
+                errors.setdefault(i, f"verification of candidate {j} failed: {v.error}")
+            cands[i][j]["value"] = [float(x) for x in v.value]
+            left[i] -= 1
+            if left[i] == 0:
+                finish(i, cands[i], errors.get(i))
+
+        scorer.verify_many(rows, progress=False, on_result=verified)
+
+    def admit() -> None:
+        nonlocal next_i, in_gen
+        while in_gen < max_problems_in_flight and next_i < len(items):
+            submit(next_i)
+            next_i += 1
+            in_gen += 1
+
+    def score(i: int) -> None:
+        try:
+            rewards = _score_batch(scorer, items[i]["problem"], [c["steps"] for c in cands[i]])
+            for c, rw in zip(cands[i], rewards):
+                if len(rw) != len(c["steps"]):
+                    raise ValueError(f"scorer: {len(rw)} rewards for {len(c['steps'])} steps")
+                c["value"] = rw
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001  the problem fails, the others go on
+            finish(i, cands[i], f"{type(e).__name__}: {e}")
+            return
+        finish(i, cands[i], None)
+
+    next_i, in_gen = 0, 0
     try:
-        for start in range(0, len(items), max_problems_in_flight):
-            chunk = list(range(start, min(len(items), start + max_problems_in_flight)))
-            outs = policy.generate([items[i]["prompt"] for i in chunk], params, n=n)
-            cands: Dict[int, List[Dict[str, Any]]] = {}
-            failed: Dict[int, str] = {}
-            for i, out in zip(chunk, outs):
+        while next_i < len(items) or in_gen or waiting:
+            admit()
+            busy = policy.poll() if in_gen else False
+            back: List[int] = []
+            while generated:
+                i = generated.pop(0)
+                in_gen -= 1
+                out = outs.pop(i)
                 if getattr(out, "error", ""):
-                    failed[i] = f"generation failed: {out.error}"
+                    finish(i, [], f"generation failed: {out.error}")
                     continue
                 cands[i] = [{"text": s.text, "steps": split_solution(s.text, step_delimiters),
                              "answer": _math.extract_answer(s.text), "finish_reason": s.finish_reason,
                              "tokens": len(s.token_ids)} for s in out.samples]
-            for i in chunk:
-                if i in failed:
-                    finish(i, [], failed[i])
+                back.append(i)
+            admit()  # the next problems go into the engine before this batch is scored
             if is_genprm:
-                rows, owner = [], []
-                for i in chunk:
-                    for j, c in enumerate(cands.get(i, [])):
-                        rows.append({"id": f"{items[i]['id']}:{j}", "problem": items[i]["problem"],
-                                     "steps": c["steps"]})
-                        owner.append((i, j))
-                left = {i: len(cands[i]) for i in cands}
-                errors: Dict[int, str] = {}
-
-                def verified(k: int, v: Any) -> None:
-                    i, j = owner[k]
-                    if v.error:
-                        errors.setdefault(i, f"verification of candidate {j} failed: {v.error}")
-                    cands[i][j]["value"] = [float(x) for x in v.value]
-                    left[i] -= 1
-                    if left[i] == 0:
-                        finish(i, cands[i], errors.get(i))
-
-                scorer.verify_many(rows, progress=False, on_result=verified)
+                waiting.extend(back)
+                if waiting and (in_gen == 0 or sum(len(cands[i]) for i in waiting) >= batch_rows):
+                    chunk, waiting = waiting, []
+                    verify(chunk)
             else:
-                for i in chunk:
-                    if i not in cands:
-                        continue
-                    try:
-                        rewards = _score_batch(scorer, items[i]["problem"], [c["steps"] for c in cands[i]])
-                        for c, rw in zip(cands[i], rewards):
-                            if len(rw) != len(c["steps"]):
-                                raise ValueError(f"scorer: {len(rw)} rewards for {len(c['steps'])} steps")
-                            c["value"] = rw
-                    except (KeyboardInterrupt, SystemExit):
-                        raise
-                    except Exception as e:  # noqa: BLE001  the problem fails, the others go on
-                        finish(i, cands[i], f"{type(e).__name__}: {e}")
-                        continue
-                    finish(i, cands[i], None)
+                for i in back:
+                    score(i)
+            if not busy and in_gen and not back:
+                raise RuntimeError(f"best_of_n_many: the policy engine went idle with {in_gen} requests out")
     finally:
         bar.close()
     return results  # type: ignore[return-value]

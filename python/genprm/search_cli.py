@@ -1,7 +1,9 @@
-"""``genprm search``: policy test-time scaling over a dataset (beam search or Best-of-N with a PRM).
+"""``genprm search``: policy test-time scaling over a dataset (beam search, Best-of-N or critic
+refinement with a PRM).
 
     genprm search --policy POLICY_DIR (--prm PRM_DIR | --scorer none) --input problems.jsonl \\
-                  --output out.jsonl [--method beam|best-of-n] [--beams 4 --width 2 | --n 8] ...
+                  --output out.jsonl [--method beam|best-of-n|refine]
+                  [--beams 4 --width 2 | --n 8 | --max-turns 3] ...
 
 Input rows: ``{"problem", "answer"?, "id"?}`` (MATH500 rows as they are: ``unique_id`` serves as
 the id when ``id`` is absent; without either, ``id`` is required). Each problem is appended to
@@ -19,10 +21,19 @@ text, steps, rewards, finish_reason, search {aggregation, beams, width, requests
 prompt), split into steps at the beam-search delimiters, scored by the PRM; row fields:
 candidates [{text, steps, answer, value, ...}], picks {bon_last..bon_prod, majority,
 weighted_last..weighted_prod: {index, answer, correct}}, prediction/correct (bon_<aggregation>),
-pass. The rows fit genprm.eval.best_of_n(rows, truth_key="answer").
+pass. The rows fit genprm.eval.best_of_n(rows, truth_key="answer"). Scoring of a problem starts
+as soon as its N samples are back, while the other problems still decode.
+--method refine: critic refinement (genprm.search.refine_many): the policy writes a solution of
+at most --max-tokens tokens, the PRM judges its steps (split at blank lines), the critiques of
+the steps with reward < --threshold go back to the policy for a revised solution; up to
+--max-turns revisions, stopping once every step is judged correct; up to --max-in-flight
+problems at once. Row fields: prediction/correct (the final solution's), score, text, steps,
+rewards, incorrect (0-based steps judged incorrect), finish_reason, refine {aggregation,
+max_turns, threshold, revisions (turns taken after the first), all_correct, requests,
+generated_tokens, turns [{answer, score, incorrect, finish_reason}]}.
 
 --scorer none: no PRM, every step rewarded 0 (beam search keeps the first candidates, BoN picks
-the first sample; majority vote is unaffected).
+the first sample; majority vote is unaffected; refine revises every solution --max-turns times).
 """
 from __future__ import annotations
 
@@ -33,11 +44,11 @@ from typing import Any, Dict, List, Optional
 
 from .search import AGGREGATIONS
 
-_METHODS = ("beam", "best-of-n")
+_METHODS = ("beam", "best-of-n", "refine")
 
 
 def _add_cli(sub: Any) -> None:
-    p = sub.add_parser("search", help="beam search / Best-of-N with a PRM over a JSONL of problems",
+    p = sub.add_parser("search", help="beam search / Best-of-N / critic refinement with a PRM over a JSONL of problems",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--policy", required=True, help="policy checkpoint directory (HF format, with tokenizer)")
     who = p.add_mutually_exclusive_group(required=True)
@@ -53,7 +64,12 @@ def _add_cli(sub: Any) -> None:
     p.add_argument("--max-total-tokens", dest="max_total_tokens", type=int, default=0,
                    help="beam: generated tokens per beam (0: no limit)")
     p.add_argument("--n", type=int, default=8, help="best-of-n: solutions per problem")
-    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048, help="best-of-n: tokens per solution")
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048,
+                   help="best-of-n, refine: tokens per solution")
+    p.add_argument("--max-turns", dest="max_turns", type=int, default=3,
+                   help="refine: revisions at most after the first solution (0: score the first only)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="refine: a step with reward below it is judged incorrect (its critique is fed back)")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--top-p", dest="top_p", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
@@ -139,6 +155,15 @@ def _record(row: Dict[str, Any], res: Dict[str, Any], args: argparse.Namespace, 
                          "cached_prompt_tokens": res["cached_prompt_tokens"],
                          "finished": [{"text": b["text"], "score": b["score"], "answer": b["answer"],
                                        "finish_reason": b["finish_reason"]} for b in res["finished"]]}
+    elif args.method == "refine":
+        fin = res["final"]
+        rec.update({"score": fin["score"], "text": fin["text"], "steps": fin["steps"], "rewards": fin["rewards"],
+                    "incorrect": fin["incorrect"], "finish_reason": fin["finish_reason"]})
+        rec["refine"] = {"aggregation": args.aggregation, "max_turns": args.max_turns, "threshold": args.threshold,
+                         "revisions": len(res["turns"]) - 1, "all_correct": res["all_correct"],
+                         "requests": res["requests"], "generated_tokens": res["generated_tokens"],
+                         "turns": [{"answer": t["answer"], "score": t["score"], "incorrect": t["incorrect"],
+                                    "finish_reason": t["finish_reason"]} for t in res["turns"]]}
     else:
         rec.update({"candidates": res["candidates"], "picks": res["picks"], "pass": res["pass"],
                     "aggregation": args.aggregation})
@@ -162,6 +187,9 @@ def _cli_search(args: argparse.Namespace) -> int:
         if getattr(args, opt) <= 0:
             _eprint(f"{name}: --{opt.replace('_', '-')} must be positive, got {getattr(args, opt)}")
             return 2
+    if args.max_turns < 0:
+        _eprint(f"{name}: --max-turns must be >= 0, got {args.max_turns}")
+        return 2
     if args.method == "beam" and args.beams % args.width:
         _eprint(f"{name}: --beams ({args.beams}) must be divisible by --width ({args.width})")
         return 2
@@ -214,6 +242,9 @@ def _cli_search(args: argparse.Namespace) -> int:
                 _search.beam_search_many(policy, scorer, items, beams=args.beams, width=args.width,
                                          max_steps=args.max_steps, max_step_tokens=args.max_step_tokens,
                                          max_total_tokens=args.max_total_tokens, **common)
+            elif args.method == "refine":
+                _search.refine_many(policy, scorer, items, max_turns=args.max_turns, max_tokens=args.max_tokens,
+                                    threshold=args.threshold, **common)
             else:
                 _search.best_of_n_many(policy, scorer, items, n=args.n, max_tokens=args.max_tokens, **common)
         _eprint(f"{name}: wrote {len(todo)} problems to {args.output} in {time.time() - t0:.1f} s ({failed} failed); "
