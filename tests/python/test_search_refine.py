@@ -29,13 +29,13 @@ def word_scorer(log=None):
     return score
 
 
-OPTS = dict(max_turns=2, max_tokens=12, threshold=0.5, seed=5)
+OPTS = dict(max_turns=2, max_tokens=12, threshold=0.5, seed=5, temperature=0.1)  # near-greedy: no near-tie flips
 
 
 def test_refine_many_matches_refine_one_by_one(policy_dir):
     engine = genprm.Engine(policy_dir, kv_blocks=512)
     rows = [{"problem": PROBLEMS[0], "answer": "2", "id": "a"}, PROBLEMS[1],
-            {"problem": PROBLEMS[2], "answer": 42, "initial": "Six times seven\n\nis \\boxed{42}"},
+            {"problem": PROBLEMS[2], "answer": 42, "initial": "Six times seven\n\nis \\boxed{42}."},
             {"problem": PROBLEMS[3], "prompt": "Solve it: x+1=3.\n\n"}]
     seen = []
     log = []
@@ -57,7 +57,7 @@ def test_refine_many_matches_refine_one_by_one(policy_dir):
             assert t["feedback"] and (t["incorrect"] or not t["steps"])
     assert len(log) == scored  # one scorer call per turn with steps
     assert many[2]["turns"][0]["finish_reason"] == "given"
-    assert many[2]["turns"][0]["steps"] == ["Six times seven", "is \\boxed{42}"]
+    assert many[2]["turns"][0]["steps"] == ["Six times seven", "is \\boxed{42}."]
     assert many[2]["turns"][0]["incorrect"] == [0]  # 15 characters: odd
     assert many[2]["turns"][1]["prompt"].startswith(PROBLEMS[2])
     assert many[3]["turns"][0]["prompt"] == "Solve it: x+1=3.\n\n"
