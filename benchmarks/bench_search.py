@@ -2,12 +2,14 @@
 (search.beam_search per problem), same random policy, same problems, same seed, same run.
 --method refine: the same for critic refinement (search.refine_many vs search.refine per
 problem; --max-turns revisions of at most --max-tokens tokens, a step judged incorrect when its
-length reward is below 0.5).
+reward is below --threshold, 0.5). With --prm the turns of many and one-by-one can differ in
+the critiques: the GenPRM seeds a rationale by its submission order (prm/verifier.hpp), which
+differs between the two.
 
     PYTHONPATH=build/python python benchmarks/bench_search.py [--problems 8] [--beams 4] [--width 2]
         [--max-steps 4] [--max-step-tokens 16] [--hidden 256] [--layers 4] [--in-flight 8]
         [--device cpu|cuda] [--dtype float32|bfloat16] [--threads N] [--prm]
-        [--method beam|refine] [--max-turns 2] [--max-tokens 32]
+        [--method beam|refine] [--max-turns 2] [--max-tokens 32] [--threshold 0.5]
 
 The scorer is a cheap Python callable (reward from the step's length), so the timing is the
 policy's. Many-at-once keeps the expansions of up to --in-flight problems in the engine's batch
@@ -46,6 +48,7 @@ def main(argv=None) -> int:
     ap.add_argument("--method", choices=["beam", "refine"], default="beam")
     ap.add_argument("--max-turns", type=int, default=2, help="refine: revisions at most")
     ap.add_argument("--max-tokens", type=int, default=32, help="refine: tokens per solution")
+    ap.add_argument("--threshold", type=float, default=0.5, help="refine: steps below it are revised")
     args = ap.parse_args(argv)
 
     import torch
@@ -87,7 +90,7 @@ def main(argv=None) -> int:
         prm_base = scorer.stats()["forward_steps"] if args.prm else 0
         t0 = time.perf_counter()
         if args.method == "refine":
-            ropts = dict(max_turns=args.max_turns, max_tokens=args.max_tokens, threshold=0.5, seed=0)
+            ropts = dict(max_turns=args.max_turns, max_tokens=args.max_tokens, threshold=args.threshold, seed=0)
             if mode.startswith("many"):
                 res = search.refine_many(eng, scorer, problems, max_problems_in_flight=args.in_flight,
                                          batch_scorer=mode == "many", progress=False, **ropts)

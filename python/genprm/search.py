@@ -462,7 +462,8 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     to the next problem (no generate-then-score barrier). A callable scorer is called at once, per
     problem; a genprm.GenPRM verifies the problems waiting for scores together in one
     ``verify_many``, when the policy engine has no request left or once
-    ``max_problems_in_flight * n`` solutions wait (the next problems are submitted first). Same
+    ``max_problems_in_flight * n`` solutions wait (the next problems are submitted first), in
+    input order (the GenPRM's seeds follow its submission order). Same
     seed, same rows as generating all first and scoring after (per-request seeds); only the
     order of the scorer and ``on_result`` calls is the completion order.
     ``sampling``: a genprm.SamplingParams used as given (else temperature / top_p / top_k with
@@ -530,11 +531,13 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     # BEFORE it is scored. A callable scorer is called right away (one batch per problem). A GenPRM
     # verifies the waiting problems together, when the policy engine has no request left (nothing
     # to decode) or once at least ``max_problems_in_flight * n`` solutions wait (the batch size
-    # the generate-then-score barrier had).
+    # the generate-then-score barrier had), in input order (a batch is the generated problems
+    # after the last verified one, up to the first still decoding) so that its seeds are those of
+    # generate-then-score.
     batch_rows = max_problems_in_flight * n
     generated: List[int] = []  # problems whose generation came back, in order
     outs: Dict[int, Any] = {}
-    waiting: List[int] = []    # generated, waiting for the GenPRM
+    waiting: set = set()       # generated, waiting for the GenPRM
     cands: Dict[int, List[Dict[str, Any]]] = {}
 
     def submit(i: int) -> None:
@@ -584,7 +587,8 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
             return
         finish(i, cands[i], None)
 
-    next_i, in_gen = 0, 0
+    next_i, in_gen, next_verify = 0, 0, 0
+    no_rows: set = set()  # failed generation: nothing to verify
     try:
         while next_i < len(items) or in_gen or waiting:
             admit()
@@ -595,6 +599,7 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
                 in_gen -= 1
                 out = outs.pop(i)
                 if getattr(out, "error", ""):
+                    no_rows.add(i)
                     finish(i, [], f"generation failed: {out.error}")
                     continue
                 cands[i] = [{"text": s.text, "steps": split_solution(s.text, step_delimiters),
@@ -603,9 +608,17 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
                 back.append(i)
             admit()  # the next problems go into the engine before this batch is scored
             if is_genprm:
-                waiting.extend(back)
-                if waiting and (in_gen == 0 or sum(len(cands[i]) for i in waiting) >= batch_rows):
-                    chunk, waiting = waiting, []
+                waiting.update(back)
+                # the GenPRM seeds a solution by its submission order: verify in input order only,
+                # the generated problems from next_verify on without a gap (as generate-then-score)
+                chunk, j = [], next_verify
+                while j < len(items) and (j in waiting or j in no_rows):
+                    if j in waiting:
+                        chunk.append(j)
+                    j += 1
+                if chunk and (in_gen == 0 or sum(len(cands[i]) for i in chunk) >= batch_rows):
+                    waiting.difference_update(chunk)
+                    next_verify = j
                     verify(chunk)
             else:
                 for i in back:

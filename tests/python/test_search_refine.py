@@ -143,19 +143,72 @@ def test_best_of_n_many_scores_while_others_decode_same_rows(policy_dir):
     assert log == PROBLEMS
 
 
-def test_best_of_n_many_genprm_same_as_verify_after(policy_dir, tiny_r1_checkpoint):
+class HoldFirst:
+    """A genprm.Engine whose first request's output is handed back only after `after` others: the
+    generations come back out of input order."""
+
+    def __init__(self, engine, after):
+        self.engine, self._core, self.after = engine, engine._core, after
+        self.held, self.back, self.submitted = None, 0, 0
+        self.generate = engine.generate
+
+    def submit(self, prompt, params, n, on_done):
+        first = self.submitted == 0
+        self.submitted += 1
+
+        def done(out):
+            if first:
+                self.held = (on_done, out)
+                return
+            on_done(out)
+            self.back += 1
+            if self.back == self.after and self.held:
+                cb, o = self.held
+                self.held = False
+                cb(o)
+        return self.engine.submit(prompt, params, n, done)
+
+    def poll(self):
+        return self.engine.poll()
+
+
+class RecordingPRM:
+    """A genprm.GenPRM that records the row ids of every verify_many batch."""
+
+    def __init__(self, prm):
+        self.prm, self._core, self.batches = prm, prm._core, []
+
+    def verify_many(self, rows, **kw):
+        self.batches.append([r["id"] for r in rows])
+        return self.prm.verify_many(rows, **kw)
+
+
+def test_best_of_n_many_genprm_verifies_in_input_order(policy_dir, tiny_r1_checkpoint):
     prm_dir = tiny_r1_checkpoint("bon_many_prm", 9)
-    params = dict(n=2, max_tokens=6, seed=1, progress=False)
-    prm = genprm.GenPRM(prm_dir, mode="direct", max_tokens=4, fallback_tokens=4, seed=0)
-    rs = search.best_of_n_many(genprm.Engine(policy_dir, kv_blocks=512), prm, PROBLEMS[:4],
-                               max_problems_in_flight=2, **params)
+    params = dict(n=2, max_tokens=6, seed=1, progress=False, max_problems_in_flight=2)
+    # The GenPRM seeds its rationales by submission order: verifying out of input order would
+    # change the rewards of a sampling mode. The first problem's generation comes back last.
+    problems = PROBLEMS[:4]
+    log = []  # a callable sees the completion order
+
+    def logged(problem, sols):
+        log.append(problems.index(problem))
+        return [[0.0] * len(x) for x in sols]
+
+    search.best_of_n_many(HoldFirst(genprm.Engine(policy_dir, kv_blocks=512), 3), logged, problems, **params)
+    assert log == [1, 2, 3, 0]
+    prm = RecordingPRM(genprm.GenPRM(prm_dir, mode="direct", max_tokens=4, fallback_tokens=4, seed=0))
+    order = []
+    rs = search.best_of_n_many(HoldFirst(genprm.Engine(policy_dir, kv_blocks=512), 3), prm, problems,
+                               on_result=lambda i, r: order.append(i), **params)
+    assert all(r["error"] is None for r in rs) and sorted(order) == [0, 1, 2, 3]
+    assert [i for b in prm.batches for i in b] == [f"{i}:{j}" for i in range(4) for j in range(2)]
+    assert len(prm.batches) < 4  # problems verified together
     prm2 = genprm.GenPRM(prm_dir, mode="direct", max_tokens=4, fallback_tokens=4, seed=0)
     rows = [{"id": f"{r['id']}:{j}", "problem": r["problem"], "steps": c["steps"]}
             for r in rs for j, c in enumerate(r["candidates"])]
     ref = prm2.verify_many(rows, progress=False)  # all at once, after generation
-    got = [c["value"] for r in rs for c in r["candidates"]]
-    assert got == [[float(x) for x in v.value] for v in ref]
-    assert all(r["error"] is None for r in rs)
+    assert [c["value"] for r in rs for c in r["candidates"]] == [[float(x) for x in v.value] for v in ref]
 
 
 def _lines(path):
