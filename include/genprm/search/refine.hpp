@@ -11,6 +11,11 @@
 // critiques yields "Paragraph k: judged incorrect."). `render` turns that user message into a
 // policy prompt (the chat template; identity when empty). A solution is split into steps at
 // "\n\n" (empty pieces dropped), as the policy wrote it. An empty solution is never judged correct.
+//
+// Many problems at once (run_many / run_many_async / refine_many), built like beam search's: each
+// problem is a state machine (waiting for its generation, then for its scores); up to
+// `max_problems_in_flight` are live and all their requests share the generator's batches. Turn t
+// of a problem is requested with seed mix(seed, t, 0), so per problem the turns are those of run().
 #include <cstdint>
 #include <deque>
 #include <exception>
