@@ -358,7 +358,10 @@ def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns:
     """``refine`` over many problems at once on one engine: up to ``max_problems_in_flight``
     problems are refined concurrently, the policy requests of all of them share the engine's
     batches; a finished problem makes room for the next. Each problem's refinement is exactly
-    ``refine`` with the same options, ``seed``, prompt and ``render`` (same turns). Scorer: as
+    ``refine`` with the same options, ``seed``, prompt and ``render`` (same requests and seeds,
+    hence the same turns for a callable scorer; a GenPRM seeds its rationales by submission
+    order, so its critiques, and in sampling modes its rewards, can differ from one-by-one
+    calls, as in ``beam_search_many``). Scorer: as
     ``refine``; a GenPRM (``batch_scorer=True``) verifies the solutions of ALL problems waiting
     for scores in one batch once the policy engine has nothing left to decode; otherwise (or for
     a callable) the scorer is called per problem and turn while the others wait.
