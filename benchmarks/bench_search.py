@@ -2,9 +2,9 @@
 (search.beam_search per problem), same random policy, same problems, same seed, same run.
 --method refine: the same for critic refinement (search.refine_many vs search.refine per
 problem; --max-turns revisions of at most --max-tokens tokens, a step judged incorrect when its
-reward is below --threshold, 0.5). With --prm the turns of many and one-by-one can differ in
-the critiques: the GenPRM seeds a rationale by its submission order (prm/verifier.hpp), which
-differs between the two.
+reward is below --threshold, 0.5). With --prm the GenPRM's rationale seeds are keyed on the
+solution's content (prm/verifier.hpp), so many and one-by-one differ only where a different
+batch rounds a near tie differently.
 
     PYTHONPATH=build/python python benchmarks/bench_search.py [--problems 8] [--beams 4] [--width 2]
         [--max-steps 4] [--max-step-tokens 16] [--hidden 256] [--layers 4] [--in-flight 8]

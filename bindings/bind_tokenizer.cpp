@@ -18,7 +18,7 @@ std::vector<ChatMessage> to_messages(const py::iterable& messages) {
       const py::object content = d["content"];
       GENPRM_CHECK_ARG(py::isinstance<py::str>(content),
                        "apply_chat_template: message content must be a string (got {})",
-                       std::string(py::str(content.get_type().attr("__name__"))));
+                       std::string(py::str(py::type::of(content).attr("__name__"))));
       out.push_back({py::cast<std::string>(d["role"]), py::cast<std::string>(content)});
     } else {
       out.push_back(py::cast<ChatMessage>(m));

@@ -24,7 +24,7 @@ step rewards (or a dict ``{"rewards": [...], "critiques": [...]}``, or a Verific
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -359,9 +359,8 @@ def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns:
     problems are refined concurrently, the policy requests of all of them share the engine's
     batches; a finished problem makes room for the next. Each problem's refinement is exactly
     ``refine`` with the same options, ``seed``, prompt and ``render`` (same requests and seeds,
-    hence the same turns for a callable scorer; a GenPRM seeds its rationales by submission
-    order, so its critiques, and in sampling modes its rewards, can differ from one-by-one
-    calls, as in ``beam_search_many``). Scorer: as
+    hence the same turns for a callable scorer, and for a GenPRM too, whose rationale seeds are
+    keyed on the solution's content, up to float rounding of a different batch). Scorer: as
     ``refine``; a GenPRM (``batch_scorer=True``) verifies the solutions of ALL problems waiting
     for scores in one batch once the policy engine has nothing left to decode; otherwise (or for
     a callable) the scorer is called per problem and turn while the others wait.
@@ -465,8 +464,7 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     to the next problem (no generate-then-score barrier). A callable scorer is called at once, per
     problem; a genprm.GenPRM verifies the problems waiting for scores together in one
     ``verify_many``, when the policy engine has no request left or once
-    ``max_problems_in_flight * n`` solutions wait (the next problems are submitted first), in
-    input order (the GenPRM's seeds follow its submission order). Same
+    ``max_problems_in_flight * n`` solutions wait (the next problems are submitted first). Same
     seed, same rows as generating all first and scoring after (per-request seeds); only the
     order of the scorer and ``on_result`` calls is the completion order.
     ``sampling``: a genprm.SamplingParams used as given (else temperature / top_p / top_k with
@@ -590,8 +588,7 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
             return
         finish(i, cands[i], None)
 
-    next_i, in_gen, next_verify = 0, 0, 0
-    no_rows: set = set()  # failed generation: nothing to verify
+    next_i, in_gen = 0, 0
     try:
         while next_i < len(items) or in_gen or waiting:
             admit()
@@ -602,7 +599,6 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
                 in_gen -= 1
                 out = outs.pop(i)
                 if getattr(out, "error", ""):
-                    no_rows.add(i)
                     finish(i, [], f"generation failed: {out.error}")
                     continue
                 cands[i] = [{"text": s.text, "steps": split_solution(s.text, step_delimiters),
@@ -612,16 +608,11 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
             admit()  # the next problems go into the engine before this batch is scored
             if is_genprm:
                 waiting.update(back)
-                # the GenPRM seeds a solution by its submission order: verify in input order only,
-                # the generated problems from next_verify on without a gap (as generate-then-score)
-                chunk, j = [], next_verify
-                while j < len(items) and (j in waiting or j in no_rows):
-                    if j in waiting:
-                        chunk.append(j)
-                    j += 1
-                if chunk and (in_gen == 0 or sum(len(cands[i]) for i in chunk) >= batch_rows):
-                    waiting.difference_update(chunk)
-                    next_verify = j
+                # rationale seeds are keyed on content (prm/verifier.hpp), so the problems that are
+                # ready can be verified in any grouping and order: the rewards stay the same
+                if waiting and (in_gen == 0 or sum(len(cands[i]) for i in waiting) >= batch_rows):
+                    chunk = sorted(waiting)
+                    waiting.clear()
                     verify(chunk)
             else:
                 for i in back:

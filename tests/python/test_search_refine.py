@@ -183,11 +183,11 @@ class RecordingPRM:
         return self.prm.verify_many(rows, **kw)
 
 
-def test_best_of_n_many_genprm_verifies_in_input_order(policy_dir, tiny_r1_checkpoint):
+def test_best_of_n_many_genprm_verifies_what_is_ready(policy_dir, tiny_r1_checkpoint):
     prm_dir = tiny_r1_checkpoint("bon_many_prm", 9)
     params = dict(n=2, max_tokens=6, seed=1, progress=False, max_problems_in_flight=2)
-    # The GenPRM seeds its rationales by submission order: verifying out of input order would
-    # change the rewards of a sampling mode. The first problem's generation comes back last.
+    # The first problem's generation comes back last: the others are verified before it, and the
+    # rewards equal verifying everything at once afterwards (seeds are keyed on content).
     problems = PROBLEMS[:4]
     log = []  # a callable sees the completion order
 
@@ -202,8 +202,9 @@ def test_best_of_n_many_genprm_verifies_in_input_order(policy_dir, tiny_r1_check
     rs = search.best_of_n_many(HoldFirst(genprm.Engine(policy_dir, kv_blocks=512), 3), prm, problems,
                                on_result=lambda i, r: order.append(i), **params)
     assert all(r["error"] is None for r in rs) and sorted(order) == [0, 1, 2, 3]
-    assert [i for b in prm.batches for i in b] == [f"{i}:{j}" for i in range(4) for j in range(2)]
+    assert sorted(i for b in prm.batches for i in b) == [f"{i}:{j}" for i in range(4) for j in range(2)]
     assert len(prm.batches) < 4  # problems verified together
+    assert "0:0" in prm.batches[-1] and "0:0" not in prm.batches[0]  # no generate-then-score barrier
     prm2 = genprm.GenPRM(prm_dir, mode="direct", max_tokens=4, fallback_tokens=4, seed=0)
     rows = [{"id": f"{r['id']}:{j}", "problem": r["problem"], "steps": c["steps"]}
             for r in rs for j, c in enumerate(r["candidates"])]

@@ -70,7 +70,7 @@ struct VerifierConfig {
   /// The reference sets VLLM_USE_V1=0: vLLM V0 returns log-probabilities of the processed
   /// distribution (after temperature, top-k and top-p), so p(Yes)/(p(Yes)+p(No)) is read there.
   bool processed_logprobs = true;
-  std::optional<uint64_t> seed;  ///< when set, every request gets a seed derived from it
+  std::optional<uint64_t> seed;  ///< when set, every request gets a seed derived from it and the content verified
 
   // Budgets.
   int max_tokens = 2048;  ///< per stage request; stage 2 gets max_tokens - tokens(assistant text)

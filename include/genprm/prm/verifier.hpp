@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "genprm/engine/request.hpp"
+#include "genprm/engine/rng.hpp"
 #include "genprm/prm/code.hpp"
 #include "genprm/prm/config.hpp"
 #include "genprm/prm/prompt.hpp"
@@ -289,12 +290,16 @@ class Verifier {
     return it == live_.end() ? nullptr : it->second.get();
   }
 
+  /// Seeds are keyed on what is verified (the problem and the steps through t), not on the
+  /// order solutions were submitted: a solution gets the same rationales alone or in any batch,
+  /// in a resumed run, and when continued from a prior.
   std::optional<uint64_t> request_seed(const SolutionState& s, int t, int path, int req) const {
     if (!cfg_.seed) return std::nullopt;
-    uint64_t x = *cfg_.seed ^ (s.key * 0x9E3779B97F4A7C15ull) ^ (uint64_t(t) << 40) ^
-                 (uint64_t(path + 1) << 20) ^ uint64_t(req);
-    x ^= x >> 30; x *= 0xBF58476D1CE4E5B9ull; x ^= x >> 27; x *= 0x94D049BB133111EBull; x ^= x >> 31;
-    return x;
+    uint64_t content = fnv1a64(s.input.problem);
+    for (int i = 0; i < t && i < static_cast<int>(s.input.steps.size()); ++i)
+      content = splitmix64(content ^ fnv1a64(s.input.steps[static_cast<size_t>(i)]));
+    return splitmix64(*cfg_.seed ^ (content * 0x9E3779B97F4A7C15ull) ^ (uint64_t(t) << 40) ^
+                      (uint64_t(path + 1) << 20) ^ uint64_t(req));
   }
 
   SamplingParams sampling(int max_tokens, std::vector<std::string> stop, bool track) const {

@@ -83,13 +83,6 @@ inline uint64_t request_seed(uint64_t seed, uint64_t problem_key, int step, int 
 
 /// FNV-1a of a problem id: the problem's key in request seeds, so a row keeps its seeds whatever
 /// else is labelled with it (a resumed run samples the same rollouts).
-inline uint64_t problem_key(const std::string& id) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
+inline uint64_t problem_key(const std::string& id) { return fnv1a64(id); }
 
 }  // namespace genprm::rpe

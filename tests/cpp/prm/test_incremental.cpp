@@ -3,7 +3,9 @@
 // prior's steps are copied unchanged, bad priors are rejected.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "doubles.hpp"
@@ -273,4 +275,65 @@ TEST_CASE("prior: a result read back from JSON serves as a prior (the Python pat
   Json j = to_json(pre);
   j.erase("problem");
   CHECK_THROWS_WITH_AS(solution_result_from_json(j), doctest::Contains("missing 'problem'"), ValueError);
+}
+
+TEST_CASE("seeds follow the content verified, not the submission order or a prior") {
+  VerifierConfig cfg;
+  cfg.majority = 2;
+  cfg.seed = 11;
+  auto script = [](const std::string& p, int) { return stepwise(p, 0.8); };
+  // The seeds of every request of a run, by (paragraph, prompt): what a request is for.
+  auto seeds_of = [](const ScriptedGenerator& g) {
+    std::map<std::pair<int, std::string>, std::vector<uint64_t>> out;
+    for (const auto& r : g.log) {
+      REQUIRE(r.params.seed.has_value());
+      out[{paragraph_of(r.prompt_text), r.prompt_text}].push_back(*r.params.seed);
+    }
+    return out;
+  };
+
+  ScriptedGenerator g_alone;
+  FakeExecutor e_alone;
+  g_alone.script = script;
+  V alone(g_alone, e_alone, fake_tokenizer(), cfg);
+  REQUIRE(alone.verify(input_of(3)).error.empty());
+
+  // The same solution submitted after another one (which takes the first submission slot).
+  ScriptedGenerator g_batch;
+  FakeExecutor e_batch;
+  g_batch.script = script;
+  V batch(g_batch, e_batch, fake_tokenizer(), cfg);
+  SolutionInput other{"other", "What is 2+2?", {"2+2 = 4."}, nullptr};
+  const auto rs = batch.verify_many({other, input_of(3)});
+  REQUIRE(rs.size() == 2);
+  auto in_batch = seeds_of(g_batch);
+  for (const auto& [what, seeds] : seeds_of(g_alone)) {
+    REQUIRE(in_batch.count(what) == 1);
+    CHECK(in_batch[what] == seeds);
+  }
+
+  // Another solution's steps get other seeds (same paragraph number, different content).
+  std::set<uint64_t> ours, theirs;
+  for (const auto& r : g_alone.log) ours.insert(*r.params.seed);
+  for (const auto& r : g_batch.log)
+    if (r.prompt_text.find("What is 2+2?") != std::string::npos) theirs.insert(*r.params.seed);
+  REQUIRE(!theirs.empty());
+  for (uint64_t s : theirs) CHECK(ours.count(s) == 0);
+
+  // Continued from a prior, step 3 draws exactly the full run's seeds.
+  ScriptedGenerator g_pre;
+  FakeExecutor e_pre;
+  g_pre.script = script;
+  V pre(g_pre, e_pre, fake_tokenizer(), cfg);
+  auto prior = std::make_shared<const SolutionResult>(pre.verify(input_of(2)));
+  ScriptedGenerator g_inc;
+  FakeExecutor e_inc;
+  g_inc.script = script;
+  V inc(g_inc, e_inc, fake_tokenizer(), cfg);
+  REQUIRE(inc.verify(input_of(3, prior, "grown")).error.empty());
+  auto full = seeds_of(g_alone);
+  for (const auto& [what, seeds] : seeds_of(g_inc)) {
+    REQUIRE(full.count(what) == 1);
+    CHECK(full[what] == seeds);
+  }
 }
