@@ -43,6 +43,7 @@
 #include "genprm/engine/request.hpp"
 #include "genprm/engine/rng.hpp"
 #include "genprm/math/extract.hpp"
+#include "genprm/search/many.hpp"
 #include "genprm/search/score.hpp"
 #include "genprm/search/scorer.hpp"
 #include "genprm/search/select.hpp"
@@ -148,13 +149,7 @@ struct BeamProblem {
 };
 
 /// The outcome of one problem of run_many: `result` (partial when it failed) or `error`.
-struct BeamProblemResult {
-  size_t index = 0;               ///< position in the input
-  BeamSearchResult result;
-  std::string error;              ///< the failure's message; empty on success
-  std::exception_ptr exception;   ///< the failure itself (rethrow to keep its type)
-  bool ok() const { return error.empty(); }
-};
+using BeamProblemResult = ProblemResult<BeamSearchResult>;
 
 namespace detail {
 /// The state of one problem's search between events (generation back, scores back).
@@ -187,9 +182,7 @@ struct has_score_or_fail<S, std::void_t<decltype(std::declval<S&>().score(
 
 /// Problems whose awaited event happened; filled by callbacks, emptied by the driver loop.
 /// Callbacks hold shared pointers, so an aborted run leaves nothing dangling.
-struct BeamReady {
-  std::deque<std::shared_ptr<BeamTask>> queue;
-};
+using BeamReady = ReadyQueue<BeamTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
@@ -226,63 +219,27 @@ class BeamSearch {
   /// end the whole run.
   void run_many_async(std::vector<BeamProblem> problems, const std::function<void(BeamProblemResult)>& on_result) {
     auto ready = std::make_shared<detail::BeamReady>();
-    const size_t cap = static_cast<size_t>(opts_.max_problems_in_flight);
-    size_t next = 0, active = 0;
-    while (next < problems.size() || active > 0) {
-      while (active < cap && next < problems.size()) {
-        auto t = std::make_shared<detail::BeamTask>();
-        t->index = next;
-        t->problem = std::move(problems[next].problem);
-        t->prompt = std::move(problems[next].prompt);
-        t->seed = problems[next].seed ? problems[next].seed : opts_.seed;
-        t->live.assign(1, Beam{});  // the prompt itself
-        ++next;
-        ++active;
-        begin_iteration(t, ready);
-      }
-      if (!ready->queue.empty()) {
-        auto t = std::move(ready->queue.front());
-        ready->queue.pop_front();
-        if (t->delivered) continue;
-        if (advance(t, ready)) {
-          t->delivered = true;
-          --active;
-          BeamProblemResult r;
-          r.index = t->index;
-          r.result = std::move(t->res);
-          if (t->failure) {
-            r.exception = t->failure;
-            r.error = error_message(t->failure);
-          }
-          on_result(std::move(r));
-        }
-        continue;
-      }
-      const bool g = gen_.poll();
-      const bool s = poll_scorer(scorer_);
-      GENPRM_CHECK(g || s || !ready->queue.empty(),
-                   "beam_search: generator and scorer went idle before the results came back ({} problems live)",
-                   active);
-    }
+    detail::run_problems<BeamSearchResult, detail::BeamTask>(
+        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
+        [&](size_t index, BeamProblem p) {
+          auto t = std::make_shared<detail::BeamTask>();
+          t->index = index;
+          t->problem = std::move(p.problem);
+          t->prompt = std::move(p.prompt);
+          t->seed = p.seed ? p.seed : opts_.seed;
+          t->live.assign(1, Beam{});  // the prompt itself
+          begin_iteration(t, ready);
+        },
+        [&](const TaskPtr& t) { return advance(t, ready); }, on_result, "beam_search");
   }
 
   /// run_many_async with the results in input order; `on_result` (optional) still sees each
   /// as it finishes.
   std::vector<BeamProblemResult> run_many(std::vector<BeamProblem> problems,
-                                          const std::function<void(const BeamProblemResult&)>& on_result = {}) {
-    std::vector<std::optional<BeamProblemResult>> out(problems.size());
-    run_many_async(std::move(problems), [&](BeamProblemResult r) {
-      if (on_result) on_result(r);
-      const size_t i = r.index;
-      out[i] = std::move(r);
-    });
-    std::vector<BeamProblemResult> res;
-    res.reserve(out.size());
-    for (auto& r : out) {
-      GENPRM_CHECK(r.has_value(), "beam_search: a problem ended without a result");
-      res.push_back(std::move(*r));
-    }
-    return res;
+                                 const std::function<void(const BeamProblemResult&)>& on_result = {}) {
+    return detail::in_input_order<BeamSearchResult>(
+        std::move(problems), [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, on_result,
+        "beam_search");
   }
 
   const BeamSearchOptions& options() const { return opts_; }
@@ -291,15 +248,6 @@ class BeamSearch {
   using TaskPtr = std::shared_ptr<detail::BeamTask>;
   using ReadyPtr = std::shared_ptr<detail::BeamReady>;
 
-  static std::string error_message(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      return x.what();
-    } catch (...) {
-      return "unknown error";
-    }
-  }
 
   /// Submits one request per live beam (iteration 1: the prompt, n = N; later: n = M).
   void begin_iteration(const TaskPtr& t, const ReadyPtr& ready) {

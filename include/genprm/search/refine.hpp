@@ -28,6 +28,7 @@
 #include "genprm/engine/request.hpp"
 #include "genprm/math/extract.hpp"
 #include "genprm/search/beam_search.hpp"
+#include "genprm/search/many.hpp"
 #include "genprm/search/score.hpp"
 #include "genprm/search/scorer.hpp"
 #include "genprm/search/select.hpp"
@@ -111,13 +112,7 @@ struct RefineProblem {
 };
 
 /// The outcome of one problem of run_many: `result` (partial when it failed) or `error`.
-struct RefineProblemResult {
-  size_t index = 0;               ///< position in the input
-  RefineResult result;
-  std::string error;              ///< the failure's message; empty on success
-  std::exception_ptr exception;   ///< the failure itself (rethrow to keep its type)
-  bool ok() const { return error.empty(); }
-};
+using RefineProblemResult = ProblemResult<RefineResult>;
 
 namespace detail {
 /// The state of one problem's refinement between events (generation back, scores back).
@@ -135,9 +130,7 @@ struct RefineTask {
   std::exception_ptr failure;
   bool delivered = false;
 };
-struct RefineReady {
-  std::deque<std::shared_ptr<RefineTask>> queue;
-};
+using RefineReady = ReadyQueue<RefineTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
@@ -172,62 +165,27 @@ class Refiner {
   /// gen.poll(), the scorer's poll() or `on_result` end the whole run.
   void run_many_async(std::vector<RefineProblem> problems, const std::function<void(RefineProblemResult)>& on_result) {
     auto ready = std::make_shared<detail::RefineReady>();
-    const size_t cap = static_cast<size_t>(opts_.max_problems_in_flight);
-    size_t next = 0, active = 0;
-    while (next < problems.size() || active > 0) {
-      while (active < cap && next < problems.size()) {
-        auto t = std::make_shared<detail::RefineTask>();
-        t->index = next;
-        t->problem = std::move(problems[next].problem);
-        t->initial = std::move(problems[next].initial);
-        t->seed = problems[next].seed ? problems[next].seed : opts_.seed;
-        t->turn.prompt = std::move(problems[next].prompt);
-        ++next;
-        ++active;
-        begin_turn(t, ready);
-      }
-      if (!ready->queue.empty()) {
-        auto t = std::move(ready->queue.front());
-        ready->queue.pop_front();
-        if (t->delivered) continue;
-        if (advance(t, ready)) {
-          t->delivered = true;
-          --active;
-          RefineProblemResult r;
-          r.index = t->index;
-          r.result = std::move(t->res);
-          if (t->failure) {
-            r.exception = t->failure;
-            r.error = error_message(t->failure);
-          }
-          on_result(std::move(r));
-        }
-        continue;
-      }
-      const bool g = gen_.poll();
-      const bool s = poll_scorer(scorer_);
-      GENPRM_CHECK(g || s || !ready->queue.empty(),
-                   "refine: generator and scorer went idle before the results came back ({} problems live)", active);
-    }
+    detail::run_problems<RefineResult, detail::RefineTask>(
+        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
+        [&](size_t index, RefineProblem p) {
+          auto t = std::make_shared<detail::RefineTask>();
+          t->index = index;
+          t->problem = std::move(p.problem);
+          t->initial = std::move(p.initial);
+          t->seed = p.seed ? p.seed : opts_.seed;
+          t->turn.prompt = std::move(p.prompt);
+          begin_turn(t, ready);
+        },
+        [&](const TaskPtr& t) { return advance(t, ready); }, on_result, "refine");
   }
 
   /// run_many_async with the results in input order; `on_result` (optional) still sees each as
   /// it finishes.
   std::vector<RefineProblemResult> run_many(std::vector<RefineProblem> problems,
-                                            const std::function<void(const RefineProblemResult&)>& on_result = {}) {
-    std::vector<std::optional<RefineProblemResult>> out(problems.size());
-    run_many_async(std::move(problems), [&](RefineProblemResult r) {
-      if (on_result) on_result(r);
-      const size_t i = r.index;
-      out[i] = std::move(r);
-    });
-    std::vector<RefineProblemResult> res;
-    res.reserve(out.size());
-    for (auto& r : out) {
-      GENPRM_CHECK(r.has_value(), "refine: a problem ended without a result");
-      res.push_back(std::move(*r));
-    }
-    return res;
+                                 const std::function<void(const RefineProblemResult&)>& on_result = {}) {
+    return detail::in_input_order<RefineResult>(
+        std::move(problems), [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, on_result,
+        "refine");
   }
 
   const RefineOptions& options() const { return opts_; }
@@ -236,15 +194,6 @@ class Refiner {
   using TaskPtr = std::shared_ptr<detail::RefineTask>;
   using ReadyPtr = std::shared_ptr<detail::RefineReady>;
 
-  static std::string error_message(const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      return x.what();
-    } catch (...) {
-      return "unknown error";
-    }
-  }
 
   std::string join(const std::vector<std::string>& steps) const {
     std::string s;
