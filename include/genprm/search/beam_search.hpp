@@ -195,11 +195,9 @@ class BeamSearch {
   /// Searches one problem. `prompt` is the rendered policy prompt (chat template applied);
   /// `problem` is what the scorer sees. A failure is thrown (its own type).
   BeamSearchResult run(const std::string& problem, const std::string& prompt) {
-    std::optional<BeamProblemResult> got;
-    run_many_async({BeamProblem{problem, prompt, std::nullopt}}, [&](BeamProblemResult r) { got = std::move(r); });
-    GENPRM_CHECK(got.has_value(), "beam_search: the search ended without a result");
-    if (got->exception) std::rethrow_exception(got->exception);
-    return std::move(got->result);
+    return detail::run_one<BeamSearchResult>(
+        BeamProblem{problem, prompt, std::nullopt},
+        [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, "beam_search");
   }
 
   /// Searches many problems concurrently over the one generator: up to

@@ -88,6 +88,19 @@ void run_problems(std::vector<Problem>& problems, size_t cap, Gen& gen, Scorer& 
   }
 }
 
+/// One problem through `run_async(problems, on_each)`: its result, or its failure rethrown with
+/// its own type.
+template <typename Result, typename Problem, typename RunAsync>
+Result run_one(Problem problem, RunAsync&& run_async, const char* who) {
+  std::optional<ProblemResult<Result>> got;
+  std::vector<Problem> one;
+  one.push_back(std::move(problem));
+  run_async(std::move(one), [&](ProblemResult<Result> r) { got = std::move(r); });
+  GENPRM_CHECK(got.has_value(), "{}: the problem ended without a result", who);
+  if (got->exception) std::rethrow_exception(got->exception);
+  return std::move(got->result);
+}
+
 /// `run_async(problems, on_each)` with the outcomes returned in input order; `on_result`
 /// (optional) still sees each as it finishes.
 template <typename Result, typename Problem, typename RunAsync>

@@ -145,12 +145,9 @@ class Refiner {
   /// type). The many-problem refinement with one problem.
   RefineResult run(const std::string& problem, const std::string& prompt,
                    const std::optional<std::string>& initial = std::nullopt) {
-    std::optional<RefineProblemResult> got;
-    run_many_async({RefineProblem{problem, prompt, initial, std::nullopt}},
-                   [&](RefineProblemResult r) { got = std::move(r); });
-    GENPRM_CHECK(got.has_value(), "refine: the refinement ended without a result");
-    if (got->exception) std::rethrow_exception(got->exception);
-    return std::move(got->result);
+    return detail::run_one<RefineResult>(
+        RefineProblem{problem, prompt, initial, std::nullopt},
+        [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, "refine");
   }
 
   /// Refines many problems concurrently over the one generator, as BeamSearch::run_many_async:
