@@ -319,6 +319,18 @@ auto with_scorer(const py::object& obj, F&& f) {
   return f(s);
 }
 
+/// with_scorer for a many-problem run over `gen`: with `batch`, a GenPRM verifies the waiting
+/// problems of all searches together once the policy engine is idle (GenPRMBatchScorer).
+template <typename G, typename F>
+void with_many_scorer(const py::object& scorer, bool batch, const TrackedGenerator<G>& gen, F&& run) {
+  if (batch && py::isinstance<PyGenPRM>(scorer)) {
+    GenPRMBatchScorer s(&scorer.cast<PyGenPRM&>(), &gen.busy);
+    run(s);
+  } else {
+    with_scorer(scorer, run);
+  }
+}
+
 }  // namespace
 
 void bind_search(py::module_& m) {
@@ -404,15 +416,8 @@ void bind_search(py::module_& m) {
           });
           return 0;
         };
-        if (py::isinstance<PyGenPRM>(scorer) && batch_scorer) {
-          GenPRMBatchScorer s(&scorer.cast<PyGenPRM&>(), &gen.busy);
-          run(s);
-        } else {
-          with_scorer(scorer, run);
-        }
-        py::list res;
-        for (auto& d : out) res.append(d);
-        return res;
+        with_many_scorer(scorer, batch_scorer, gen, run);
+        return py::cast(out);
       },
       py::arg("policy"), py::arg("scorer"), py::arg("problems"), py::kw_only(), py::arg("beams"), py::arg("width"),
       py::arg("max_steps"), py::arg("max_step_tokens"), py::arg("max_total_tokens"), py::arg("sampling"),
@@ -473,15 +478,8 @@ void bind_search(py::module_& m) {
           });
           return 0;
         };
-        if (py::isinstance<PyGenPRM>(scorer) && batch_scorer) {
-          GenPRMBatchScorer s(&scorer.cast<PyGenPRM&>(), &gen.busy);
-          run(s);
-        } else {
-          with_scorer(scorer, run);
-        }
-        py::list res;
-        for (auto& d : out) res.append(d);
-        return res;
+        with_many_scorer(scorer, batch_scorer, gen, run);
+        return py::cast(out);
       },
       py::arg("policy"), py::arg("scorer"), py::arg("problems"), py::kw_only(), py::arg("max_turns"),
       py::arg("max_tokens"), py::arg("threshold"), py::arg("sampling"), py::arg("aggregation"),

@@ -287,6 +287,18 @@ class _Progress:
             self.bar.close()
 
 
+def _finish_problem(d: Dict[str, Any], i: int, item: Dict[str, Any], prediction: Optional[str], bar: "_Progress",
+                    on_result: Optional[Callable[[int, Dict[str, Any]], None]]) -> None:
+    """Adds the per-problem fields (index, id, problem, answer, prediction, correct) to one
+    problem's result dict, counts it on the progress bar and hands it to ``on_result``."""
+    d.update({"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
+              "prediction": prediction,
+              "correct": None if item["answer"] is None else (d["error"] is None and _grade(prediction, item["answer"]))})
+    bar.update(d["correct"], d["error"])
+    if on_result is not None:
+        on_result(i, d)
+
+
 def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams: int = 4, width: int = 2,
                      max_steps: int = 40, max_step_tokens: int = 512, max_total_tokens: int = 0,
                      temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
@@ -327,15 +339,8 @@ def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams
     bar = _Progress(progress, len(items), "beam search")
 
     def done(i: int, d: Dict[str, Any]) -> None:
-        item = items[i]
         best = d.get("best")
-        prediction = None if best is None else best["answer"]
-        d.update({"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
-                  "prediction": prediction,
-                  "correct": None if item["answer"] is None else (d["error"] is None and _grade(prediction, item["answer"]))})
-        bar.update(d["correct"], d["error"])
-        if on_result is not None:
-            on_result(i, d)
+        _finish_problem(d, i, items[i], None if best is None else best["answer"], bar, on_result)
 
     try:
         return _core.search_beam_search_many(
@@ -401,16 +406,9 @@ def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns:
     bar = _Progress(progress, len(items), "refine")
 
     def done(i: int, d: Dict[str, Any]) -> None:
-        item = items[i]
         if d["error"] is not None:
             d["final"] = None
-        prediction = None if d["final"] is None else d["final"]["answer"]
-        d.update({"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
-                  "prediction": prediction,
-                  "correct": None if item["answer"] is None else (d["error"] is None and _grade(prediction, item["answer"]))})
-        bar.update(d["correct"], d["error"])
-        if on_result is not None:
-            on_result(i, d)
+        _finish_problem(d, i, items[i], None if d["final"] is None else d["final"]["answer"], bar, on_result)
 
     try:
         return _core.search_refine_many(
@@ -532,9 +530,8 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     # BEFORE it is scored. A callable scorer is called right away (one batch per problem). A GenPRM
     # verifies the waiting problems together, when the policy engine has no request left (nothing
     # to decode) or once at least ``max_problems_in_flight * n`` solutions wait (the batch size
-    # the generate-then-score barrier had), in input order (a batch is the generated problems
-    # after the last verified one, up to the first still decoding) so that its seeds are those of
-    # generate-then-score.
+    # the generate-then-score barrier had), in any order: its rationale seeds are keyed on each
+    # solution's content, so the rewards are those of generate-then-score.
     batch_rows = max_problems_in_flight * n
     generated: List[int] = []  # problems whose generation came back, in order
     outs: Dict[int, Any] = {}
