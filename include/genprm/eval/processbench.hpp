@@ -1,5 +1,5 @@
 #pragma once
-// ProcessBench scoring (Zheng et al. 2024), as DESIGN.md "ProcessBench metric" defines it.
+// ProcessBench scoring (Zheng et al. 2024), as docs/design.md "ProcessBench metric" defines it.
 // Torch-free. May include: util. Never includes engine, prm or anything below.
 //
 // Prediction of a row = index of the first step whose reward is below the threshold (-1 if none).

@@ -3,7 +3,7 @@
 // the reference's stop strings, budgets, round limit and fallback, Maj@N and many solutions in
 // flight at once.
 //
-// Call pattern on the generator (the engine contract, DESIGN.md): every stage re-submits the
+// Call pattern on the generator (docs/design.md "Engine contract"): every stage re-submits the
 // whole prompt as text (conversation + assistant text so far); the engine's radix cache turns
 // that into computing only the appended text. The N rationales of a step start as N requests of
 // one prompt, which the engine computes once (or, with first_stage_as_one_request, as one request

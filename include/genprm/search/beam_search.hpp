@@ -1,5 +1,5 @@
 #pragma once
-// Step-level beam search with a process reward model (DESIGN.md "Policy test-time scaling"),
+// Step-level beam search with a process reward model (docs/design.md "Policy test-time scaling"),
 // templated on a Generator (engine/request.hpp) and a StepScorer (scorer.hpp). Torch-free.
 //
 // N = `beams` candidates per iteration, beam width M = `width`, N divisible by M:

@@ -1,5 +1,5 @@
 #pragma once
-// Critic refinement (DESIGN.md "Policy test-time scaling"): the policy writes a solution, the
+// Critic refinement (docs/design.md "Policy test-time scaling"): the policy writes a solution, the
 // verifier scores its steps, and the `<analyze>` text of every step judged incorrect (reward <
 // threshold) is fed back to the policy, which writes a revised solution; up to `max_turns`
 // revisions, stopping early once every step is judged correct. Templated on a Generator and a

@@ -1,5 +1,5 @@
 #pragma once
-// Solution scores from step rewards (DESIGN.md "Policy test-time scaling"): PRM-last, PRM-min,
+// Solution scores from step rewards (docs/design.md "Policy test-time scaling"): PRM-last, PRM-min,
 // PRM-avg, PRM-prod. Torch-free; may include util only.
 //
 // An empty reward list (a solution with no scored step) scores 0.0 under every aggregation: no

@@ -1,5 +1,5 @@
 #pragma once
-// Selection among N candidate solutions (DESIGN.md "Policy test-time scaling"): Best-of-N by
+// Selection among N candidate solutions (docs/design.md "Policy test-time scaling"): Best-of-N by
 // score, majority vote over final answers, PRM-weighted majority vote. Torch-free; may include
 // util and math.
 //
