@@ -1,6 +1,6 @@
 # The two commands of the Quick start: `make demo` (the main job) and `make test` (every test).
 # Both do their own set-up (scripts/install-deps.sh is idempotent and fast when done).
-.PHONY: deps build test demo bench fuzz clean
+.PHONY: deps build test demo bench fuzz models clean
 deps:
 	scripts/install-deps.sh
 build: deps
@@ -13,5 +13,7 @@ bench: build
 	scripts/bench.sh
 fuzz: deps
 	scripts/fuzz.sh
+models: deps
+	scripts/train-models.sh
 clean:
 	rm -rf build build-* examples/cpp/build

@@ -30,7 +30,11 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids;
   bool include_stop_str_in_output = false;
   bool ignore_eos = false;
-  std::optional<uint64_t> seed;  ///< same seed -> same tokens, whatever else is batched
+  /// Draws come from (seed, sample index, position) only, never from what else is batched; the
+  /// logits can still differ by float rounding between batch layouts (a token on a sampling
+  /// boundary may flip), so tokens repeat exactly for the same inputs and layout (tests/python/
+  /// test_engine_determinism.py).
+  std::optional<uint64_t> seed;
   int logprobs = -1;             ///< -1: none; 0: sampled token only; k > 0: also top-k alternatives
   /// false: log-probabilities of the raw model distribution (log_softmax of the logits, vLLM V1's
   /// default); true: of the processed distribution actually sampled from (after repetition

@@ -1,0 +1,218 @@
+"""A seeded synthetic task family: multi-step integer arithmetic, solved step by step.
+
+The small trained models shipped in ``models/`` (a policy and a GenPRM) were trained on text made
+here, and the tests draw held-out problems from it, so every stage of genprm runs on
+model-written text whose right answer is known.
+
+A problem is a left-to-right chain: a start value and 2-4 operations (``+ n``, ``- n``, ``* n``),
+written with the parentheses the order needs, e.g. ``Compute (17 + 25) * 3 - 8.`` Its solution
+has one step per operation, in the policy format (steps joined by a blank line, the last one
+boxed)::
+
+    Step 1: 17 + 25 = 42
+
+    Step 2: 42 * 3 = 126
+
+    Step 3: 126 - 8 = 118. The answer is \\boxed{118}.
+
+``corrupt`` injects arithmetic errors (a step states a wrong result; later steps compute
+correctly from it, as a real wrong solution does), and ``processbench_rows`` writes
+ProcessBench-style rows (``problem``, ``steps``, ``label`` = index of the first wrong step or
+-1, ``final_answer_correct``). ``verification`` writes a GenPRM rationale of one step in the
+reference's stage format: the analysis, a Python block that recomputes the step, the block's
+output (filled in by the sandbox at inference), and a judgement that follows from that output.
+
+This module uses only the standard library, so the training scripts can load it by path.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["Problem", "make_problem", "make_problems", "solution_steps", "solution_text", "corrupt",
+           "processbench_rows", "verification", "Verification", "step_claim", "first_wrong", "judgement_text",
+           "OUTPUT_OPENING", "MAX_VALUE"]
+
+MAX_VALUE = 999  # every intermediate value stays in [0, MAX_VALUE]
+_OPS = ("+", "-", "*")
+
+
+@dataclass(frozen=True)
+class Problem:
+    start: int
+    ops: Tuple[Tuple[str, int], ...]  # (operator, operand) applied left to right
+
+    @property
+    def text(self) -> str:
+        return f"Compute {self.expression()}."
+
+    def expression(self) -> str:
+        expr, loose = str(self.start), False  # loose: the expression so far ends in + or -
+        for op, n in self.ops:
+            if op == "*" and loose:
+                expr = f"({expr})"
+            expr = f"{expr} {op} {n}"
+            loose = op in "+-"
+        return expr
+
+    def values(self) -> List[int]:
+        """The running value after each operation (the correct step results)."""
+        out, v = [], self.start
+        for op, n in self.ops:
+            v = _apply(v, op, n)
+            out.append(v)
+        return out
+
+    @property
+    def answer(self) -> int:
+        return self.values()[-1]
+
+
+def _apply(v: int, op: str, n: int) -> int:
+    return v + n if op == "+" else v - n if op == "-" else v * n
+
+
+def make_problem(rng: random.Random, min_ops: int = 2, max_ops: int = 4) -> Problem:
+    """One problem: start in [2, 50], 2-4 operations, every value in [0, MAX_VALUE]."""
+    count = rng.randint(min_ops, max_ops)
+    v = rng.randint(2, 50)
+    start, ops = v, []
+    while len(ops) < count:
+        op = rng.choice(_OPS)
+        if op == "+":
+            n = rng.randint(2, 60)
+        elif op == "-":
+            if v < 4:
+                continue
+            n = rng.randint(2, min(v - 1, 60))  # stays positive
+        else:
+            if v < 2 or v * 2 > MAX_VALUE or (ops and ops[-1][0] == "*"):
+                continue  # no two multiplications in a row: keeps values small
+            n = rng.randint(2, min(9, MAX_VALUE // v))
+        r = _apply(v, op, n)
+        if not 0 <= r <= MAX_VALUE:
+            continue
+        ops.append((op, n))
+        v = r
+    return Problem(start, tuple(ops))
+
+
+def make_problems(count: int, seed: int, min_ops: int = 2, max_ops: int = 4) -> List[Problem]:
+    """``count`` distinct problems from ``seed`` (the same list on every machine)."""
+    rng, seen, out = random.Random(seed), set(), []
+    while len(out) < count:
+        p = make_problem(rng, min_ops, max_ops)
+        if p.text not in seen:
+            seen.add(p.text)
+            out.append(p)
+    return out
+
+
+def step_claim(problem: Problem, claimed: Sequence[int], k: int) -> Tuple[int, str, int, int]:
+    """Step k (0-based) of a solution with results ``claimed``: (left, op, right, stated result)."""
+    left = problem.start if k == 0 else claimed[k - 1]
+    op, n = problem.ops[k]
+    return left, op, n, claimed[k]
+
+
+def solution_steps(problem: Problem, claimed: Optional[Sequence[int]] = None) -> List[str]:
+    """The steps stating ``claimed`` results (default: the correct ones), last one boxed."""
+    claimed = list(problem.values() if claimed is None else claimed)
+    steps = []
+    for k in range(len(problem.ops)):
+        left, op, n, r = step_claim(problem, claimed, k)
+        s = f"Step {k + 1}: {left} {op} {n} = {r}"
+        if k == len(problem.ops) - 1:
+            s += f". The answer is \\boxed{{{r}}}."
+        steps.append(s)
+    return steps
+
+
+def solution_text(steps: Sequence[str]) -> str:
+    """The solution as the policy writes it: steps joined by a blank line."""
+    return "\n\n".join(steps)
+
+
+def _wrong(rng: random.Random, right: int) -> int:
+    for _ in range(100):
+        delta = rng.choice((1, 2, 3, 10, rng.randint(1, 30)))
+        w = right + rng.choice((-1, 1)) * delta
+        if 0 <= w <= MAX_VALUE and w != right:
+            return w
+    return right + 1
+
+
+def corrupt(problem: Problem, rng: random.Random, step: Optional[int] = None) -> List[int]:
+    """Claimed results with one arithmetic error at ``step`` (0-based; random when None): that
+    step states a wrong result and the later steps compute correctly from it (a wrong result
+    that would push a later value out of [0, MAX_VALUE] is drawn again)."""
+    k = rng.randrange(len(problem.ops)) if step is None else step
+    values = problem.values()
+    for _ in range(100):
+        claimed = values[:k] + [_wrong(rng, values[k])]
+        for op, n in problem.ops[k + 1:]:
+            claimed.append(_apply(claimed[-1], op, n))
+        if all(0 <= v <= MAX_VALUE for v in claimed):
+            return claimed
+    last = len(values) - 1  # the last step's error moves no later value
+    return values[:last] + [_wrong(rng, values[last])]
+
+
+def first_wrong(problem: Problem, claimed: Sequence[int]) -> int:
+    """Index of the first step whose stated result is not its operation's result, -1 if none."""
+    for k in range(len(problem.ops)):
+        left, op, n, r = step_claim(problem, claimed, k)
+        if _apply(left, op, n) != r:
+            return k
+    return -1
+
+
+def processbench_rows(count: int, seed: int, error_rate: float = 0.5, *, id_prefix: str = "arith",
+                      min_ops: int = 2, max_ops: int = 4) -> List[Dict[str, object]]:
+    """ProcessBench-style rows: a share ``error_rate`` of the solutions carry one arithmetic
+    error. Keys: id, generator, problem, steps, label, final_answer_correct, answer."""
+    rng = random.Random(seed ^ 0x5EED)
+    rows = []
+    for i, p in enumerate(make_problems(count, seed, min_ops, max_ops)):
+        claimed = corrupt(p, rng) if rng.random() < error_rate else p.values()
+        rows.append({"id": f"{id_prefix}-{seed}-{i}", "generator": "synthetic", "problem": p.text,
+                     "steps": solution_steps(p, claimed), "label": first_wrong(p, claimed),
+                     "final_answer_correct": claimed[-1] == p.answer, "answer": str(p.answer)})
+    return rows
+
+
+@dataclass
+class Verification:
+    """One GenPRM rationale of a step, cut where the stages meet (the reference's format)."""
+    analysis: str        # after the analyze opening, through "</analyze>\n"
+    code: str            # after the verify opening, through the closing fence "\n```\n"
+    output: str          # what the sandbox prints for `code` (stripped)
+    conclusion: str      # after the code output, through "</output>\n"
+    judgement: str = field(default="Yes")
+
+
+def verification(problem: Problem, claimed: Sequence[int], k: int) -> Verification:
+    """The rationale of step k (0-based) of a solution stating ``claimed``."""
+    left, op, n, r = step_claim(problem, claimed, k)
+    actual = _apply(left, op, n)
+    ok = actual == r
+    verdict = "Yes" if ok else "No"
+    analysis = f"The paragraph claims {left} {op} {n} = {r}.\n</analyze>\n"
+    code = f"result = {left} {op} {n}\nprint(result, result == {r})\n```\n"
+    output = f"{actual} {ok}"
+    if ok:
+        said = f"The code output shows {left} {op} {n} = {actual}, as the paragraph says.\n"
+    else:
+        said = f"The code output shows {left} {op} {n} = {actual}, not {r}.\n"
+    return Verification(analysis=analysis, code=code, output=output,
+                        conclusion=said + "</verify>\n" + OUTPUT_OPENING + judgement_text(verdict),
+                        judgement=verdict)
+
+
+OUTPUT_OPENING = "<output>\n**Judgement**: $\\boxed"  # the verifier writes this itself in CoT / direct
+
+
+def judgement_text(verdict: str) -> str:
+    """What follows the output opening: the boxed verdict and the closing tag."""
+    return f"{{{verdict}}}$\n</output>\n"

@@ -1,0 +1,78 @@
+"""Trains the tiny arithmetic policy (models/arith-policy): a Qwen2 model that solves the synthetic
+problems step by step (`Step 1: 17 + 25 = 42` ... `\\boxed{118}`), from every prompt form genprm
+gives a policy (search's chat prompt with the instruction, RPE's chat prompt without a system turn
+and with `Step 1: ` forced, a plain prompt, and critic refinement's revision request).
+
+It is small and trained briefly on purpose: its arithmetic is imperfect, so sampled solutions
+are wrong often enough (and differently enough) that sampling more of them, and choosing among
+them with a verifier, helps.
+
+    .venv/bin/python scripts/models/train_policy.py [--steps N] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+
+import common as C
+
+SEED = 7
+SHAPE = dict(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384)
+FORMS = (("chat", 0.4), ("chat-nosys", 0.3), ("plain", 0.1), ("refine", 0.2))
+
+
+def examples(count: int, seed: int, tok):
+    rng = random.Random(seed)
+    eos = C.EOS
+    out = []
+    for p in C.S.make_problems(count, seed):
+        r, form = rng.random(), None
+        for name, share in FORMS:
+            if r < share:
+                form = name
+                break
+            r -= share
+        form = form or FORMS[-1][0]
+        target = C.S.solution_text(C.S.solution_steps(p)) + eos
+        if form == "refine":
+            previous = C.S.corrupt(p, rng)
+            prompt = C.refine_prompt(p, previous, [C.S.first_wrong(p, previous)])
+        else:
+            prompt = C.policy_prompt(p.text, form)
+        out.append(C.encode_with_mask(tok, [(prompt, False), (target, True)]))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--examples", type=int, default=16000)
+    ap.add_argument("--batch-tokens", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--out", default=str(C.MODELS / "arith-policy"))
+    args = ap.parse_args()
+    log = C.logger("policy")
+    tok = C.load_tokenizer()
+    data = examples(args.examples, SEED, tok)
+    n_tokens = sum(len(s) for s, _ in data)
+    log(f"{len(data)} examples, {n_tokens} tokens, {sum(sum(m) for _, m in data)} learned")
+    eos_id = tok.token_to_id(C.EOS)
+    bos_id = tok.token_to_id(C.BOS)
+    cfg = C.qwen2_config(vocab_size=576, eos_id=eos_id, bos_id=bos_id, **SHAPE)
+    model, record = C.train(cfg, data, steps=args.steps, batch_tokens=args.batch_tokens, lr=args.lr, seed=SEED,
+                            log=log)
+    from pathlib import Path
+    out = Path(args.out)
+    C.save_model(model, out)
+    record.update({"script": "scripts/models/train_policy.py", "data": {"examples": len(data), "tokens": n_tokens,
+                   "seed": SEED, "forms": dict(FORMS)}, "shape": SHAPE,
+                   "parameters": sum(p.numel() for p in model.parameters())})
+    C.write_json(out / "training.json", record)
+    log(f"saved to {out}: {record['parameters']} parameters, final loss {record['final_loss']}, "
+        f"{record['train_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
