@@ -49,13 +49,25 @@ def read_rows(path: str, check: Optional[Check] = None, fill_id: bool = False) -
     return rows, problems
 
 
-def _row_problem(row: Any) -> Optional[str]:
+def problem_row(row: Any, id_from: str = "") -> Optional[str]:
+    """What is wrong with ``row`` as a JSON object with an ``id`` (string or integer) and a string
+    ``problem``, or None. ``id_from``: a key whose value serves as ``id`` when that is absent."""
     if not isinstance(row, dict):
         return f"expected a JSON object, got {type(row).__name__}"
+    if id_from and "id" not in row and id_from in row:
+        row["id"] = row[id_from]
     if "id" not in row or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
-        return "missing or non-string/integer 'id'"
+        return "missing or non-string/integer 'id'" + (f" (or {id_from!r})" if id_from else "")
     if not isinstance(row.get("problem"), str):
         return "missing or non-string 'problem'"
+    return None
+
+
+def _row_problem(row: Any) -> Optional[str]:
+    """read_rows' default check: a verify row {id, problem, steps}."""
+    why = problem_row(row)
+    if why:
+        return why
     steps = row.get("steps")
     if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
         return "'steps' must be a non-empty list of strings"

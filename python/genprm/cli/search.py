@@ -48,7 +48,7 @@ from ..prm import GenPRM
 from ..search import AGGREGATIONS
 from ..tokenizer import Tokenizer
 from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, json_lines,
-                  start_job, token_summary)
+                  problem_row, start_job, token_summary)
 
 # This module's docstring is `genprm search -h`'s description.
 
@@ -109,14 +109,9 @@ def _bad_option(args: argparse.Namespace) -> Optional[str]:
 
 def _check_search_row(row: Any) -> Optional[str]:
     """read_rows check: a problem row; fills ``id`` from ``unique_id`` when absent."""
-    if not isinstance(row, dict):
-        return f"expected a JSON object, got {type(row).__name__}"
-    if "id" not in row and "unique_id" in row:
-        row["id"] = row["unique_id"]
-    if "id" not in row or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
-        return "missing or non-string/integer 'id' (or 'unique_id')"
-    if not isinstance(row.get("problem"), str):
-        return "missing or non-string 'problem'"
+    why = problem_row(row, id_from="unique_id")
+    if why:
+        return why
     answer = row.get("answer")
     if answer is not None and (isinstance(answer, bool) or not isinstance(answer, (str, int, float))):
         return "'answer' must be a string or a number"
