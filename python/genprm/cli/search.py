@@ -42,20 +42,27 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
-from .search import AGGREGATIONS
+from .. import search as _search
+from ..engine import Engine
+from ..prm import GenPRM
+from ..search import AGGREGATIONS
+from ..tokenizer import Tokenizer
+from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, json_lines,
+                  problem_row, start_job, token_summary)
+
+# This module's docstring is `genprm search -h`'s description.
 
 _METHODS = ("beam", "best-of-n", "refine")
 
 
-def _add_cli(sub: Any) -> None:
-    p = sub.add_parser("search", help="beam search / Best-of-N / critic refinement with a PRM over a JSONL of problems",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add(sub: Any) -> None:
+    p = add_command(sub, "search", _cli_search,
+                    "beam search / Best-of-N / critic refinement with a PRM over a JSONL of problems", __doc__)
     p.add_argument("--policy", required=True, help="policy checkpoint directory (HF format, with tokenizer)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--prm", help="GenPRM checkpoint directory")
     who.add_argument("--scorer", choices=["none"], help="'none': no PRM (every step rewarded 0)")
-    p.add_argument("--input", required=True, help="JSONL rows {problem, answer?, id? | unique_id?}")
-    p.add_argument("--output", required=True, help="JSONL output (appended; resumed by id)")
+    add_files(p, "{problem, answer?, id? | unique_id?}", output="JSONL output (appended; resumed by id)")
     p.add_argument("--method", choices=_METHODS, default="beam")
     p.add_argument("--beams", type=int, default=4, help="beam: candidates per iteration (N)")
     p.add_argument("--width", type=int, default=2, help="beam: samples per kept beam (M); N/M beams survive")
@@ -77,8 +84,7 @@ def _add_cli(sub: Any) -> None:
                    help="step rewards -> solution score (beam pruning and the BoN prediction)")
     p.add_argument("--plain-prompt", dest="plain_prompt", action="store_true",
                    help="prompt = problem + instruction as plain text (default: the policy's chat template)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (policy and PRM)")
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    add_device(p, "cpu, cuda or cuda:N (policy and PRM)")
     p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="policy KV cache blocks of 16 tokens")
     p.add_argument("--prm-mode", dest="prm_mode", choices=["full", "cot", "code-no-exec", "direct"], default="cot",
                    help="GenPRM verification mode (default cot)")
@@ -86,22 +92,26 @@ def _add_cli(sub: Any) -> None:
     p.add_argument("--prm-max-tokens", dest="prm_max_tokens", type=int, default=None,
                    help="GenPRM token budget per step")
     p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=8, help="problems searched at once")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads of the models (torch.set_num_threads)")
-    p.add_argument("--show", action="store_true", help="print each problem's prediction as it finishes")
-    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cli_search)
+    add_run(p, show="print each problem's prediction as it finishes", models="the models")
+
+
+def _bad_option(args: argparse.Namespace) -> Optional[str]:
+    """What is wrong with the numeric options, or None."""
+    for opt in ("beams", "width", "max_steps", "max_step_tokens", "n", "max_tokens", "max_in_flight", "majority"):
+        if getattr(args, opt) <= 0:
+            return f"--{opt.replace('_', '-')} must be positive, got {getattr(args, opt)}"
+    if args.max_turns < 0:
+        return f"--max-turns must be >= 0, got {args.max_turns}"
+    if args.method == "beam" and args.beams % args.width:
+        return f"--beams ({args.beams}) must be divisible by --width ({args.width})"
+    return None
 
 
 def _check_search_row(row: Any) -> Optional[str]:
-    """cli.read_rows check: a problem row; fills ``id`` from ``unique_id`` when absent."""
-    if not isinstance(row, dict):
-        return f"expected a JSON object, got {type(row).__name__}"
-    if "id" not in row and "unique_id" in row:
-        row["id"] = row["unique_id"]
-    if "id" not in row or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
-        return "missing or non-string/integer 'id' (or 'unique_id')"
-    if not isinstance(row.get("problem"), str):
-        return "missing or non-string 'problem'"
+    """read_rows check: a problem row; fills ``id`` from ``unique_id`` when absent."""
+    why = problem_row(row, id_from="unique_id")
+    if why:
+        return why
     answer = row.get("answer")
     if answer is not None and (isinstance(answer, bool) or not isinstance(answer, (str, int, float))):
         return "'answer' must be a string or a number"
@@ -112,11 +122,34 @@ def _zero_scorer(problem: str, solutions: List[List[str]]) -> List[List[float]]:
     return [[0.0] * len(s) for s in solutions]
 
 
+def _chat_tokenizer(name: str, args: argparse.Namespace) -> Optional[Tokenizer]:
+    """The policy's tokenizer when its chat template renders (None: plain prompts, said once)."""
+    if args.plain_prompt:
+        return None
+    try:
+        tokenizer = Tokenizer.from_pretrained(args.policy)
+        _search.default_prompt("1+1", tokenizer)  # has a usable chat template?
+    except Exception as e:  # noqa: BLE001  plain prompts then, said once
+        eprint(f"{name}: no chat template in {args.policy} ({e}); using plain prompts")
+        return None
+    return tokenizer
+
+
+def _scorer(args: argparse.Namespace) -> Any:
+    """The GenPRM of --prm, or for --scorer none one that rewards every step 0."""
+    if args.prm is None:
+        return _zero_scorer
+    opts: Dict[str, Any] = {}
+    if args.prm_max_tokens is not None:
+        opts["max_tokens"] = args.prm_max_tokens
+    if args.seed is not None:
+        opts["seed"] = args.seed
+    return GenPRM(args.prm, device=args.device, dtype=args.dtype, majority=args.majority, mode=args.prm_mode, **opts)
+
+
 def _accuracy(path: str) -> Dict[str, Any]:
     """Accuracy over the finished rows of an output file (the last row per id): overall
     (``prediction``) and, for Best-of-N rows, per pick."""
-    from .cli import json_lines
-
     last: Dict[str, Dict[str, Any]] = {}
     for row in json_lines(path):
         if "prediction" in row and row.get("correct") is not None:
@@ -172,56 +205,20 @@ def _record(row: Dict[str, Any], res: Dict[str, Any], args: argparse.Namespace, 
 
 
 def _cli_search(args: argparse.Namespace) -> int:
-    from . import search as _search
-    from .cli import _eprint, appending, plan_job, require_dir, set_threads, token_summary
-    from .engine import Engine
-
     name = "genprm search"
     failed = 0
-    if not require_dir(name, "--policy", args.policy, "a policy checkpoint dir with config.json, *.safetensors and "
-                       "tokenizer files"):
-        return 2
-    if args.prm is not None and not require_dir(name, "--prm", args.prm, "a GenPRM checkpoint dir"):
-        return 2
-    for opt in ("beams", "width", "max_steps", "max_step_tokens", "n", "max_tokens", "max_in_flight", "majority"):
-        if getattr(args, opt) <= 0:
-            _eprint(f"{name}: --{opt.replace('_', '-')} must be positive, got {getattr(args, opt)}")
-            return 2
-    if args.max_turns < 0:
-        _eprint(f"{name}: --max-turns must be >= 0, got {args.max_turns}")
-        return 2
-    if args.method == "beam" and args.beams % args.width:
-        _eprint(f"{name}: --beams ({args.beams}) must be divisible by --width ({args.width})")
-        return 2
-    planned = plan_job(name, args.input, args.output, check=_check_search_row, done_key="prediction",
-                       noun="problems", verb="solve")
+    planned = start_job(name, args, [("--policy", args.policy, f"a policy {CHECKPOINT}"),
+                                     ("--prm", args.prm, "a GenPRM checkpoint dir")],
+                        check_args=_bad_option, check=_check_search_row, done_key="prediction", noun="problems",
+                        verb="solve")
     if planned is None:
         return 2
     todo = [r for _, r in planned]
     if todo:
-        set_threads(args.threads)
         policy = Engine(args.policy, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
                         seed=args.seed or 0)
-        tokenizer = None
-        if not args.plain_prompt:
-            try:
-                from .tokenizer import Tokenizer
-                tokenizer = Tokenizer.from_pretrained(args.policy)
-                _search.default_prompt("1+1", tokenizer)  # has a usable chat template?
-            except Exception as e:  # noqa: BLE001  plain prompts then, said once
-                _eprint(f"{name}: no chat template in {args.policy} ({e}); using plain prompts")
-                tokenizer = None
-        if args.prm is not None:
-            from .prm import GenPRM
-            opts: Dict[str, Any] = {}
-            if args.prm_max_tokens is not None:
-                opts["max_tokens"] = args.prm_max_tokens
-            if args.seed is not None:
-                opts["seed"] = args.seed
-            scorer: Any = GenPRM(args.prm, device=args.device, dtype=args.dtype, majority=args.majority,
-                                 mode=args.prm_mode, **opts)
-        else:
-            scorer = _zero_scorer
+        tokenizer = _chat_tokenizer(name, args)
+        scorer = _scorer(args)
         items = [{"problem": r["problem"], "answer": r.get("answer"), "id": r["id"]} for r in todo]
         t0 = time.time()
         with appending(args.output) as append:
@@ -230,10 +227,10 @@ def _cli_search(args: argparse.Namespace) -> int:
                 append(_record(todo[i], res, args, time.time() - t0))
                 if res["error"] is not None:
                     failed += 1
-                    _eprint(f"{name}: {todo[i]['id']}: failed: {res['error']}")
+                    eprint(f"{name}: {todo[i]['id']}: failed: {res['error']}")
                 elif args.show:
                     mark = "" if res["correct"] is None else (" (correct)" if res["correct"] else " (wrong)")
-                    _eprint(f"{todo[i]['id']}: {res['prediction']!r}{mark}")
+                    eprint(f"{todo[i]['id']}: {res['prediction']!r}{mark}")
 
             common = dict(temperature=args.temperature, top_p=args.top_p, aggregation=args.aggregation,
                           seed=args.seed, max_problems_in_flight=args.max_in_flight, tokenizer=tokenizer,
@@ -247,8 +244,8 @@ def _cli_search(args: argparse.Namespace) -> int:
                                     threshold=args.threshold, **common)
             else:
                 _search.best_of_n_many(policy, scorer, items, n=args.n, max_tokens=args.max_tokens, **common)
-        _eprint(f"{name}: wrote {len(todo)} problems to {args.output} in {time.time() - t0:.1f} s ({failed} failed); "
-                f"policy {token_summary(policy.stats())}")
+        eprint(f"{name}: wrote {len(todo)} problems to {args.output} in {time.time() - t0:.1f} s ({failed} failed); "
+               f"policy {token_summary(policy.stats())}")
     if os.path.exists(args.output):
         acc = _accuracy(args.output)
         if acc["graded"]:

@@ -1,0 +1,89 @@
+"""Labels every step of every solution in a JSONL file with Monte Carlo estimates and RPE labels.
+
+Input rows: {"problem", "steps": [...] (or "solution": one string, split on "\\nStep "), "answer"}
+and optionally "id" (default: the row's line number) and "prompt" (a pre-rendered chat prompt).
+The model is the policy (e.g. Qwen2.5-Math-7B-Instruct). Each finished row is appended to the
+output at once: the input row plus "id", "labels", "hard_labels", "mc", "mc_first", "k" and
+"rpe" (the whole result: per-step MC, K, correct counts, P_t, the three label variants, token
+counts; P_t = null where it is infinite). Rerunning resumes: ids already in the output are
+skipped. A malformed row is reported with its line number and skipped."""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, Dict, Optional
+
+from ..engine import Engine
+from ..rpe import _row, label_many
+from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, start_job,
+                  token_summary)
+
+# This module's docstring is `genprm label -h`'s description.
+
+
+def add(sub: Any) -> None:
+    p = add_command(sub, "label", _cli_label, "MC + RPE labels for every step of every solution in a JSONL file",
+                    __doc__)
+    p.add_argument("--model", required=True, help="policy checkpoint directory (HF format, with tokenizer)")
+    add_files(p, "{problem, steps | solution, answer, [id]}")
+    p.add_argument("--epsilon", type=float, default=0.8, help="RPE threshold on P_t (default 0.8)")
+    p.add_argument("--k", type=int, default=None, help="fixed rollouts per estimate (default: dynamic 128/64/32)")
+    p.add_argument("--first-k", dest="first_k", type=int, default=None,
+                   help="first batch of the MC(s_1) estimate (default 32)")
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-p", dest="top_p", type=float, default=1.0)
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048, help="new tokens per rollout")
+    p.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
+    p.add_argument("--system-prompt", dest="system_prompt", default=None,
+                   help="system turn (default: the chat template's own default)")
+    p.add_argument("--keep-rollouts", dest="keep_rollouts", action="store_true", help="store every rollout's text")
+    add_device(p)
+    p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
+    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=16, help="problems labelled at once")
+    add_run(p, show="print each row's labels as it finishes")
+
+
+def _label_row_problem(row: Any) -> Optional[str]:
+    """read_rows check for a label row (problem, steps, answer): genprm.rpe's own row rules."""
+    try:
+        _row(row, 0, None, None)
+    except ValueError as e:
+        return str(e).split(": ", 1)[-1]
+    return None
+
+
+def _json_safe(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The result with an infinite P_t written as null (JSON has no infinity)."""
+    out = dict(result)
+    out["steps"] = [dict(s, progress=None) if s.get("progress") == math.inf else s for s in result.get("steps", [])]
+    return out
+
+
+def _cli_label(args: argparse.Namespace) -> int:
+    name = "genprm label"
+    todo = start_job(name, args, [("--model", args.model, f"a policy {CHECKPOINT}")],
+                     check=_label_row_problem, fill_id=True, done_key="labels", verb="label")
+    if todo is None:
+        return 2
+    if not todo:
+        return 0
+    engine = Engine(args.model, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
+                    seed=args.seed or 0)
+    with appending(args.output) as append:
+        def write(i: int, res: Dict[str, Any]) -> None:
+            _, row = todo[i]
+            record = dict(row)
+            record.update({"id": row["id"], "labels": res["labels"], "hard_labels": res["hard_labels"],
+                           "mc": res["mc"], "mc_first": res["mc_first"], "k": res["k"], "rpe": _json_safe(res)})
+            append(record)
+            if args.show:
+                eprint(f"{row['id']}: MC(s_1) {res['mc_first']:.3f}, K {res['k']}, mc "
+                       f"[{', '.join(f'{m:.3f}' for m in res['mc'])}], labels {res['labels']}"
+                       + (f", error: {res['error']}" if res["error"] else ""))
+
+        label_many(engine, [r for _, r in todo], epsilon=args.epsilon, k=args.k, first_k=args.first_k,
+                   temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
+                   system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
+                   max_problems_in_flight=args.max_in_flight, progress=not args.no_progress, on_result=write)
+    eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(engine.stats())}")
+    return 0

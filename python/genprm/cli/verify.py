@@ -1,0 +1,90 @@
+"""The ``genprm`` command line (also ``python -m genprm``).
+
+    genprm verify --model DIR --input FILE.jsonl --output OUT.jsonl --majority N
+                  [--mode full|cot|code-no-exec|direct] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
+    genprm eval --input OUT.jsonl [--threshold 0.5] [--json]     (ProcessBench metrics)
+    genprm label --model POLICY_DIR --input ROWS.jsonl --output LABELS.jsonl [--k K] [--seed S]
+                                                               (MC + RPE step labels; see genprm label -h)
+    genprm search --policy POLICY_DIR (--prm PRM_DIR | --scorer none) --input PROBLEMS.jsonl --output OUT.jsonl
+                  [--method beam|best-of-n]                    (test-time scaling; see genprm search -h)
+
+Input rows: ``{"id", "problem", "steps": [...]}`` (ProcessBench rows, which also carry ``label``
+and more, are accepted as they are). Each finished row is appended to the output at once: the
+input row plus ``value`` (step rewards), ``first_wrong_step``, ``threshold``, ``time`` and
+``verification`` (per step and path: rewards, judgements, rationales, code and outputs, token
+counts). Rerunning resumes: ids already in the output are skipped. A malformed row is reported
+with its line number and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict
+
+from ..prm import GenPRM
+from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, start_job,
+                  token_summary)
+
+# This module's docstring is `genprm verify -h`'s description: the overview of the whole command line.
+
+
+def add(sub: Any) -> None:
+    v = add_command(sub, "verify", _verify, "reward every step of every solution in a JSONL file", __doc__)
+    v.add_argument("--model", required=True, help="GenPRM checkpoint directory (HF format)")
+    add_files(v, "{id, problem, steps}")
+    v.add_argument("--majority", type=int, default=1, help="rationales per step, rewards averaged (Maj@N)")
+    v.add_argument("--mode", choices=["full", "cot", "code-no-exec", "direct"], default="full")
+    add_device(v)
+    v.add_argument("--threshold", type=float, default=0.5, help="a step is wrong when its reward is below this")
+    v.add_argument("--max-tokens", dest="max_tokens", type=int, default=None,
+                   help="token budget per step (reference: 2048)")
+    v.add_argument("--analyze-max-tokens", dest="analyze_max_tokens", type=int, default=None,
+                   help="budget of the analyze stage (default: --max-tokens)")
+    v.add_argument("--round-limit", dest="round_limit", type=int, default=None, help="code rounds (reference: 3)")
+    v.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
+    v.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
+    v.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=None,
+                   help="solutions verified at once (default 32)")
+    v.add_argument("--code-timeout", dest="code_timeout", type=float, default=5.0,
+                   help="seconds per code block (reference: 5)")
+    add_run(v, show="print each row's step rewards as it finishes")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    name = "genprm verify"
+    todo = start_job(name, args, [("--model", args.model, f"a GenPRM {CHECKPOINT}")], verb="verify")
+    if todo is None:
+        return 2
+    if not todo:
+        return 0
+    options: Dict[str, Any] = {"threshold": args.threshold}
+    for opt in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
+        value = getattr(args, opt)
+        if value is not None:
+            options[opt] = value
+    engine: Dict[str, Any] = {}
+    if args.kv_blocks is not None:
+        engine["kv_blocks"] = args.kv_blocks
+    if args.max_in_flight is not None:
+        options["max_solutions_in_flight"] = args.max_in_flight
+    prm = GenPRM(args.model, device=args.device, dtype=args.dtype, majority=args.majority, mode=args.mode,
+                 engine=engine, sandbox={"timeout_s": args.code_timeout}, **options)
+    with appending(args.output) as append:
+        def write(i: int, result) -> None:
+            _, row = todo[i]
+            d = result.to_dict()
+            record = dict(row)
+            record.update({"value": d["value"], "first_wrong_step": d["first_wrong_step"],
+                           "threshold": d["threshold"], "time": d["time"],
+                           "verification": {"mode": prm.mode, "majority": prm.majority, "steps": d["steps"],
+                                            "generated_tokens": d["generated_tokens"],
+                                            "prompt_tokens": d["prompt_tokens"],
+                                            "cached_prompt_tokens": d["cached_prompt_tokens"],
+                                            "error": d["error"]}})
+            append(record)
+            if args.show:
+                rewards = ", ".join(f"{v:.3f}" for v in d["value"])
+                eprint(f"{row['id']}: step rewards [{rewards}]  first wrong step {d['first_wrong_step']}")
+
+        prm.verify_many([r for _, r in todo], progress=not args.no_progress, on_result=write)
+    eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(prm.stats())}")
+    return 0
