@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import synthetic
 
-__all__ = ["models_dir", "policy_dir", "genprm_dir", "HELDOUT_SEED", "heldout_rows", "heldout_problems", "auc",
+__all__ = ["models_dir", "available", "policy_dir", "genprm_dir", "HELDOUT_SEED", "heldout_rows", "heldout_problems", "auc",
            "verification_quality", "sampling_quality", "beam_quality", "refine_quality", "rpe_quality"]
 
 #: Seed of the held-out problems (the training scripts draw from seeds 7, 11 and 12).
@@ -32,14 +32,27 @@ def models_dir() -> Path:
     return Path(__file__).resolve().parent / "models"
 
 
+def _model(name: str) -> str:
+    d = models_dir() / name
+    if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{d}: the trained model is missing; `make models` trains it "
+                                "(scripts/train-models.sh)")
+    return str(d)
+
+
+def available() -> bool:
+    """Whether both trained models are in place."""
+    return all((models_dir() / n / "model.safetensors").is_file() for n in ("arith-policy", "arith-genprm"))
+
+
 def policy_dir() -> str:
     """The trained arithmetic policy (a genprm.Engine / transformers model directory)."""
-    return str(models_dir() / "arith-policy")
+    return _model("arith-policy")
 
 
 def genprm_dir() -> str:
     """The trained arithmetic GenPRM (a genprm.GenPRM model directory)."""
-    return str(models_dir() / "arith-genprm")
+    return _model("arith-genprm")
 
 
 def heldout_rows(count: int, seed: int = HELDOUT_SEED, error_rate: float = 0.5) -> List[Dict[str, Any]]:
@@ -48,10 +61,19 @@ def heldout_rows(count: int, seed: int = HELDOUT_SEED, error_rate: float = 0.5) 
     return synthetic.processbench_rows(count, seed, error_rate, id_prefix="heldout")
 
 
-def heldout_problems(count: int, seed: int = HELDOUT_SEED + 1) -> List[Dict[str, str]]:
-    """Held-out problems with their answers, as search and Best-of-N take them."""
+def heldout_problems(count: int, seed: int = HELDOUT_SEED + 1, level: str = "small") -> List[Dict[str, str]]:
+    """Held-out problems with their answers, as search and Best-of-N take them (the level the
+    policy was trained on)."""
     return [{"id": f"p{i}", "problem": p.text, "answer": str(p.answer)}
-            for i, p in enumerate(synthetic.make_problems(count, seed))]
+            for i, p in enumerate(synthetic.make_problems(count, seed, level=level))]
+
+
+def _policy_tokenizer(tokenizer: Any = None) -> Any:
+    """The chat template that renders the policy's prompts (the shipped policy's by default)."""
+    if tokenizer is not None:
+        return tokenizer
+    from .tokenizer import Tokenizer
+    return Tokenizer.from_pretrained(policy_dir())
 
 
 def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
@@ -66,7 +88,7 @@ def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
 
 
 def verification_quality(prm: Any, rows: Sequence[Dict[str, Any]], *, progress: bool = False) -> Dict[str, Any]:
-    """Verifies ``rows`` and measures: ProcessBench acc_error / acc_correct / F1 (x100), the AUC of
+    """Verifies ``rows`` and measures: ProcessBench acc_error / acc_correct / F1 (all x100), the AUC of
     step rewards (steps before the first error = correct, the first wrong step = wrong; later steps
     are not judged), the share of rationales that executed a Python block, and the verified rows."""
     from . import eval as _eval
@@ -87,7 +109,7 @@ def verification_quality(prm: Any, rows: Sequence[Dict[str, Any]], *, progress: 
                 paths += 1
                 executed += any(c.get("executed") for c in path.get("code", []))
     pb = _eval.processbench(verified)
-    sub = next(iter(v for k, v in pb.items() if isinstance(v, dict)), {})
+    sub = next(iter(pb["subsets"].values()), {})  # one subset: the rows' id prefix
     return {"f1": pb["average_f1"], "acc_error": sub.get("acc_error"), "acc_correct": sub.get("acc_correct"),
             "auc": auc(right, wrong), "executed_share": executed / max(paths, 1),
             "mean_reward_right": sum(right) / max(len(right), 1), "mean_reward_wrong": sum(wrong) / max(len(wrong), 1),
@@ -95,14 +117,16 @@ def verification_quality(prm: Any, rows: Sequence[Dict[str, Any]], *, progress: 
 
 
 def sampling_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, n: int = 8, seed: int = 0,
-                     temperature: float = 0.7, max_tokens: int = 160, progress: bool = False) -> Dict[str, Any]:
+                     temperature: float = 0.7, max_tokens: int = 160, tokenizer: Any = None,
+                     progress: bool = False) -> Dict[str, Any]:
     """Best-of-N over ``problems`` with the GenPRM as verifier: accuracy of pass@1 (mean over
     samples), majority vote, PRM-weighted vote and Best-of-N (PRM-min), and the error rate of
     single samples."""
     from . import math as _math
     from . import search
     rows = search.best_of_n_many(policy, prm, problems, n=n, seed=seed, temperature=temperature,
-                                 max_tokens=max_tokens, aggregation="min", progress=progress)
+                                 max_tokens=max_tokens, aggregation="min", tokenizer=_policy_tokenizer(tokenizer),
+                                 progress=progress)
     singles = [bool(c["answer"] is not None and _math.is_equiv(c["answer"], r["answer"]))
                for r in rows for c in r["candidates"]]
 
@@ -113,11 +137,11 @@ def sampling_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], 
             "pass_at_n": sum(bool(r["pass"]) for r in rows) / len(rows), "rows": rows}
 
 
-def _greedy_accuracy(policy: Any, problems: Sequence[Dict[str, str]], max_tokens: int) -> float:
+def _greedy_accuracy(policy: Any, problems: Sequence[Dict[str, str]], max_tokens: int, tokenizer: Any) -> float:
     from . import math as _math
     from . import search
     from .engine import SamplingParams
-    tok = policy.tokenizer
+    tok = _policy_tokenizer(tokenizer)
     prompts = [search.default_prompt(p["problem"], tok) for p in problems]
     outs = policy.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_tokens))
     ok = 0
@@ -128,22 +152,24 @@ def _greedy_accuracy(policy: Any, problems: Sequence[Dict[str, str]], max_tokens
 
 
 def beam_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, beams: int = 4, width: int = 2,
-                 seed: int = 0, max_tokens: int = 160, progress: bool = False) -> Dict[str, Any]:
+                 seed: int = 0, max_tokens: int = 160, tokenizer: Any = None,
+                 progress: bool = False) -> Dict[str, Any]:
     """Step-level beam search with the GenPRM against greedy decoding: accuracy of each."""
     from . import search
+    tok = _policy_tokenizer(tokenizer)
     rows = search.beam_search_many(policy, prm, problems, beams=beams, width=width, seed=seed,
-                                   max_step_tokens=48, max_steps=6, progress=progress)
+                                   max_step_tokens=48, max_steps=6, tokenizer=tok, progress=progress)
     return {"beam": sum(bool(r["correct"]) for r in rows) / len(rows),
-            "greedy": _greedy_accuracy(policy, problems, max_tokens), "rows": rows}
+            "greedy": _greedy_accuracy(policy, problems, max_tokens, tok), "rows": rows}
 
 
 def refine_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, max_turns: int = 2, seed: int = 0,
-                   progress: bool = False) -> Dict[str, Any]:
+                   tokenizer: Any = None, progress: bool = False) -> Dict[str, Any]:
     """Critic refinement: of the problems whose first solution is wrong, how many the revisions fix
     (and how many right ones they break)."""
     from . import search
     rows = search.refine_many(policy, prm, problems, max_turns=max_turns, max_tokens=160, seed=seed,
-                              temperature=0.7, progress=progress)
+                              temperature=0.7, tokenizer=_policy_tokenizer(tokenizer), progress=progress)
     from . import math as _math
 
     def right(turn: Dict[str, Any], answer: str) -> bool:

@@ -16,6 +16,8 @@ Prompts, stop strings, sampling (temperature 0.6, top-p 0.95, top-k 20), the 204
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import _core
@@ -156,8 +158,12 @@ class GenPRM:
             raise ValueError(f"GenPRM: mode must be one of {MODES}, got {mode!r}")
         verifier = dict(options, mode=mode, majority=int(majority))
         self.model_dir = str(model_dir)
-        self._core = _core.GenPRMCore(self.model_dir, device, dtype, verifier, dict(engine or {}),
-                                      dict(sandbox or {}))
+        sandbox = dict(sandbox or {})
+        # The sandbox's interpreter: this one, as genprm.Sandbox does (the C++ default looks for a
+        # .venv above the working directory, then PATH, whose python may be one the sandbox's
+        # unprivileged user cannot run, e.g. a pyenv shim under /root).
+        sandbox.setdefault("python", os.environ.get("GENPRM_SANDBOX_PYTHON") or sys.executable)
+        self._core = _core.GenPRMCore(self.model_dir, device, dtype, verifier, dict(engine or {}), sandbox)
 
     @property
     def mode(self) -> str:

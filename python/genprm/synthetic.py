@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["Problem", "make_problem", "make_problems", "solution_steps", "solution_text", "corrupt",
            "processbench_rows", "verification", "Verification", "step_claim", "first_wrong", "judgement_text",
-           "OUTPUT_OPENING", "MAX_VALUE"]
+           "OUTPUT_OPENING", "MAX_VALUE", "LEVELS"]
 
 MAX_VALUE = 999  # every intermediate value stays in [0, MAX_VALUE]
 _OPS = ("+", "-", "*")
@@ -73,36 +73,50 @@ def _apply(v: int, op: str, n: int) -> int:
     return v + n if op == "+" else v - n if op == "-" else v * n
 
 
-def make_problem(rng: random.Random, min_ops: int = 2, max_ops: int = 4) -> Problem:
-    """One problem: start in [2, 50], 2-4 operations, every value in [0, MAX_VALUE]."""
-    count = rng.randint(min_ops, max_ops)
-    v = rng.randint(2, 50)
+#: Difficulty levels: start range, + / - operand range, * operand range, largest value, op count.
+LEVELS = {
+    "standard": dict(start=(2, 50), add=(2, 60), mul=(2, 9), max_value=MAX_VALUE, ops=(2, 4)),
+    # what the shipped policy solves: one-digit operands, values below 100, 2-3 operations
+    "small": dict(start=(2, 20), add=(1, 9), mul=(2, 5), max_value=99, ops=(2, 3)),
+}
+
+
+def make_problem(rng: random.Random, min_ops: Optional[int] = None, max_ops: Optional[int] = None,
+                 level: str = "standard") -> Problem:
+    """One problem of ``level`` (LEVELS): every value stays in [0, the level's max_value]."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {sorted(LEVELS)}, got {level!r}")
+    cfg = LEVELS[level]
+    top = cfg["max_value"]
+    count = rng.randint(cfg["ops"][0] if min_ops is None else min_ops, cfg["ops"][1] if max_ops is None else max_ops)
+    v = rng.randint(*cfg["start"])
     start, ops = v, []
     while len(ops) < count:
         op = rng.choice(_OPS)
         if op == "+":
-            n = rng.randint(2, 60)
+            n = rng.randint(*cfg["add"])
         elif op == "-":
-            if v < 4:
+            if v < cfg["add"][0] + 2:
                 continue
-            n = rng.randint(2, min(v - 1, 60))  # stays positive
+            n = rng.randint(cfg["add"][0], min(v - 1, cfg["add"][1]))  # stays positive
         else:
-            if v < 2 or v * 2 > MAX_VALUE or (ops and ops[-1][0] == "*"):
+            if v < 2 or v * cfg["mul"][0] > top or (ops and ops[-1][0] == "*"):
                 continue  # no two multiplications in a row: keeps values small
-            n = rng.randint(2, min(9, MAX_VALUE // v))
+            n = rng.randint(cfg["mul"][0], min(cfg["mul"][1], top // v))
         r = _apply(v, op, n)
-        if not 0 <= r <= MAX_VALUE:
+        if not 0 <= r <= top:
             continue
         ops.append((op, n))
         v = r
     return Problem(start, tuple(ops))
 
 
-def make_problems(count: int, seed: int, min_ops: int = 2, max_ops: int = 4) -> List[Problem]:
+def make_problems(count: int, seed: int, min_ops: Optional[int] = None, max_ops: Optional[int] = None,
+                  level: str = "standard") -> List[Problem]:
     """``count`` distinct problems from ``seed`` (the same list on every machine)."""
     rng, seen, out = random.Random(seed), set(), []
     while len(out) < count:
-        p = make_problem(rng, min_ops, max_ops)
+        p = make_problem(rng, min_ops, max_ops, level)
         if p.text not in seen:
             seen.add(p.text)
             out.append(p)
@@ -169,12 +183,13 @@ def first_wrong(problem: Problem, claimed: Sequence[int]) -> int:
 
 
 def processbench_rows(count: int, seed: int, error_rate: float = 0.5, *, id_prefix: str = "arith",
-                      min_ops: int = 2, max_ops: int = 4) -> List[Dict[str, object]]:
+                      min_ops: Optional[int] = None, max_ops: Optional[int] = None,
+                      level: str = "standard") -> List[Dict[str, object]]:
     """ProcessBench-style rows: a share ``error_rate`` of the solutions carry one arithmetic
     error. Keys: id, generator, problem, steps, label, final_answer_correct, answer."""
     rng = random.Random(seed ^ 0x5EED)
     rows = []
-    for i, p in enumerate(make_problems(count, seed, min_ops, max_ops)):
+    for i, p in enumerate(make_problems(count, seed, min_ops, max_ops, level)):
         claimed = corrupt(p, rng) if rng.random() < error_rate else p.values()
         rows.append({"id": f"{id_prefix}-{seed}-{i}", "generator": "synthetic", "problem": p.text,
                      "steps": solution_steps(p, claimed), "label": first_wrong(p, claimed),

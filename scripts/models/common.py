@@ -99,20 +99,36 @@ def load_tokenizer(path: Path = TOKENIZER_DIR):
     return Tokenizer.from_file(str(path / "tokenizer.json"))
 
 
-def encode_with_mask(tok, pieces: Sequence[Tuple[str, bool]]) -> Tuple[List[int], List[int]]:
-    """Token ids of the concatenated text and a 0/1 mask: 1 for tokens that start inside a piece
-    marked True (the text the model learns to write)."""
-    text, spans, pos = "", [], 0
+SPLIT = ("", None)  # a piece marking where the engine's prompt ends and generation begins
+
+
+def encode_with_mask(tok, pieces: Sequence[Tuple[str, Optional[bool]]]) -> Tuple[List[int], List[int]]:
+    """Token ids of the concatenated pieces and a 0/1 mask: 1 for tokens that start inside a piece
+    marked True (the text the model learns to write). At a SPLIT piece the text before and the
+    text after are encoded apart, as at inference, where the prompt is encoded whole and the model
+    then writes its own tokens (so a prompt ending in a space is followed by a word without its
+    leading space, not by the merged " word" token)."""
+    chunks: List[List[Tuple[str, bool]]] = [[]]
     for piece, learn in pieces:
-        if learn:
-            spans.append((pos, pos + len(piece)))
-        text += piece
-        pos += len(piece)
-    enc = tok.encode(text, add_special_tokens=False)
-    mask = []
-    for (start, _end) in enc.offsets:
-        mask.append(1 if any(a <= start < b for a, b in spans) else 0)
-    return enc.ids, mask
+        if learn is None:
+            chunks.append([])
+        else:
+            chunks[-1].append((piece, learn))
+    ids: List[int] = []
+    mask: List[int] = []
+    for chunk in chunks:
+        text, spans, pos = "", [], 0
+        for piece, learn in chunk:
+            if learn:
+                spans.append((pos, pos + len(piece)))
+            text += piece
+            pos += len(piece)
+        if not text:
+            continue
+        enc = tok.encode(text, add_special_tokens=False)
+        ids.extend(enc.ids)
+        mask.extend(1 if any(a <= start < b for a, b in spans) else 0 for (start, _end) in enc.offsets)
+    return ids, mask
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -404,7 +420,9 @@ def prm_example(problem, claimed: Sequence[int], mode: str, t: int) -> Pieces:
         pieces.extend(h_pieces)
         pos = at + len(h)
     pieces.append((base[pos:], False))
-    return pieces + rationales[-1][0]
+    last = rationales[-1][0]
+    # the prompt of the first stage (base + its opening) is encoded whole; the model writes on
+    return pieces + last[:1] + [SPLIT] + last[1:]
 
 
 def prm_examples(problem, claimed: Sequence[int], steps: Sequence[str], mode: str) -> List[Pieces]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import common as C
 
 SEED = 11
-SHAPE = dict(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384)
+SHAPE = dict(hidden=64, layers=4, heads=4, kv_heads=2, intermediate=256)
 MODES = (("full", 0.7), ("cot", 0.15), ("direct", 0.15))
 ERROR_RATE = 0.5  # share of training solutions with one wrong step
 
@@ -42,10 +42,10 @@ def examples(count: int, seed: int, tok):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--examples", type=int, default=9000)
-    ap.add_argument("--batch-tokens", type=int, default=3072)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--steps", type=int, default=3500)
+    ap.add_argument("--examples", type=int, default=20000)
+    ap.add_argument("--batch-tokens", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--out", default=str(C.MODELS / "arith-genprm"))
     args = ap.parse_args()
     log = C.logger("genprm")

@@ -18,15 +18,16 @@ import sys
 import common as C
 
 SEED = 7
-SHAPE = dict(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384)
+SHAPE = dict(hidden=64, layers=4, heads=4, kv_heads=2, intermediate=256)
 FORMS = (("chat", 0.4), ("chat-nosys", 0.3), ("plain", 0.1), ("refine", 0.2))
+LEVEL = "small"  # genprm.synthetic.LEVELS: one-digit operands, values below 100
 
 
 def examples(count: int, seed: int, tok):
     rng = random.Random(seed)
     eos = C.EOS
     out = []
-    for p in C.S.make_problems(count, seed):
+    for p in C.S.make_problems(count, seed, level=LEVEL):
         r, form = rng.random(), None
         for name, share in FORMS:
             if r < share:
@@ -46,10 +47,10 @@ def examples(count: int, seed: int, tok):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--examples", type=int, default=16000)
-    ap.add_argument("--batch-tokens", type=int, default=2048)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--examples", type=int, default=80000)
+    ap.add_argument("--batch-tokens", type=int, default=1536)
+    ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--out", default=str(C.MODELS / "arith-policy"))
     args = ap.parse_args()
     log = C.logger("policy")
@@ -66,7 +67,7 @@ def main() -> int:
     out = Path(args.out)
     C.save_model(model, out)
     record.update({"script": "scripts/models/train_policy.py", "data": {"examples": len(data), "tokens": n_tokens,
-                   "seed": SEED, "forms": dict(FORMS)}, "shape": SHAPE,
+                   "seed": SEED, "forms": dict(FORMS), "level": LEVEL}, "shape": SHAPE,
                    "parameters": sum(p.numel() for p in model.parameters())})
     C.write_json(out / "training.json", record)
     log(f"saved to {out}: {record['parameters']} parameters, final loss {record['final_loss']}, "
