@@ -1,74 +1,87 @@
 #!/usr/bin/env bash
-# The main job (`make demo`, after the build): GenPRM-verifies the sample solutions in
-# examples/data with a small model made here, prints the per-step rewards, and says how to use a
-# real GenPRM checkpoint instead.
-#   GENPRM_DEMO_MODEL=/path/to/GenPRM-1.5B scripts/demo.sh   # a real checkpoint directory
-#   GENPRM_DEMO_DEVICE=cuda GENPRM_DEMO_DTYPE=bfloat16 ...    # on a GPU
+# The main job (`make demo`, after the build): GenPRM-verifies held-out arithmetic solutions with
+# the small GenPRM shipped in python/genprm/models (trained here; it writes its analysis, a Python
+# block that the sandbox runs, and a judgement that follows the code output), prints the step
+# rewards and the ProcessBench table, then runs Best-of-N with the shipped policy and that GenPRM.
+#   scripts/demo.sh --model /path/to/GenPRM-1.5B          # a real GenPRM checkpoint instead
+#   GENPRM_DEMO_MODEL=/path/to/GenPRM-1.5B make demo      # the same
+#   GENPRM_DEMO_DEVICE=cuda GENPRM_DEMO_DTYPE=bfloat16 ... # on a GPU
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 export PYTHONPATH="$BUILD_DIR/python${PYTHONPATH:+:$PYTHONPATH}"
-INPUT="examples/data/sample_processbench.jsonl"
-OUT="${GENPRM_DEMO_OUT:-$BUILD_DIR/demo/verified.jsonl}"
+MODEL="${GENPRM_DEMO_MODEL:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) [ $# -ge 2 ] || { echo "demo: --model needs a directory" >&2; exit 2; }; MODEL="$2"; shift 2 ;;
+    --model=*) MODEL="${1#--model=}"; shift ;;
+    *) echo "demo: unknown argument '$1' (use --model DIR)" >&2; exit 2 ;;
+  esac
+done
+OUT_DIR="${GENPRM_DEMO_OUT:-$BUILD_DIR/demo}"
 DEVICE="${GENPRM_DEMO_DEVICE:-cpu}"
 DTYPE="${GENPRM_DEMO_DTYPE:-float32}"
 MAJORITY="${GENPRM_DEMO_MAJORITY:-4}"
-mkdir -p "$(dirname "$OUT")"
+mkdir -p "$OUT_DIR"
+OUT="$OUT_DIR/verified.jsonl"
 
-if [ -n "${GENPRM_DEMO_MODEL:-}" ]; then
-  MODEL="$GENPRM_DEMO_MODEL"
-  BUDGET=()  # the reference's budgets: 2048 tokens per step, 3 code rounds
+if [ -n "$MODEL" ]; then
+  [ -f "$MODEL/config.json" ] || { echo "demo: $MODEL is not a model directory (no config.json)" >&2; exit 2; }
+  INPUT="examples/data/sample_processbench.jsonl"
   echo "== GenPRM checkpoint: $MODEL"
 else
-  MODEL="$BUILD_DIR/demo/random-genprm"
-  # Random weights never write a stop string, so every stage would run to the 2048-token budget;
-  # smaller budgets keep the CPU demo to a minute.
-  BUDGET=(--max-tokens 64 --analyze-max-tokens 24 --threads 1)
-  if [ ! -f "$MODEL/config.json" ]; then
-    echo "== Making a small random Qwen2 model with the DeepSeek-R1-Distill vocabulary in $MODEL"
-    "$PY" - "$MODEL" <<'PYEOF'
-import sys
-from genprm.testing import copy_tokenizer, make_random_qwen2
-d = sys.argv[1]
-make_random_qwen2(d, vocab_size=151936, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, eos_token_id=151643, bos_token_id=151646,
-                  seed=0)
-copy_tokenizer(d, "r1distill")
-PYEOF
-  fi
+  MODEL="$("$PY" -c 'import genprm.arith as a; print(a.genprm_dir())')"
+  POLICY="$("$PY" -c 'import genprm.arith as a
+try: print(a.policy_dir())
+except FileNotFoundError: pass')"  # the policy is not shipped yet: no Best-of-N line then
+  INPUT="examples/data/arith_processbench.jsonl"
+  echo "== The small trained GenPRM shipped with genprm: $MODEL"
+  echo "   (see python/genprm/models/README.md; a real checkpoint: scripts/demo.sh --model DIR)"
 fi
 
 rm -f "$OUT"
 echo "== genprm verify --model $MODEL --input $INPUT --output $OUT --majority $MAJORITY"
 "$PY" -m genprm verify --model "$MODEL" --input "$INPUT" --output "$OUT" --majority "$MAJORITY" \
-  --device "$DEVICE" --dtype "$DTYPE" --seed 0 "${BUDGET[@]}"
+  --device "$DEVICE" --dtype "$DTYPE" --seed 0 --no-progress
 
 echo "== Per-step rewards (p(Yes) / (p(Yes) + p(No)) at the judgement, averaged over $MAJORITY rationales)"
 "$PY" - "$OUT" <<'PYEOF'
 import json, sys
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    rewards = "  ".join(f"{v:.3f}" for v in r["value"])
+rows = [json.loads(line) for line in open(sys.argv[1])]
+for r in rows:
     label = r.get("label", "?")
-    print(f"{r['id']:>10}: step rewards [{rewards}]  predicted first wrong step {r['first_wrong_step']:>2}"
-          f"  (label {label}, {r['time']['seconds']:.1f} s)")
+    marks = "  ".join(f"{v:.3f}{'*' if i == label else ' '}" for i, v in enumerate(r["value"]))
+    print(f"{r['id']:>12}: [{marks}]  predicted first wrong step {r['first_wrong_step']:>2}  (label {label:>2})")
+right = [v for r in rows for i, v in enumerate(r["value"]) if r.get("label") is not None and (r["label"] < 0 or i < r["label"])]
+wrong = [r["value"][r["label"]] for r in rows if isinstance(r.get("label"), int) and r["label"] >= 0]
+if right and wrong:
+    print(f"mean reward of right steps {sum(right) / len(right):.3f}, of wrong steps (* above) {sum(wrong) / len(wrong):.3f}")
+code = [c for r in rows for s in r["verification"]["steps"] for p in s["paths"] for c in p.get("code", [])]
+if code:
+    c = code[0]
+    print(f"e.g. model-written code executed in the sandbox: {c['code']!r} -> {c['output']!r} "
+          f"({sum(bool(c.get('executed')) for c in code)} blocks executed)")
 PYEOF
 
 echo "== genprm eval --input $OUT   (ProcessBench metrics over the rows' labels)"
 "$PY" -m genprm eval --input "$OUT"
 
-if [ -z "${GENPRM_DEMO_MODEL:-}" ]; then
-  cat <<MSG
-
-NOTE: the demo model's weights are RANDOM, so these rewards are meaningless (a random model never
-writes "\\boxed{Yes}" or "\\boxed{No}", so most rewards are the reference's neutral 0.5).
-For real rewards point genprm at a GenPRM checkpoint directory (config.json, *.safetensors,
-tokenizer.json, tokenizer_config.json), e.g. a download of GenPRM/GenPRM-1.5B:
-
-  GENPRM_DEMO_MODEL=/path/to/GenPRM-1.5B make demo
-  $PY -m genprm verify --model /path/to/GenPRM-1.5B --input $INPUT \\
-      --output out.jsonl --majority 8 --device cuda --dtype bfloat16
-
-Full output (rationales, code and its output, token counts) is in $OUT.
-MSG
+if [ -n "${POLICY:-}" ]; then
+  SEARCH_OUT="$OUT_DIR/best_of_n.jsonl"
+  rm -f "$SEARCH_OUT"
+  echo "== genprm search --method best-of-n --n 8 --policy $POLICY --prm $MODEL (held-out problems)"
+  "$PY" -m genprm search --method best-of-n --n 8 --policy "$POLICY" --prm "$MODEL" --prm-mode full \
+    --input examples/data/arith_problems.jsonl --output "$SEARCH_OUT" --max-tokens 160 --temperature 0.7 \
+    --seed 0 --aggregation min --device "$DEVICE" --dtype "$DTYPE" --no-progress
+  "$PY" - "$SEARCH_OUT" <<'PYEOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+import genprm.math as m
+singles = [bool(c["answer"] is not None and m.is_equiv(c["answer"], r["answer"])) for r in rows for c in r["candidates"]]
+acc = lambda k: sum(bool(r["picks"][k]["correct"]) for r in rows) / len(rows)
+print(f"Best-of-8 over {len(rows)} problems: one sample right {sum(singles) / len(singles):.0%}, "
+      f"majority vote {acc('majority'):.0%}, PRM-weighted vote {acc('weighted_min'):.0%}, "
+      f"Best-of-N by PRM-min {acc('bon_min'):.0%}")
+PYEOF
 fi
+echo "Full output (rationales, code and its output, token counts) is in $OUT_DIR."
