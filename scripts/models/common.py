@@ -428,3 +428,34 @@ def prm_example(problem, claimed: Sequence[int], mode: str, t: int) -> Pieces:
 def prm_examples(problem, claimed: Sequence[int], steps: Sequence[str], mode: str) -> List[Pieces]:
     """Every step's training sequence of one solution."""
     return [prm_example(problem, claimed, mode, t) for t in range(1, len(steps) + 1)]
+
+
+def train_main(doc: str, name: str, make_examples: Callable, *, seed: int, shape: Dict[str, int],
+               defaults: Dict[str, object], data_record: Dict[str, object]) -> int:
+    """The command line of a training script: builds its examples, trains, saves the model with
+    the tokenizer and its training.json record (script, data, shape, the run)."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=defaults["steps"])
+    ap.add_argument("--examples", type=int, default=defaults["examples"])
+    ap.add_argument("--batch-tokens", type=int, default=defaults["batch_tokens"])
+    ap.add_argument("--lr", type=float, default=defaults["lr"])
+    ap.add_argument("--out", default=str(MODELS / f"arith-{name}"))
+    args = ap.parse_args()
+    log = logger(name)
+    tok = load_tokenizer()
+    data = make_examples(args.examples, seed, tok)
+    n_tokens = sum(len(s) for s, _ in data)
+    log(f"{len(data)} examples, {n_tokens} tokens, {sum(sum(m) for _, m in data)} learned, "
+        f"longest {max(len(s) for s, _ in data)}")
+    cfg = qwen2_config(vocab_size=576, eos_id=tok.token_to_id(EOS), bos_id=tok.token_to_id(BOS), **shape)
+    model, record = train(cfg, data, steps=args.steps, batch_tokens=args.batch_tokens, lr=args.lr, seed=seed, log=log)
+    out = Path(args.out)
+    save_model(model, out)
+    record.update({"script": f"scripts/models/train_{name}.py",
+                   "data": dict({"examples": len(data), "tokens": n_tokens, "seed": seed}, **data_record),
+                   "shape": shape, "parameters": sum(p.numel() for p in model.parameters())})
+    write_json(out / "training.json", record)
+    log(f"saved to {out}: {record['parameters']} parameters, final loss {record['final_loss']}, "
+        f"{record['train_seconds']} s")
+    return 0

@@ -11,10 +11,8 @@ CoT-only and direct formats (no code), where the model can only guess from the t
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
-from pathlib import Path
 
 import common as C
 
@@ -41,31 +39,9 @@ def examples(count: int, seed: int, tok):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=3500)
-    ap.add_argument("--examples", type=int, default=20000)
-    ap.add_argument("--batch-tokens", type=int, default=2048)
-    ap.add_argument("--lr", type=float, default=5e-3)
-    ap.add_argument("--out", default=str(C.MODELS / "arith-genprm"))
-    args = ap.parse_args()
-    log = C.logger("genprm")
-    tok = C.load_tokenizer()
-    data = examples(args.examples, SEED, tok)
-    n_tokens = sum(len(s) for s, _ in data)
-    log(f"{len(data)} examples, {n_tokens} tokens, {sum(sum(m) for _, m in data)} learned, "
-        f"longest {max(len(s) for s, _ in data)}")
-    cfg = C.qwen2_config(vocab_size=576, eos_id=tok.token_to_id(C.EOS), bos_id=tok.token_to_id(C.BOS), **SHAPE)
-    model, record = C.train(cfg, data, steps=args.steps, batch_tokens=args.batch_tokens, lr=args.lr, seed=SEED,
-                            log=log)
-    out = Path(args.out)
-    C.save_model(model, out)
-    record.update({"script": "scripts/models/train_genprm.py", "data": {
-        "examples": len(data), "tokens": n_tokens, "seed": SEED, "modes": dict(MODES), "error_rate": ERROR_RATE},
-        "shape": SHAPE, "parameters": sum(p.numel() for p in model.parameters())})
-    C.write_json(out / "training.json", record)
-    log(f"saved to {out}: {record['parameters']} parameters, final loss {record['final_loss']}, "
-        f"{record['train_seconds']} s")
-    return 0
+    return C.train_main(__doc__, "genprm", examples, seed=SEED, shape=SHAPE,
+                        defaults=dict(steps=3500, examples=20000, batch_tokens=2048, lr=5e-3),
+                        data_record={"modes": dict(MODES), "error_rate": ERROR_RATE})
 
 
 if __name__ == "__main__":

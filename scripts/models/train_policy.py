@@ -11,7 +11,6 @@ them with a verifier, helps.
 """
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 
@@ -46,33 +45,9 @@ def examples(count: int, seed: int, tok):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=5000)
-    ap.add_argument("--examples", type=int, default=80000)
-    ap.add_argument("--batch-tokens", type=int, default=1536)
-    ap.add_argument("--lr", type=float, default=5e-3)
-    ap.add_argument("--out", default=str(C.MODELS / "arith-policy"))
-    args = ap.parse_args()
-    log = C.logger("policy")
-    tok = C.load_tokenizer()
-    data = examples(args.examples, SEED, tok)
-    n_tokens = sum(len(s) for s, _ in data)
-    log(f"{len(data)} examples, {n_tokens} tokens, {sum(sum(m) for _, m in data)} learned")
-    eos_id = tok.token_to_id(C.EOS)
-    bos_id = tok.token_to_id(C.BOS)
-    cfg = C.qwen2_config(vocab_size=576, eos_id=eos_id, bos_id=bos_id, **SHAPE)
-    model, record = C.train(cfg, data, steps=args.steps, batch_tokens=args.batch_tokens, lr=args.lr, seed=SEED,
-                            log=log)
-    from pathlib import Path
-    out = Path(args.out)
-    C.save_model(model, out)
-    record.update({"script": "scripts/models/train_policy.py", "data": {"examples": len(data), "tokens": n_tokens,
-                   "seed": SEED, "forms": dict(FORMS), "level": LEVEL}, "shape": SHAPE,
-                   "parameters": sum(p.numel() for p in model.parameters())})
-    C.write_json(out / "training.json", record)
-    log(f"saved to {out}: {record['parameters']} parameters, final loss {record['final_loss']}, "
-        f"{record['train_seconds']} s")
-    return 0
+    return C.train_main(__doc__, "policy", examples, seed=SEED, shape=SHAPE,
+                        defaults=dict(steps=5000, examples=80000, batch_tokens=1536, lr=5e-3),
+                        data_record={"forms": dict(FORMS), "level": LEVEL})
 
 
 if __name__ == "__main__":
