@@ -1,4 +1,4 @@
-// genprm._core rpe functions: the pure label math, step splitting, and the Labeler /
+// genprm._core rpe functions: the pure label math and the Labeler /
 // SolutionSampler (include/genprm/rpe) driving a Python Engine's C++ engine directly. Results
 // cross as JSON text (json.loads on the Python side); python/genprm/rpe.py wraps them.
 #include <exception>
@@ -134,9 +134,6 @@ void bind_rpe(py::module_& m) {
       },
       py::arg("mc_first"), py::arg("low") = 0.1, py::arg("high") = 0.9, py::arg("k_low") = 128,
       py::arg("k_mid") = 64, py::arg("k_high") = 32);
-  m.def("rpe_split_steps", [](const std::string& s) { return rpe::split_steps(s); }, py::arg("solution"));
-  m.def("rpe_join_steps", [](const std::vector<std::string>& steps, long count) { return rpe::join_steps(steps, count); },
-        py::arg("steps"), py::arg("count") = -1);
 
   m.def(
       "rpe_label",

@@ -88,12 +88,12 @@ def split_steps(solution: str) -> List[str]:
     is the solution's text up to the end of step t and ``join_steps(steps)`` the whole."""
     if not isinstance(solution, str):
         raise ValueError(f"solution must be a string, got {type(solution).__name__}")
-    return _core.rpe_split_steps(solution)
+    return _core.math.split_steps(solution, "step_headers")
 
 
 def join_steps(steps: Sequence[str], count: Optional[int] = None) -> str:
     """The first ``count`` steps (all when None) joined by ``\\n``: the inverse of split_steps."""
-    return _core.rpe_join_steps(list(steps), -1 if count is None else int(count))
+    return _core.math.join_steps(list(steps), -1 if count is None else int(count))
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
