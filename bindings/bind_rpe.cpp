@@ -59,10 +59,7 @@ rpe::PromptRenderer renderer(PyEngine& e, const std::optional<std::string>& syst
   const Tokenizer* tok = e.tokenizer();
   if (tok == nullptr) return {};
   return [tok, system](const std::string& problem) {
-    std::vector<ChatMessage> msgs;
-    if (system) msgs.push_back({"system", *system});
-    msgs.push_back({"user", problem});
-    return tok->apply_chat_template(msgs, true);
+    return tok->apply_chat_template(problem_conversation(problem, system), true);
   };
 }
 

@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import _core
+from .tokenizer import problem_prompt
 
 __all__ = ["AGGREGATIONS", "aggregate", "best_of_n", "majority_vote", "weighted_vote", "beam_search",
            "beam_search_many", "best_of_n_many", "split_solution", "refine", "refine_many", "default_prompt"]
@@ -45,9 +46,7 @@ def default_prompt(problem: str, tokenizer: Any = None, system: str = DEFAULT_IN
     if not isinstance(problem, str):
         raise ValueError(f"problem must be a string, got {type(problem).__name__}")
     if tokenizer is not None:
-        return tokenizer.apply_chat_template([{"role": "system", "content": system},
-                                              {"role": "user", "content": problem}],
-                                             add_generation_prompt=True)
+        return problem_prompt(tokenizer, problem, system)
     return f"{problem}\n\n{system}\n\n"
 
 
