@@ -10,47 +10,19 @@
 #include <vector>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "py_engine.hpp"
 #include "genprm/rpe/rpe.hpp"
 
 namespace genprm::bindings {
 namespace {
 
-using Setter = std::pair<const char*, std::function<void(const py::object&)>>;
-
-template <typename T>
-Setter opt(const char* name, T& ref) {
-  return {name, [&ref](const py::object& o) { ref = o.cast<T>(); }};
-}
-
-/// Reads the keys of `d` into the fields `setters` knows; any other key is a ValueError naming it.
-void apply(const py::dict& d, const char* what, const std::vector<Setter>& setters) {
-  for (auto item : d) {
-    const std::string key = py::str(item.first);
-    const Setter* found = nullptr;
-    for (const auto& s : setters)
-      if (key == s.first) found = &s;
-    if (found == nullptr) {
-      std::vector<std::string> names;
-      for (const auto& s : setters) names.emplace_back(s.first);
-      throw ValueError(fmt::format("{}: unknown option '{}' (known: {})", what, key, fmt::join(names, ", ")));
-    }
-    if (item.second.is_none()) continue;
-    try {
-      found->second(py::reinterpret_borrow<py::object>(item.second));
-    } catch (const py::cast_error&) {
-      throw ValueError(fmt::format("{}: option '{}' has the wrong type ({})", what, key,
-                                   std::string(py::str(py::type::of(item.second).attr("__name__")))));
-    }
-  }
-}
-
 std::vector<Setter> rollout_setters(rpe::RolloutParams& r, std::optional<uint64_t>& seed, int& in_flight,
                                     std::string& step_prefix, std::optional<std::string>& system) {
-  return {opt("temperature", r.temperature), opt("top_p", r.top_p), opt("top_k", r.top_k),
-          opt("max_tokens", r.max_tokens), opt("stop", r.stop),
+  return {field("temperature", r.temperature), field("top_p", r.top_p), field("top_k", r.top_k),
+          field("max_tokens", r.max_tokens), field("stop", r.stop),
           {"seed", [&seed](const py::object& o) { seed = o.cast<uint64_t>(); }},
-          opt("max_problems_in_flight", in_flight), opt("step_prefix", step_prefix),
+          field("max_problems_in_flight", in_flight), field("step_prefix", step_prefix),
           {"system_prompt", [&system](const py::object& o) { system = o.cast<std::string>(); }}};
 }
 
@@ -138,18 +110,18 @@ void bind_rpe(py::module_& m) {
         rpe::LabelerConfig cfg;
         std::optional<std::string> system;
         std::vector<Setter> s = rollout_setters(cfg.rollout, cfg.seed, cfg.max_problems_in_flight, cfg.step_prefix, system);
-        s.push_back(opt("epsilon", cfg.labels.epsilon));
-        s.push_back(opt("difference_epsilon", cfg.labels.difference_epsilon));
-        s.push_back(opt("k", cfg.fixed_k));
-        s.push_back(opt("first_k", cfg.first_k));
-        s.push_back(opt("k_low", cfg.k_rule.k_low));
-        s.push_back(opt("k_mid", cfg.k_rule.k_mid));
-        s.push_back(opt("k_high", cfg.k_rule.k_high));
-        s.push_back(opt("k_threshold_low", cfg.k_rule.low));
-        s.push_back(opt("k_threshold_high", cfg.k_rule.high));
-        s.push_back(opt("cancel_after_zero", cfg.cancel_after_zero));
-        s.push_back(opt("keep_rollouts", cfg.keep_rollouts));
-        apply(options, "rpe label", s);
+        s.push_back(field("epsilon", cfg.labels.epsilon));
+        s.push_back(field("difference_epsilon", cfg.labels.difference_epsilon));
+        s.push_back(field("k", cfg.fixed_k));
+        s.push_back(field("first_k", cfg.first_k));
+        s.push_back(field("k_low", cfg.k_rule.k_low));
+        s.push_back(field("k_mid", cfg.k_rule.k_mid));
+        s.push_back(field("k_high", cfg.k_rule.k_high));
+        s.push_back(field("k_threshold_low", cfg.k_rule.low));
+        s.push_back(field("k_threshold_high", cfg.k_rule.high));
+        s.push_back(field("cancel_after_zero", cfg.cancel_after_zero));
+        s.push_back(field("keep_rollouts", cfg.keep_rollouts));
+        apply_options(options, "rpe label", s);
         rpe::PromptRenderer render = renderer(e, system);
         std::vector<rpe::LabelInput> in;
         bool need_render = false;
@@ -176,8 +148,8 @@ void bind_rpe(py::module_& m) {
         rpe::SamplerConfig cfg;
         std::optional<std::string> system;
         std::vector<Setter> s = rollout_setters(cfg.rollout, cfg.seed, cfg.max_problems_in_flight, cfg.step_prefix, system);
-        s.push_back(opt("n", cfg.n));
-        apply(options, "rpe sample", s);
+        s.push_back(field("n", cfg.n));
+        apply_options(options, "rpe sample", s);
         rpe::PromptRenderer render = renderer(e, system);
         std::vector<rpe::SampleInput> in;
         bool need_render = false;
