@@ -1,4 +1,5 @@
-// genprm._core.math: answer extraction and equivalence grading (genprm/math/).
+// genprm._core.math: answer extraction, equivalence grading and step splitting (genprm/math/).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,18 @@ void bind_math(py::module_& m) {
       },
       py::arg("predictions"), py::arg("references"),
       "is_equiv over pairs, one thread, without the GIL");
+  sub.def(
+      "split_steps",
+      [](std::string_view text, std::string_view rule, const std::optional<std::vector<std::string>>& delimiters) {
+        return gm::split_steps(text, gm::parse_step_rule(rule), delimiters);
+      },
+      py::arg("text"), py::arg("rule"), py::arg("delimiters") = py::none(),
+      "The steps of a solution by the rule 'step_headers' (RPE: on '\\nStep ', byte-preserving), "
+      "'paragraphs' (refinement: at '\\n\\n' or the one given separator, blank pieces dropped) or "
+      "'delimiters' (beam search: at each delimiter, default '\\n\\n' and '\\nStep ', trimmed, blanks "
+      "dropped); math/steps.hpp");
+  sub.def("join_steps", &gm::join_step_headers, py::arg("steps"), py::arg("count") = -1,
+          "The first count steps of split_steps(text, 'step_headers') joined by '\\n' (all when count < 0)");
 }
 
 }  // namespace genprm::bindings

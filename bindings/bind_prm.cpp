@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "genprm/prm/genprm.hpp"
 #include "py_genprm.hpp"
 
@@ -16,33 +17,6 @@ namespace {
 
 using prm::GenPRM;
 using prm::GenPRMOptions;
-
-/// Reads the keys of `d` into the fields `setters` knows; any other key is a ValueError naming it.
-template <typename Setters>
-void apply_options(const py::dict& d, const char* what, const Setters& setters) {
-  for (auto item : d) {
-    const std::string key = py::str(item.first);
-    bool known = false;
-    for (const auto& [name, set] : setters) {
-      if (name == key) {
-        known = true;
-        if (!item.second.is_none()) set(py::reinterpret_borrow<py::object>(item.second));
-      }
-    }
-    if (!known) {
-      std::vector<std::string> names;
-      for (const auto& s : setters) names.emplace_back(s.first);
-      throw ValueError(fmt::format("{}: unknown option '{}' (known: {})", what, key, fmt::join(names, ", ")));
-    }
-  }
-}
-
-using Setter = std::pair<const char*, std::function<void(const py::object&)>>;
-
-template <typename T>
-Setter field(const char* name, T& ref) {
-  return {name, [&ref](const py::object& o) { ref = o.cast<T>(); }};
-}
 
 GenPRMOptions make_options(const std::string& device, const std::string& dtype, const py::dict& verifier,
                            const py::dict& engine, const py::dict& sandbox) {

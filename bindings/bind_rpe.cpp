@@ -1,4 +1,4 @@
-// genprm._core rpe functions: the pure label math, step splitting, and the Labeler /
+// genprm._core rpe functions: the pure label math and the Labeler /
 // SolutionSampler (include/genprm/rpe) driving a Python Engine's C++ engine directly. Results
 // cross as JSON text (json.loads on the Python side); python/genprm/rpe.py wraps them.
 #include <exception>
@@ -10,47 +10,19 @@
 #include <vector>
 
 #include "common.hpp"
+#include "options.hpp"
 #include "py_engine.hpp"
 #include "genprm/rpe/rpe.hpp"
 
 namespace genprm::bindings {
 namespace {
 
-using Setter = std::pair<const char*, std::function<void(const py::object&)>>;
-
-template <typename T>
-Setter opt(const char* name, T& ref) {
-  return {name, [&ref](const py::object& o) { ref = o.cast<T>(); }};
-}
-
-/// Reads the keys of `d` into the fields `setters` knows; any other key is a ValueError naming it.
-void apply(const py::dict& d, const char* what, const std::vector<Setter>& setters) {
-  for (auto item : d) {
-    const std::string key = py::str(item.first);
-    const Setter* found = nullptr;
-    for (const auto& s : setters)
-      if (key == s.first) found = &s;
-    if (found == nullptr) {
-      std::vector<std::string> names;
-      for (const auto& s : setters) names.emplace_back(s.first);
-      throw ValueError(fmt::format("{}: unknown option '{}' (known: {})", what, key, fmt::join(names, ", ")));
-    }
-    if (item.second.is_none()) continue;
-    try {
-      found->second(py::reinterpret_borrow<py::object>(item.second));
-    } catch (const py::cast_error&) {
-      throw ValueError(fmt::format("{}: option '{}' has the wrong type ({})", what, key,
-                                   std::string(py::str(py::type::of(item.second).attr("__name__")))));
-    }
-  }
-}
-
 std::vector<Setter> rollout_setters(rpe::RolloutParams& r, std::optional<uint64_t>& seed, int& in_flight,
                                     std::string& step_prefix, std::optional<std::string>& system) {
-  return {opt("temperature", r.temperature), opt("top_p", r.top_p), opt("top_k", r.top_k),
-          opt("max_tokens", r.max_tokens), opt("stop", r.stop),
+  return {field("temperature", r.temperature), field("top_p", r.top_p), field("top_k", r.top_k),
+          field("max_tokens", r.max_tokens), field("stop", r.stop),
           {"seed", [&seed](const py::object& o) { seed = o.cast<uint64_t>(); }},
-          opt("max_problems_in_flight", in_flight), opt("step_prefix", step_prefix),
+          field("max_problems_in_flight", in_flight), field("step_prefix", step_prefix),
           {"system_prompt", [&system](const py::object& o) { system = o.cast<std::string>(); }}};
 }
 
@@ -59,10 +31,7 @@ rpe::PromptRenderer renderer(PyEngine& e, const std::optional<std::string>& syst
   const Tokenizer* tok = e.tokenizer();
   if (tok == nullptr) return {};
   return [tok, system](const std::string& problem) {
-    std::vector<ChatMessage> msgs;
-    if (system) msgs.push_back({"system", *system});
-    msgs.push_back({"user", problem});
-    return tok->apply_chat_template(msgs, true);
+    return tok->apply_chat_template(problem_conversation(problem, system), true);
   };
 }
 
@@ -134,9 +103,6 @@ void bind_rpe(py::module_& m) {
       },
       py::arg("mc_first"), py::arg("low") = 0.1, py::arg("high") = 0.9, py::arg("k_low") = 128,
       py::arg("k_mid") = 64, py::arg("k_high") = 32);
-  m.def("rpe_split_steps", [](const std::string& s) { return rpe::split_steps(s); }, py::arg("solution"));
-  m.def("rpe_join_steps", [](const std::vector<std::string>& steps, long count) { return rpe::join_steps(steps, count); },
-        py::arg("steps"), py::arg("count") = -1);
 
   m.def(
       "rpe_label",
@@ -144,18 +110,18 @@ void bind_rpe(py::module_& m) {
         rpe::LabelerConfig cfg;
         std::optional<std::string> system;
         std::vector<Setter> s = rollout_setters(cfg.rollout, cfg.seed, cfg.max_problems_in_flight, cfg.step_prefix, system);
-        s.push_back(opt("epsilon", cfg.labels.epsilon));
-        s.push_back(opt("difference_epsilon", cfg.labels.difference_epsilon));
-        s.push_back(opt("k", cfg.fixed_k));
-        s.push_back(opt("first_k", cfg.first_k));
-        s.push_back(opt("k_low", cfg.k_rule.k_low));
-        s.push_back(opt("k_mid", cfg.k_rule.k_mid));
-        s.push_back(opt("k_high", cfg.k_rule.k_high));
-        s.push_back(opt("k_threshold_low", cfg.k_rule.low));
-        s.push_back(opt("k_threshold_high", cfg.k_rule.high));
-        s.push_back(opt("cancel_after_zero", cfg.cancel_after_zero));
-        s.push_back(opt("keep_rollouts", cfg.keep_rollouts));
-        apply(options, "rpe label", s);
+        s.push_back(field("epsilon", cfg.labels.epsilon));
+        s.push_back(field("difference_epsilon", cfg.labels.difference_epsilon));
+        s.push_back(field("k", cfg.fixed_k));
+        s.push_back(field("first_k", cfg.first_k));
+        s.push_back(field("k_low", cfg.k_rule.k_low));
+        s.push_back(field("k_mid", cfg.k_rule.k_mid));
+        s.push_back(field("k_high", cfg.k_rule.k_high));
+        s.push_back(field("k_threshold_low", cfg.k_rule.low));
+        s.push_back(field("k_threshold_high", cfg.k_rule.high));
+        s.push_back(field("cancel_after_zero", cfg.cancel_after_zero));
+        s.push_back(field("keep_rollouts", cfg.keep_rollouts));
+        apply_options(options, "rpe label", s);
         rpe::PromptRenderer render = renderer(e, system);
         std::vector<rpe::LabelInput> in;
         bool need_render = false;
@@ -182,8 +148,8 @@ void bind_rpe(py::module_& m) {
         rpe::SamplerConfig cfg;
         std::optional<std::string> system;
         std::vector<Setter> s = rollout_setters(cfg.rollout, cfg.seed, cfg.max_problems_in_flight, cfg.step_prefix, system);
-        s.push_back(opt("n", cfg.n));
-        apply(options, "rpe sample", s);
+        s.push_back(field("n", cfg.n));
+        apply_options(options, "rpe sample", s);
         rpe::PromptRenderer render = renderer(e, system);
         std::vector<rpe::SampleInput> in;
         bool need_render = false;

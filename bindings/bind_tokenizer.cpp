@@ -107,9 +107,9 @@ void bind_tokenizer(py::module_& m) {
             const auto msgs = to_messages(messages);
             if (family.empty()) return t.apply_chat_template(msgs, add_generation_prompt);
             if (family == "deepseek_r1") {
-              return t.apply_chat_template(
-                  msgs, add_generation_prompt,
-                  ChatFormat::deepseek_r1(t.bos_token().empty() ? "<｜begin▁of▁sentence｜>" : t.bos_token()));
+              return t.apply_chat_template(msgs, add_generation_prompt,
+                                           t.bos_token().empty() ? ChatFormat::deepseek_r1()
+                                                                 : ChatFormat::deepseek_r1(t.bos_token()));
             }
             GENPRM_CHECK_ARG(family == "chatml", "apply_chat_template: family must be '', 'deepseek_r1' or 'chatml' (got '{}')",
                              family);

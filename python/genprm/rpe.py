@@ -30,6 +30,7 @@ import math as _math
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import _core
+from .tokenizer import problem_prompt
 
 __all__ = ["compute_labels", "k_for", "split_steps", "join_steps", "label_steps", "label_many",
            "sample_solutions", "STEP_PREFIX"]
@@ -88,12 +89,12 @@ def split_steps(solution: str) -> List[str]:
     is the solution's text up to the end of step t and ``join_steps(steps)`` the whole."""
     if not isinstance(solution, str):
         raise ValueError(f"solution must be a string, got {type(solution).__name__}")
-    return _core.rpe_split_steps(solution)
+    return _core.math.split_steps(solution, "step_headers")
 
 
 def join_steps(steps: Sequence[str], count: Optional[int] = None) -> str:
     """The first ``count`` steps (all when None) joined by ``\\n``: the inverse of split_steps."""
-    return _core.rpe_join_steps(list(steps), -1 if count is None else int(count))
+    return _core.math.join_steps(list(steps), -1 if count is None else int(count))
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
@@ -178,14 +179,8 @@ def _row(row: Any, index: int, tokenizer: Any, system_prompt: Optional[str]) -> 
     if not isinstance(answer, str) or not answer.strip():
         raise ValueError(f"rows[{index}]: 'answer' (the ground truth) must be a non-empty string")
     if not prompt and tokenizer is not None:
-        prompt = _render(tokenizer, problem, system_prompt)
+        prompt = problem_prompt(tokenizer, problem, system_prompt)
     return str(rid), problem, list(steps), answer, str(prompt)
-
-
-def _render(tokenizer: Any, problem: str, system_prompt: Optional[str]) -> str:
-    msgs = ([{"role": "system", "content": system_prompt}] if system_prompt is not None else [])
-    msgs.append({"role": "user", "content": problem})
-    return tokenizer.apply_chat_template(msgs, add_generation_prompt=True)
 
 
 def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float = 0.8, k: Optional[int] = None,
@@ -299,7 +294,7 @@ def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = 8, answer
             raise ValueError(f"problems[{i}] must be a non-empty string")
         prompt = prompts[i] if prompts is not None else ""
         if not prompt and tokenizer is not None:
-            prompt = _render(tokenizer, p, system_prompt)
+            prompt = problem_prompt(tokenizer, p, system_prompt)
         ans = "" if answers is None or answers[i] is None else str(answers[i])
         rows.append((str(ids[i]) if ids is not None else str(i), p, ans, prompt))
     opts: Dict[str, Any] = {"n": int(n), "temperature": float(temperature), "top_p": float(top_p),

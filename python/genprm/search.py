@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import _core
+from .tokenizer import problem_prompt
 
 __all__ = ["AGGREGATIONS", "aggregate", "best_of_n", "majority_vote", "weighted_vote", "beam_search",
            "beam_search_many", "best_of_n_many", "split_solution", "refine", "refine_many", "default_prompt"]
@@ -45,9 +46,7 @@ def default_prompt(problem: str, tokenizer: Any = None, system: str = DEFAULT_IN
     if not isinstance(problem, str):
         raise ValueError(f"problem must be a string, got {type(problem).__name__}")
     if tokenizer is not None:
-        return tokenizer.apply_chat_template([{"role": "system", "content": system},
-                                              {"role": "user", "content": problem}],
-                                             add_generation_prompt=True)
+        return problem_prompt(tokenizer, problem, system)
     return f"{problem}\n\n{system}\n\n"
 
 
@@ -424,21 +423,10 @@ def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns:
 def split_solution(text: str, delimiters: Sequence[str] = ("\n\n", "\nStep ")) -> List[str]:
     """The steps of a full solution as beam search delimits them: cut at every delimiter (a
     ``"\\nStep "`` delimiter starts the next step, which keeps its ``Step k:``), blank steps
-    dropped; a solution without text is one empty step."""
+    dropped; a solution without text is one empty step (C++: math/steps.hpp, rule "delimiters")."""
     if isinstance(delimiters, str):
         raise ValueError("delimiters must be a list of strings, got one string")
-    pieces = [text]
-    for d in delimiters:
-        if not d:
-            raise ValueError("delimiters: an empty delimiter")
-        keep = d.lstrip("\n")  # "\nStep " -> the next step begins with "Step "
-        nxt = []
-        for p in pieces:
-            parts = p.split(d)
-            nxt.extend([parts[0]] + [keep + q if keep.strip() else q for q in parts[1:]])
-        pieces = nxt
-    steps = [p.strip() for p in pieces if p.strip()]
-    return steps or [""]
+    return _core.math.split_steps(text, "delimiters", list(delimiters))
 
 
 def _score_batch(scorer: Any, problem: str, sols: List[List[str]]) -> List[List[float]]:

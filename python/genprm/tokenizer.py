@@ -201,6 +201,15 @@ class Tokenizer:
                                            **variables)
 
 
+def problem_prompt(tokenizer: Any, problem: str, system: Optional[str] = None) -> str:
+    """The policy prompt of ``problem``: ``tokenizer.apply_chat_template`` over [system (when
+    given), user = problem] with the generation prompt (C++: ``genprm::problem_conversation``,
+    which the RPE bindings render the same way)."""
+    msgs = [{"role": "system", "content": system}] if system is not None else []
+    msgs.append({"role": "user", "content": problem})
+    return tokenizer.apply_chat_template(msgs, add_generation_prompt=True)
+
+
 def _compile_jinja(source: str):
     """Compiles a chat template with the environment transformers uses."""
     try:
@@ -230,4 +239,4 @@ def _compile_jinja(source: str):
 StreamDecoder = _core.StreamDecoder
 ChatMessage = _core.ChatMessage
 
-__all__ = ["Tokenizer", "StreamDecoder", "ChatMessage"]
+__all__ = ["Tokenizer", "StreamDecoder", "ChatMessage", "problem_prompt"]

@@ -103,3 +103,43 @@ def test_hostile_inputs_return():
     assert gm.is_equiv(big, big)
     assert not gm.is_equiv(big, "9")
     assert gm.extract_answer(r"\boxed{" * 50000) is None
+
+
+def _old_split_solution(text, delimiters=("\n\n", "\nStep ")):
+    # genprm.search.split_solution as it was written in Python before the C++ splitter
+    pieces = [text]
+    for d in delimiters:
+        keep = d.lstrip("\n")
+        nxt = []
+        for p in pieces:
+            parts = p.split(d)
+            nxt.extend([parts[0]] + [keep + q if keep.strip() else q for q in parts[1:]])
+        pieces = nxt
+    steps = [p.strip() for p in pieces if p.strip()]
+    return steps or [""]
+
+
+def test_step_rules_match_their_python_definitions():
+    import random
+
+    from genprm import _core, rpe, search
+    rng = random.Random(7)
+    atoms = ["\n", "\n\n", "Step ", "\nStep ", " ", "\t", "\u00a0", "\u3000", "\u200b", "x", "é", "the", "\x0b"]
+    delimiter_sets = [("\n\n", "\nStep "), ("\n\n", " the"), ("\n \n",), (), ("\nStep ", "\n\n"), ("x", "\n")]
+    for _ in range(3000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randrange(12)))
+        delims = rng.choice(delimiter_sets)
+        assert search.split_solution(text, delims) == _old_split_solution(text, delims), (text, delims)
+        parts = text.split("\nStep ")
+        steps = rpe.split_steps(text)
+        assert steps == parts[:1] + ["Step " + p for p in parts[1:]], text
+        assert rpe.join_steps(steps) == text
+        assert _core.math.split_steps(text, "paragraphs") == [p for p in text.split("\n\n") if p.strip()], text
+    assert search.split_solution("a\n\nb\nStep 2: c\n\n\n") == ["a", "b", "Step 2: c"]
+    assert _core.math.split_steps("a;;b; ;", "paragraphs", [";"]) == ["a", "b"]
+    with pytest.raises(ValueError, match="empty delimiter"):
+        search.split_solution("a", ["\n\n", ""])
+    with pytest.raises(ValueError, match="one string"):
+        search.split_solution("a", "\n\n")
+    with pytest.raises(ValueError, match="step rule"):
+        _core.math.split_steps("a", "lines")

@@ -79,6 +79,8 @@ def test_modes_and_errors(model_dir):
         genprm.GenPRM(model_dir, mode="fast")
     with pytest.raises(ValueError, match="unknown option"):
         genprm.GenPRM(model_dir, temprature=0.1)
+    with pytest.raises(ValueError, match="option 'round_limit' has the wrong type"):
+        genprm.GenPRM(model_dir, round_limit="many")
     with pytest.raises(ValueError, match="majority"):
         genprm.GenPRM(model_dir, majority=0)
     with pytest.raises(ValueError, match="nope"):

@@ -236,6 +236,9 @@ def test_chat_messages_as_objects(r1):
     dicts = [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]
     assert r1.apply_chat_template(objs, add_generation_prompt=True) == r1.apply_chat_template(dicts, True)
     assert r1.apply_chat_template(dicts, True) == "<\uff5cbegin\u2581of\u2581sentence\uff5c>S<\uff5cUser\uff5c>Q<\uff5cAssistant\uff5c><think>\n"
+    # the policy prompt of rpe and search: [system?, user = problem] with the generation prompt
+    assert genprm.tokenizer.problem_prompt(r1, "Q", "S") == r1.apply_chat_template(dicts, True)
+    assert genprm.tokenizer.problem_prompt(r1, "Q") == r1.apply_chat_template(dicts[1:], True)
 
 
 def test_template_kwargs_go_through_jinja2(qwen):

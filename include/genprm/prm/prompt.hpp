@@ -3,7 +3,8 @@
 // system turn, user turn t = paragraph t (problem + "\n" + paragraph 1 for t = 1), assistant
 // turn t = the verification text of paragraph t (the first path's, as the reference keeps it);
 // the prompt for step t renders the turns up to user turn t without a generation prompt and
-// removes a trailing end-of-sentence token (with its newline, if any).
+// removes a trailing end-of-sentence token (with its newline, if any). The turns are rendered by
+// the tokenizer's chat template (genprm::render_chat: DeepSeek-R1-Distill for GenPRM).
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,16 +12,16 @@
 
 #include "genprm/prm/config.hpp"
 #include "genprm/prm/result.hpp"
+#include "genprm/tokenizer/chat.hpp"
 #include "genprm/util/error.hpp"
 
 namespace genprm::prm {
 
-struct ChatTurn {
-  std::string role;
-  std::string content;
-};
+/// A turn of the verifier's conversation: the tokenizer layer's ChatMessage (tokenizer/chat.hpp).
+using ChatTurn = ChatMessage;
 
-/// Renders a conversation with the model's chat template, without a generation prompt.
+/// Renders a conversation with the model's chat template, without a generation prompt
+/// (make_tokenizer_ops: Tokenizer::apply_chat_template, i.e. genprm::render_chat).
 using ChatRenderer = std::function<std::string(const std::vector<ChatTurn>&)>;
 
 /// A solution to verify. `id` is carried into the result untouched.

@@ -17,12 +17,7 @@ inline TokenizerOps make_tokenizer_ops(const Tokenizer& tok) {
   TokenizerOps ops;
   ops.encode = [tok](const std::string& s) { return tok.encode(s, false); };
   ops.decode = [tok](const std::vector<int32_t>& ids) { return tok.decode(ids, false); };
-  ops.render_chat = [tok](const std::vector<ChatTurn>& turns) {
-    std::vector<ChatMessage> msgs;
-    msgs.reserve(turns.size());
-    for (const auto& t : turns) msgs.push_back({t.role, t.content});
-    return tok.apply_chat_template(msgs, false);
-  };
+  ops.render_chat = [tok](const std::vector<ChatTurn>& turns) { return tok.apply_chat_template(turns, false); };
   ops.eos_token = tok.eos_token();
   auto last_id = [&](const char* word) {
     std::vector<int32_t> ids = tok.encode(word, false);

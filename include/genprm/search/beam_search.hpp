@@ -9,7 +9,8 @@
 //     so the expansions of one beam share its prompt and the engine forks its KV; the radix
 //     cache computes only the newly appended step of each beam).
 //   A step ends at a step delimiter (stop strings `step_delimiters`, default "\n\n" and
-//   "\nStep ", i.e. the next `Step k:`), which is not part of the step text.
+//   "\nStep ", i.e. the next `Step k:`: math/steps.hpp StepRule::Delimiters, which splits a whole
+//   solution the same way), which is not part of the step text.
 //   The scorer scores every candidate (partial solution = its steps) in one batch; score =
 //   aggregate(rewards, aggregation). A candidate is finished and set aside when its step ended
 //   with EOS / a stop token (reason "eos"), contains a final \boxed{} answer ("answer"), the
@@ -43,6 +44,7 @@
 #include "genprm/engine/request.hpp"
 #include "genprm/engine/rng.hpp"
 #include "genprm/math/extract.hpp"
+#include "genprm/math/steps.hpp"
 #include "genprm/search/many.hpp"
 #include "genprm/search/score.hpp"
 #include "genprm/search/scorer.hpp"
@@ -58,7 +60,7 @@ struct BeamSearchOptions {
   int max_step_tokens = 512;   ///< new tokens per step
   long max_total_tokens = 0;   ///< generated tokens per beam at most (0: no limit)
   SamplingParams sampling = default_sampling();  ///< max_tokens and stop are set per step
-  std::vector<std::string> step_delimiters = {"\n\n", "\nStep "};
+  std::vector<std::string> step_delimiters = math::default_step_delimiters();  ///< "\n\n", "\nStep "
   std::string step_separator = "\n\n";  ///< joins the steps when a beam is extended
   Aggregation aggregation = Aggregation::Last;
   std::optional<uint64_t> seed;

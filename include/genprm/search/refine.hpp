@@ -10,7 +10,8 @@
 // "Paragraph k: <critique>" block per incorrect step, 1-based, joined by "\n\n"; a scorer without
 // critiques yields "Paragraph k: judged incorrect."). `render` turns that user message into a
 // policy prompt (the chat template; identity when empty). A solution is split into steps at
-// "\n\n" (empty pieces dropped), as the policy wrote it. An empty solution is never judged correct.
+// "\n\n" (blank pieces dropped: math/steps.hpp StepRule::Paragraphs), as the policy wrote it.
+// An empty solution is never judged correct.
 //
 // Many problems at once (run_many / run_many_async / refine_many), built like beam search's: each
 // problem is a state machine (waiting for its generation, then for its scores); up to
@@ -27,6 +28,7 @@
 
 #include "genprm/engine/request.hpp"
 #include "genprm/math/extract.hpp"
+#include "genprm/math/steps.hpp"
 #include "genprm/search/beam_search.hpp"
 #include "genprm/search/many.hpp"
 #include "genprm/search/score.hpp"
@@ -84,18 +86,9 @@ struct RefineResult {
   const RefineTurn& final_turn() const { return turns.back(); }
 };
 
-/// Splits a solution at `sep`, dropping empty (whitespace-only) pieces.
+/// Splits a solution at `sep`, dropping blank pieces (math::split_paragraphs).
 inline std::vector<std::string> split_steps(const std::string& text, const std::string& sep = "\n\n") {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t k = text.find(sep, pos);
-    if (k == std::string::npos) k = text.size();
-    std::string piece = text.substr(pos, k - pos);
-    if (!is_missing(piece)) out.push_back(std::move(piece));
-    pos = k + sep.size();
-  }
-  return out;
+  return math::split_paragraphs(text, sep);
 }
 
 inline std::string replace_all(std::string s, const std::string& key, const std::string& value) {

@@ -12,6 +12,7 @@
 // explicitly (ChatFormat::deepseek_r1(), ChatFormat::chatml()). Anything else is
 // ChatFamily::kUnknown: C++ refuses it with a message explaining how to pass a pre-rendered
 // prompt; Python renders it with jinja2 from the template itself.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -257,6 +258,17 @@ inline std::string render_chat(const ChatFormat& fmt, const std::vector<ChatMess
   }
   if (add_generation_prompt) out += "<|im_start|>assistant\n";
   return out;
+}
+
+/// The conversation of a policy prompt: [system (when given), user = problem]. Rendered with the
+/// generation prompt it is what the policy answers (RPE sampling and labelling, search's
+/// default_prompt in Python).
+inline std::vector<ChatMessage> problem_conversation(const std::string& problem,
+                                                     const std::optional<std::string>& system = std::nullopt) {
+  std::vector<ChatMessage> msgs;
+  if (system) msgs.push_back({"system", *system});
+  msgs.push_back({"user", problem});
+  return msgs;
 }
 
 }  // namespace genprm

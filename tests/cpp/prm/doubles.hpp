@@ -1,6 +1,6 @@
 #pragma once
 // Test doubles for the prm verifier: a byte-level fake tokenizer (with single tokens for "Yes"
-// and "No"), the DeepSeek-R1-Distill chat template rendered by hand, a scripted Generator and a
+// and "No"), the DeepSeek-R1-Distill chat template (genprm::render_chat), a scripted Generator and a
 // fake code executor with one variable namespace per session.
 #include <cmath>
 #include <cstdint>
@@ -45,19 +45,7 @@ inline std::string fake_decode(const std::vector<int32_t>& ids) {
 
 /// The DeepSeek-R1-Distill template (tests/data/r1distill_tokenizer), no generation prompt.
 inline std::string render_r1(const std::vector<prm::ChatTurn>& turns) {
-  std::string sys, out;
-  for (const auto& t : turns) if (t.role == "system") sys = t.content;
-  out = kBos + sys;
-  for (const auto& t : turns) {
-    if (t.role == "user") out += "<｜User｜>" + t.content;
-    if (t.role == "assistant") {
-      std::string c = t.content;
-      size_t k = c.rfind("</think>");
-      if (k != std::string::npos) c = c.substr(k + 8);
-      out += "<｜Assistant｜>" + c + kEos;
-    }
-  }
-  return out;
+  return render_chat(ChatFormat::deepseek_r1(kBos, kEos), turns, false);
 }
 
 inline prm::TokenizerOps fake_tokenizer() {

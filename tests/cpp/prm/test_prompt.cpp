@@ -53,7 +53,7 @@ GoldenCase golden_case(const Json& row) {
 
 }  // namespace
 
-TEST_CASE("step prompts match the golden text (R1-Distill template rendered by hand)") {
+TEST_CASE("step prompts match the golden text (R1-Distill template: genprm::render_chat)") {
   VerifierConfig cfg;
   for (std::string name : {"genprm_step1", "genprm_step2"}) {
     Json row = golden_row(name);

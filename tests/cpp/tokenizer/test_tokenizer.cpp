@@ -155,6 +155,10 @@ TEST_CASE("chat families are detected from tokenizer_config.json") {
   // The R1 template drops everything up to the last </think> in assistant turns.
   std::vector<ChatMessage> m = {{"user", "q"}, {"assistant", "<think>a</think>b</think>c"}};
   CHECK(r1().apply_chat_template(m) == "<｜begin▁of▁sentence｜><｜User｜>q<｜Assistant｜>c<｜end▁of▁sentence｜>");
+  // The policy prompt's conversation: [system?, user = problem].
+  CHECK(r1().apply_chat_template(genprm::problem_conversation("q", std::string("s")), true) ==
+        "<｜begin▁of▁sentence｜>s<｜User｜>q<｜Assistant｜><think>\n");
+  CHECK(genprm::problem_conversation("q").size() == 1);
 
   // A Qwen2.5-style template's literal default system prompt is found.
   const std::string tpl =
