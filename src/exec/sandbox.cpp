@@ -1,7 +1,6 @@
-// The compiled part of exec/sandbox.hpp: worker processes, their protocol, and the pool's
-// threads. Built once into the genprm_exec library rather than in every translation unit that
-// includes genprm/prm/genprm.hpp (fork/clone, seccomp and the pool are ~1,400 lines of
-// non-template code).
+// The code of exec/sandbox.hpp: one worker process (start-up, frame protocol, kill and reap) and
+// the pool (isolation probe, threads, sessions). Compiled once into genprm_exec rather than in
+// every unit that includes the header (all of prm/genprm.hpp's users).
 #include "genprm/exec/sandbox.hpp"
 
 #include <fcntl.h>
@@ -21,9 +20,9 @@
 #include <map>
 #include <tuple>
 
-#include "genprm/exec/worker_source.hpp"
 #include "genprm/util/error.hpp"
 #include "genprm/util/log.hpp"
+#include "worker_source.hpp"
 
 namespace genprm {
 namespace exec_detail {
