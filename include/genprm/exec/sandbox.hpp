@@ -33,6 +33,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "genprm/exec/isolation.hpp"
@@ -137,7 +138,7 @@ class SandboxPool {
   SandboxPool(const SandboxPool&) = delete;
   SandboxPool& operator=(const SandboxPool&) = delete;
 
-  ~SandboxPool();  // shutdown()
+  ~SandboxPool();  // calls shutdown()
 
   /// Ends the pool: running blocks are killed (their results say so), queued blocks are dropped
   /// (synchronous callers get a SandboxClosed error text), every worker is ended and its
