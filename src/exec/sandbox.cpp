@@ -100,6 +100,22 @@ std::string signal_text(int sig) {
 }
 
 
+/// The ChildPlan fields a probe child and a worker share: where it runs, its filter, its fds.
+ChildPlan child_plan(const IsolationPlan& iso, const std::string& workdir,
+                     const std::string& tmpfs_options, const std::vector<sock_filter>& filter,
+                     int req_fd, int resp_fd, int devnull) {
+  ChildPlan c;
+  c.iso = iso;
+  c.workdir = workdir.c_str();
+  c.tmpfs_options = tmpfs_options.c_str();
+  c.filter = filter.data();
+  c.filter_len = static_cast<unsigned short>(filter.size());
+  c.req_fd = req_fd;
+  c.resp_fd = resp_fd;
+  c.devnull = devnull;
+  return c;
+}
+
 /// Which mechanisms this machine permits, tried from the strongest set down (each try is one
 /// short-lived child that runs the whole set-up and exits before execve).
 Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::string& tmp) {
@@ -120,16 +136,7 @@ Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::strin
                                        root && drop ? 65534u : ::geteuid(),
                                        root && drop ? 65534u : ::getegid());
   auto attempt = [&](IsolationPlan plan, const char* what) {
-    ChildPlan c;
-    c.iso = plan;
-    c.lim = WorkerLimits{};
-    c.workdir = dir.c_str();
-    c.tmpfs_options = tmpfs_opts.c_str();
-    c.filter = filter.data();
-    c.filter_len = static_cast<unsigned short>(filter.size());
-    c.req_fd = p1[0];
-    c.resp_fd = p2[1];
-    c.devnull = devnull;
+    ChildPlan c = child_plan(plan, dir, tmpfs_opts, filter, p1[0], p2[1], devnull);
     c.dry_run = true;
     try {
       start_child(c);
@@ -221,24 +228,16 @@ class Worker {
       throw Error(fmt::format("sandbox: pipe: {}", std::strerror(errno)));
     }
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    ChildPlan c;
-    c.iso = iso;
+    ChildPlan c = child_plan(iso, workdir_, tmpfs_opts, filter, req[0], resp[1], devnull);
     c.lim.session_cpu_s = o.session_cpu_s > 0 ? o.session_cpu_s : 20 * o.cpu_s;
     c.lim.memory_bytes = o.memory_bytes;
     c.lim.file_size_bytes = o.file_size_bytes;
     c.lim.max_processes = o.max_processes;
     c.lim.max_open_files = o.max_open_files;
     c.lim.workdir_bytes = o.workdir_bytes;
-    c.workdir = workdir_.c_str();
-    c.tmpfs_options = tmpfs_opts.c_str();
     c.exe = args_[0].c_str();
     c.argv = argv.data();
     c.envp = envp.data();
-    c.filter = filter.data();
-    c.filter_len = static_cast<unsigned short>(filter.size());
-    c.req_fd = req[0];
-    c.resp_fd = resp[1];
-    c.devnull = devnull;
     try {
       pid_ = start_child(c);
     } catch (...) {
