@@ -1,6 +1,6 @@
 #pragma once
-// The Python side of a sandbox worker, kept in a header so that a header-only install needs no
-// data files. It is passed to `python -I -B -c <source> <args...>` by exec/sandbox.hpp.
+// The Python side of a sandbox worker, a string compiled into the library so that an install
+// needs no data files. It is passed to `python -I -B -c <source> <args...>` by sandbox.cpp.
 //
 // Protocol (fd 3: requests from the host, fd 4: replies to the host; 0 is /dev/null, 1 and 2 are
 // /dev/null, so stray C-level output never reaches the protocol stream):

@@ -1,0 +1,326 @@
+// The code of exec/isolation.hpp: the seccomp program, the child between clone and execve, and
+// start_child. See the header for the mechanisms and why the child may not allocate.
+#include "genprm/exec/isolation.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "genprm/util/error.hpp"
+
+namespace genprm::exec_detail {
+namespace {
+
+// Steps reported by a failing child (index into step_name()).
+enum ChildStep : int {
+  kStepSync = 1, kStepSetsid, kStepMountPrivate, kStepMountReadonly, kStepMountTmpfs,
+  kStepMountProc, kStepSetgroups, kStepSetgid, kStepSetuid, kStepNoNewPrivs, kStepRlimit,
+  kStepSeccomp, kStepFds, kStepChdir, kStepExec
+};
+
+const char* step_name(int step) {
+  static const char* names[] = {"?", "wait for uid map", "setsid", "make mounts private",
+                                "make mounts read-only", "mount tmpfs workdir", "mount /proc",
+                                "setgroups", "setgid", "setuid", "no_new_privs", "setrlimit",
+                                "seccomp", "set up file descriptors", "chdir to workdir", "execve"};
+  return (step > 0 && step <= kStepExec) ? names[step] : names[0];
+}
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+struct MountAttr {  // struct mount_attr of <linux/mount.h> (not included: it clashes with glibc)
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+constexpr uint64_t kMountAttrReadonly = 0x1, kMountAttrNosuid = 0x2, kMountAttrNodev = 0x4;
+
+}  // namespace
+
+// ---- seccomp deny-list ------------------------------------------------------------------------
+#if defined(__x86_64__)
+#define GENPRM_SECCOMP_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define GENPRM_SECCOMP_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+std::vector<sock_filter> seccomp_program() {
+  std::vector<sock_filter> p;
+#ifdef GENPRM_SECCOMP_ARCH
+  auto stmt = [&](uint16_t code, uint32_t k) { p.push_back(BPF_STMT(code, k)); };
+  auto jump = [&](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) {
+    p.push_back(BPF_JUMP(code, k, jt, jf));
+  };
+  const uint32_t eperm = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
+  const uint32_t eacces = SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA);
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
+  jump(BPF_JMP | BPF_JEQ | BPF_K, GENPRM_SECCOMP_ARCH, 1, 0);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
+#if defined(__x86_64__)
+  jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);  // x32 ABI numbers bypass the list
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+#endif
+  const long denied[] = {
+    SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev, SYS_mount, SYS_umount2,
+    SYS_pivot_root, SYS_chroot, SYS_setns, SYS_unshare, SYS_bpf, SYS_perf_event_open,
+    SYS_keyctl, SYS_add_key, SYS_request_key, SYS_userfaultfd, SYS_kexec_load, SYS_init_module,
+    SYS_finit_module, SYS_delete_module, SYS_reboot, SYS_swapon, SYS_swapoff,
+    SYS_open_by_handle_at, SYS_name_to_handle_at, SYS_quotactl, SYS_acct, SYS_settimeofday,
+    SYS_clock_settime, SYS_adjtimex, SYS_sethostname, SYS_setdomainname, SYS_mount_setattr,
+    SYS_fsopen, SYS_fsmount, SYS_fsconfig, SYS_fspick, SYS_move_mount, SYS_open_tree,
+    SYS_clone3,  // its flags live in memory BPF cannot read; glibc falls back to clone
+  };
+  for (long nr : denied) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
+    stmt(BPF_RET | BPF_K, nr == SYS_clone3 ? (SECCOMP_RET_ERRNO | ENOSYS) : eperm);
+  }
+  // socket(domain, ...): only AF_UNIX (multiprocessing, logging) is allowed.
+  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 4);
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
+  jump(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0);
+  stmt(BPF_RET | BPF_K, eacces);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  // clone(flags, ...): no new namespaces (flags is args[0] on x86_64 and aarch64).
+  const uint32_t ns_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                            CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3);
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
+  jump(BPF_JMP | BPF_JSET | BPF_K, ns_flags, 0, 1);
+  stmt(BPF_RET | BPF_K, eperm);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+#endif
+  return p;
+}
+
+// ---- the child --------------------------------------------------------------------------------
+
+namespace {
+
+[[noreturn]] void child_fail(const ChildPlan& c, int step) {
+  int msg[2] = {step, errno};
+  ssize_t n = ::write(c.err_fd, msg, sizeof msg);
+  (void)n;
+  ::_exit(127);
+}
+
+[[noreturn]] void child_main(const ChildPlan& c) {
+  // The host's signal handlers live in memory this child shares until execve: none may run
+  // here. Signals arrive blocked (start_child); handled ones go back to the default action,
+  // and the mask is cleared right before execve.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old {};
+    if (sig == SIGKILL || sig == SIGSTOP || ::sigaction(sig, nullptr, &old) != 0) continue;
+    if (old.sa_handler != SIG_IGN && old.sa_handler != SIG_DFL) ::sigaction(sig, &dfl, nullptr);
+  }
+  if (c.sync_fd >= 0) {
+    char b = 0;
+    if (::read(c.sync_fd, &b, 1) != 1) child_fail(c, kStepSync);
+  }
+  if (::setsid() < 0) child_fail(c, kStepSetsid);
+  if (c.iso.mount_ns) {
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      child_fail(c, kStepMountPrivate);
+    MountAttr attr{kMountAttrReadonly | kMountAttrNosuid | kMountAttrNodev, 0, 0, 0};
+    if (::syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof attr) != 0)
+      child_fail(c, kStepMountReadonly);
+    if (::mount("tmpfs", c.workdir, "tmpfs", MS_NOSUID | MS_NODEV, c.tmpfs_options) != 0)
+      child_fail(c, kStepMountTmpfs);
+    if (c.iso.mount_proc &&
+        ::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+      child_fail(c, kStepMountProc);
+  }
+  if (c.iso.drop_uid) {
+    // Raw system calls: glibc's set*id wrappers signal every thread the host had (setxid
+    // broadcast) and would wait forever for threads that do not exist in this child.
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) child_fail(c, kStepSetgroups);
+    if (::syscall(SYS_setresgid, c.iso.gid, c.iso.gid, c.iso.gid) != 0) child_fail(c, kStepSetgid);
+    if (::syscall(SYS_setresuid, c.iso.uid, c.iso.uid, c.iso.uid) != 0) child_fail(c, kStepSetuid);
+  }
+  // fds: move the five we keep above 100 first, so dup2 onto 0..4 cannot clobber one of them.
+  const int err_fd = ::fcntl(c.err_fd, F_DUPFD_CLOEXEC, 100);
+  if (err_fd < 0) child_fail(c, kStepFds);
+  ChildPlan c2 = c;  // a struct copy, no allocation
+  c2.err_fd = err_fd;
+  int req = ::fcntl(c.req_fd, F_DUPFD, 100), resp = ::fcntl(c.resp_fd, F_DUPFD, 100);
+  int nul = ::fcntl(c.devnull, F_DUPFD, 100);
+  if (req < 0 || resp < 0 || nul < 0) child_fail(c2, kStepFds);
+  if (::dup2(nul, 0) < 0 || ::dup2(nul, 1) < 0 || ::dup2(nul, 2) < 0 || ::dup2(req, 3) < 0 ||
+      ::dup2(resp, 4) < 0)
+    child_fail(c2, kStepFds);
+  // Everything else closes at exec (the error pipe among them, which tells the host exec worked).
+  if (::syscall(SYS_close_range, 5, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 5; fd < 4096; ++fd)
+      if (fd != err_fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail(c2, kStepNoNewPrivs);
+  auto limit = [&](int resource, rlim_t soft, rlim_t hard) {
+    rlimit r{soft, hard};
+    if (::setrlimit(resource, &r) != 0) child_fail(c2, kStepRlimit);
+  };
+  const rlim_t cpu = static_cast<rlim_t>(c.lim.session_cpu_s + 0.999);
+  limit(RLIMIT_CPU, cpu, cpu);
+  limit(RLIMIT_AS, c.lim.memory_bytes, c.lim.memory_bytes);
+  limit(RLIMIT_FSIZE, c.lim.file_size_bytes, c.lim.file_size_bytes);
+  limit(RLIMIT_NPROC, static_cast<rlim_t>(c.lim.max_processes),
+        static_cast<rlim_t>(c.lim.max_processes));
+  limit(RLIMIT_NOFILE, static_cast<rlim_t>(c.lim.max_open_files),
+        static_cast<rlim_t>(c.lim.max_open_files));
+  limit(RLIMIT_CORE, 0, 0);
+  limit(RLIMIT_MEMLOCK, 0, 0);
+  limit(RLIMIT_MSGQUEUE, 0, 0);
+  if (c.iso.seccomp && c.filter_len > 0) {
+    sock_fprog prog{c.filter_len, const_cast<sock_filter*>(c.filter)};
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) child_fail(c2, kStepSeccomp);
+  }
+  if (::chdir(c.workdir) != 0) child_fail(c2, kStepChdir);
+  if (c.dry_run) ::_exit(0);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(c.exe, c.argv, c.envp);
+  child_fail(c2, kStepExec);
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  GENPRM_CHECK(fd >= 0, "sandbox: cannot open {}: {}", path, std::strerror(errno));
+  ssize_t n = ::write(fd, text.data(), text.size());
+  int e = errno;
+  ::close(fd);
+  GENPRM_CHECK(n == static_cast<ssize_t>(text.size()), "sandbox: cannot write {}: {}", path,
+               std::strerror(e));
+}
+
+int child_entry(void* plan) { child_main(*static_cast<const ChildPlan*>(plan)); }
+
+void write_id_maps(long pid, const IsolationPlan& iso) {
+  const std::string base = fmt::format("/proc/{}/", pid);
+  if (geteuid() == 0) {
+    write_file(base + "uid_map", fmt::format("{0} {0} 1\n", iso.uid));
+    write_file(base + "gid_map", fmt::format("{0} {0} 1\n", iso.gid));
+  } else {
+    write_file(base + "setgroups", "deny");
+    write_file(base + "uid_map", fmt::format("{0} {0} 1\n", geteuid()));
+    write_file(base + "gid_map", fmt::format("{0} {0} 1\n", getegid()));
+  }
+}
+
+}  // namespace
+
+long start_child(ChildPlan plan) {
+  int err[2], sync[2] = {-1, -1};
+  GENPRM_CHECK(::pipe2(err, O_CLOEXEC) == 0, "sandbox: pipe: {}", std::strerror(errno));
+  if (plan.iso.user_ns) {
+    GENPRM_CHECK(::pipe2(sync, O_CLOEXEC) == 0, "sandbox: pipe: {}", std::strerror(errno));
+  }
+  plan.err_fd = err[1];
+  plan.sync_fd = sync[0];
+  // The child shares the host's memory until execve (CLONE_VM | CLONE_VFORK, like posix_spawn):
+  // no copy of the host's page tables, which for a host holding gigabytes (model weights) cost
+  // hundreds of milliseconds per worker and stalled the host's threads. It runs on its own stack
+  // and only reads `plan`; the calling thread sleeps until the child has called execve or exited.
+  const size_t stack_size = 256 * 1024;
+  void* stack = ::mmap(nullptr, stack_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    ::close(err[0]); ::close(err[1]);
+    if (sync[0] >= 0) { ::close(sync[0]); ::close(sync[1]); }
+    throw Error(fmt::format("sandbox: mmap of the child stack: {}", std::strerror(errno)));
+  }
+  // With a user namespace the id maps must be written from outside while the child waits and
+  // this thread sleeps in clone: a helper thread does it once the kernel has stored the pid.
+  std::atomic<pid_t> child_pid{0};
+  std::atomic<bool> give_up{false};
+  std::string map_error;
+  std::thread helper;
+  if (plan.iso.user_ns) {
+    helper = std::thread([&] {
+      pid_t p;
+      while ((p = child_pid.load()) == 0) {
+        if (give_up.load()) return;
+        std::this_thread::yield();
+      }
+      try {
+        write_id_maps(p, plan.iso);
+        char b = 1;
+        if (::write(sync[1], &b, 1) != 1) map_error = "sandbox: sync write failed";
+      } catch (const Error& e) {
+        map_error = e.what();
+      }
+      ::close(sync[1]);  // on failure the child reads EOF and reports the sync step
+      sync[1] = -1;
+    });
+  }
+  static_assert(sizeof(std::atomic<pid_t>) == sizeof(pid_t), "CLONE_PARENT_SETTID target");
+  sigset_t all, saved;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &saved);
+  long pid = ::clone(child_entry, static_cast<char*>(stack) + stack_size,
+                     plan.iso.clone_flags() | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID |
+                         SIGCHLD,
+                     &plan, reinterpret_cast<pid_t*>(&child_pid));
+  int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (pid < 0) give_up = true;
+  if (helper.joinable()) helper.join();
+  ::munmap(stack, stack_size);
+  ::close(err[1]);
+  if (sync[0] >= 0) ::close(sync[0]);
+  auto cleanup = [&] {
+    ::close(err[0]);
+    if (sync[1] >= 0) ::close(sync[1]);
+  };
+  if (pid < 0) {
+    cleanup();
+    throw Error(fmt::format("sandbox: clone(flags=0x{:x}): {}", plan.iso.clone_flags(),
+                            std::strerror(clone_errno)));
+  }
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(err[0], msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  cleanup();
+  if (!map_error.empty() || n > 0 || plan.dry_run) {
+    int status = 0;
+    while (::waitpid(static_cast<pid_t>(pid), &status, __WALL) < 0 && errno == EINTR) {
+    }
+    GENPRM_CHECK(map_error.empty(), "{}", map_error);
+    GENPRM_CHECK(n <= 0, "sandbox: worker start-up failed at step '{}': {}", step_name(msg[0]),
+                 std::strerror(msg[1]));
+    GENPRM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                 "sandbox: probe child ended with status {}", status);
+    return 0;
+  }
+  return pid;
+}
+
+}  // namespace genprm::exec_detail
