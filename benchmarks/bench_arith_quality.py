@@ -4,8 +4,9 @@ engine and sandbox (the figures in the README and python/genprm/models/README.md
 - GenPRM: ProcessBench F1 at Maj@1 and Maj@4, AUC of step rewards (right vs wrong steps), share
   of rationales that executed a Python block, in the full mode and beside it the reference's
   CoT-only, code-without-execution and direct modes;
-- once the arithmetic policy ships: Best-of-N / votes, beam search vs greedy, critic refinement,
-  RPE labels against the known first wrong step.
+- with the arithmetic policy: Best-of-8 (pass@1, majority, PRM-weighted vote, Best-of-N), beam
+  search vs greedy, critic refinement, RPE / hard / difference labels against the known first
+  wrong step.
 
     PYTHONPATH=build/python .venv/bin/python benchmarks/bench_arith_quality.py [--rows 100] [--problems 60]
 """
@@ -52,7 +53,7 @@ def main() -> None:
     print(f"beam search N4 M2: {b['beam']:.3f} vs greedy {b['greedy']:.3f}")
     r = arith.refine_quality(policy, prm, problems)
     print(f"critic refinement: {r['fixed']} of {r['first_wrong']} wrong first solutions fixed")
-    lab = arith.rpe_quality(policy, arith.heldout_rows(args.rpe_rows, seed=arith.HELDOUT_SEED + 2), k=16)
+    lab = arith.rpe_quality(policy, arith.heldout_rows(args.rpe_rows, seed=arith.HELDOUT_SEED + 2, level="small"), k=16)
     print(f"RPE labels = known first wrong step: RPE {lab['rpe']:.3f}, hard {lab['hard']:.3f}, "
           f"difference {lab['difference']:.3f}")
 

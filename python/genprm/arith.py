@@ -55,10 +55,14 @@ def genprm_dir() -> str:
     return _model("arith-genprm")
 
 
-def heldout_rows(count: int, seed: int = HELDOUT_SEED, error_rate: float = 0.5) -> List[Dict[str, Any]]:
+def heldout_rows(count: int, seed: int = HELDOUT_SEED, error_rate: float = 0.5, level: str = "standard",
+                 operand_error_share: float = 0.0) -> List[Dict[str, Any]]:
     """ProcessBench-style rows of held-out problems (about ``error_rate`` of them with one wrong
-    step); keys: id, generator, problem, steps, label, final_answer_correct, answer."""
-    return synthetic.processbench_rows(count, seed, error_rate, id_prefix="heldout")
+    step: a wrong result, or for ``operand_error_share`` of them a wrong operation); keys: id,
+    generator, problem, steps, label, final_answer_correct, answer. ``level`` "small" gives
+    problems the policy can solve (for Monte Carlo labels)."""
+    return synthetic.processbench_rows(count, seed, error_rate, id_prefix="heldout", level=level,
+                                       operand_error_share=operand_error_share)
 
 
 def heldout_problems(count: int, seed: int = HELDOUT_SEED + 1, level: str = "small") -> List[Dict[str, str]]:

@@ -16,10 +16,12 @@ boxed)::
     Step 3: 126 - 8 = 118. The answer is \\boxed{118}.
 
 ``corrupt`` injects arithmetic errors (a step states a wrong result; later steps compute
-correctly from it, as a real wrong solution does), and ``processbench_rows`` writes
+correctly from it, as a real wrong solution does), ``corrupt_operand`` the error a small policy
+makes most (a step applies an operation the problem does not have, with the arithmetic right), and ``processbench_rows`` writes
 ProcessBench-style rows (``problem``, ``steps``, ``label`` = index of the first wrong step or
 -1, ``final_answer_correct``). ``verification`` writes a GenPRM rationale of one step in the
-reference's stage format: the analysis, a Python block that recomputes the step, the block's
+reference's stage format: the analysis (what the paragraph claims), a Python block that
+recomputes the step from the problem's operation, the block's
 output (filled in by the sandbox at inference), and a judgement that follows from that output.
 
 This module uses only the standard library, so the training scripts can load it by path.
@@ -30,8 +32,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["Problem", "make_problem", "make_problems", "solution_steps", "solution_text", "corrupt",
-           "processbench_rows", "verification", "Verification", "step_claim", "first_wrong", "judgement_text",
+__all__ = ["Problem", "make_problem", "make_problems", "solution_steps", "solution_text", "corrupt", "corrupt_operand",
+           "processbench_rows", "verification", "Verification", "CHECKS", "step_claim", "first_wrong", "judgement_text",
            "OUTPUT_OPENING", "MAX_VALUE", "LEVELS"]
 
 MAX_VALUE = 999  # every intermediate value stays in [0, MAX_VALUE]
@@ -123,19 +125,25 @@ def make_problems(count: int, seed: int, min_ops: Optional[int] = None, max_ops:
     return out
 
 
-def step_claim(problem: Problem, claimed: Sequence[int], k: int) -> Tuple[int, str, int, int]:
-    """Step k (0-based) of a solution with results ``claimed``: (left, op, right, stated result)."""
+#: The operations a solution's steps apply, when they differ from the problem's (corrupt_operand).
+Written = Optional[Sequence[Tuple[str, int]]]
+
+
+def step_claim(problem: Problem, claimed: Sequence[int], k: int,
+               written: Written = None) -> Tuple[int, str, int, int]:
+    """Step k (0-based) of a solution with results ``claimed`` as its paragraph states it: (left,
+    op, right, stated result); the operation is the problem's unless ``written`` says otherwise."""
     left = problem.start if k == 0 else claimed[k - 1]
-    op, n = problem.ops[k]
+    op, n = problem.ops[k] if written is None else written[k]
     return left, op, n, claimed[k]
 
 
-def solution_steps(problem: Problem, claimed: Optional[Sequence[int]] = None) -> List[str]:
+def solution_steps(problem: Problem, claimed: Optional[Sequence[int]] = None, written: Written = None) -> List[str]:
     """The steps stating ``claimed`` results (default: the correct ones), last one boxed."""
     claimed = list(problem.values() if claimed is None else claimed)
     steps = []
     for k in range(len(problem.ops)):
-        left, op, n, r = step_claim(problem, claimed, k)
+        left, op, n, r = step_claim(problem, claimed, k, written)
         s = f"Step {k + 1}: {left} {op} {n} = {r}"
         if k == len(problem.ops) - 1:
             s += f". The answer is \\boxed{{{r}}}."
@@ -173,26 +181,62 @@ def corrupt(problem: Problem, rng: random.Random, step: Optional[int] = None) ->
     return values[:last] + [_wrong(rng, values[last])]
 
 
-def first_wrong(problem: Problem, claimed: Sequence[int]) -> int:
-    """Index of the first step whose stated result is not its operation's result, -1 if none."""
+def corrupt_operand(problem: Problem, rng: random.Random,
+                    step: Optional[int] = None) -> Tuple[List[Tuple[str, int]], List[int]]:
+    """(written operations, claimed results) of a solution whose step ``step`` (0-based; random
+    when None) applies another operand or operator than the problem's, computing it correctly,
+    and whose later steps compute correctly from that result. The step's result always differs
+    from the right one."""
+    k = rng.randrange(len(problem.ops)) if step is None else step
+    values = problem.values()
+    left = problem.start if k == 0 else values[k - 1]
+    op, n = problem.ops[k]
+    for _ in range(100):
+        if rng.random() < 0.75:
+            wop, wn = op, max(1, n + rng.choice((-3, -2, -1, 1, 2, 3)))
+        else:
+            wop, wn = rng.choice([o for o in _OPS if o != op]), n
+        if (wop, wn) == (op, n):
+            continue
+        claimed = values[:k] + [_apply(left, wop, wn)]
+        for o, m in problem.ops[k + 1:]:
+            claimed.append(_apply(claimed[-1], o, m))
+        if claimed[k] != values[k] and all(0 <= v <= MAX_VALUE for v in claimed):
+            written = list(problem.ops)
+            written[k] = (wop, wn)
+            return written, claimed
+    return list(problem.ops), corrupt(problem, rng, k)  # no operand fits: a wrong result instead
+
+
+def first_wrong(problem: Problem, claimed: Sequence[int], written: Written = None) -> int:
+    """Index of the first step that does not apply the problem's operation to the previous
+    stated result (wrong operation, or wrong result), -1 if none."""
     for k in range(len(problem.ops)):
         left, op, n, r = step_claim(problem, claimed, k)
-        if _apply(left, op, n) != r:
+        if _apply(left, op, n) != r or (written is not None and tuple(written[k]) != tuple(problem.ops[k])):
             return k
     return -1
 
 
 def processbench_rows(count: int, seed: int, error_rate: float = 0.5, *, id_prefix: str = "arith",
                       min_ops: Optional[int] = None, max_ops: Optional[int] = None,
-                      level: str = "standard") -> List[Dict[str, object]]:
-    """ProcessBench-style rows: a share ``error_rate`` of the solutions carry one arithmetic
-    error. Keys: id, generator, problem, steps, label, final_answer_correct, answer."""
+                      level: str = "standard", operand_error_share: float = 0.0) -> List[Dict[str, object]]:
+    """ProcessBench-style rows: a share ``error_rate`` of the solutions carry one error, of which
+    a share ``operand_error_share`` apply a wrong operation (corrupt_operand) and the rest state a
+    wrong result (corrupt). Keys: id, generator, problem, steps, label, final_answer_correct,
+    answer."""
     rng = random.Random(seed ^ 0x5EED)
     rows = []
     for i, p in enumerate(make_problems(count, seed, min_ops, max_ops, level)):
-        claimed = corrupt(p, rng) if rng.random() < error_rate else p.values()
+        written = None
+        if rng.random() >= error_rate:
+            claimed = p.values()
+        elif operand_error_share > 0 and rng.random() < operand_error_share:
+            written, claimed = corrupt_operand(p, rng)
+        else:
+            claimed = corrupt(p, rng)
         rows.append({"id": f"{id_prefix}-{seed}-{i}", "generator": "synthetic", "problem": p.text,
-                     "steps": solution_steps(p, claimed), "label": first_wrong(p, claimed),
+                     "steps": solution_steps(p, claimed, written), "label": first_wrong(p, claimed, written),
                      "final_answer_correct": claimed[-1] == p.answer, "answer": str(p.answer)})
     return rows
 
@@ -207,19 +251,42 @@ class Verification:
     judgement: str = field(default="Yes")
 
 
-def verification(problem: Problem, claimed: Sequence[int], k: int) -> Verification:
-    """The rationale of step k (0-based) of a solution stating ``claimed``."""
-    left, op, n, r = step_claim(problem, claimed, k)
-    actual = _apply(left, op, n)
-    ok = actual == r
+#: How a rationale's Python block checks step k (``verification``):
+#: "problem" copies the problem's expression into the block and recomputes the value after its
+#: first k + 1 operations (so a step that applies a wrong operation, or builds on an earlier
+#: error, prints False; the model copies text and the paragraph number, it never computes);
+#: "step" recomputes the paragraph's own operation on its left value (catches a wrong result
+#: only; the first GenPRM's format, on which the shipped tokenizer was trained).
+CHECKS = ("problem", "step")
+
+
+def verification(problem: Problem, claimed: Sequence[int], k: int, written: Written = None,
+                 check: str = "step") -> Verification:
+    """The rationale of step k (0-based) of a solution stating ``claimed`` (applying ``written``
+    operations): the analysis restates the paragraph, the code checks it (``CHECKS``), the
+    judgement follows the code output."""
+    if check not in CHECKS:
+        raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
+    wleft, wop, wn, r = step_claim(problem, claimed, k, written)
+    analysis = f"The paragraph claims {wleft} {wop} {wn} = {r}.\n</analyze>\n"
+    if check == "problem":
+        actual = problem.values()[k]
+        code = (f"t = \"{problem.expression()}\".replace(\"(\", \"\").replace(\")\", \"\").split()\n"
+                f"v = int(t[0])\nfor i in range(1, 2 * {k + 1}, 2):\n    v = eval(f\"{{v}} {{t[i]}} {{t[i + 1]}}\")\n"
+                f"print(v, v == {r})\n```\n")
+        shown = f"the value after step {k + 1} is {actual}"
+    else:
+        left, op, n, _ = step_claim(problem, claimed, k)
+        actual = _apply(left, op, n)
+        code = f"result = {left} {op} {n}\nprint(result, result == {r})\n```\n"
+        shown = f"{left} {op} {n} = {actual}"
+    ok = actual == r  # what the block prints: the judgement follows the code output
     verdict = "Yes" if ok else "No"
-    analysis = f"The paragraph claims {left} {op} {n} = {r}.\n</analyze>\n"
-    code = f"result = {left} {op} {n}\nprint(result, result == {r})\n```\n"
     output = f"{actual} {ok}"
     if ok:
-        said = f"The code output shows {left} {op} {n} = {actual}, as the paragraph says.\n"
+        said = f"The code output shows {shown}, as the paragraph says.\n"
     else:
-        said = f"The code output shows {left} {op} {n} = {actual}, not {r}.\n"
+        said = f"The code output shows {shown}, not {r}.\n"
     return Verification(analysis=analysis, code=code, output=output,
                         conclusion=said + "</verify>\n" + OUTPUT_OPENING + judgement_text(verdict),
                         judgement=verdict)

@@ -383,11 +383,12 @@ def refine_prompt(problem, previous: Sequence[int], wrong: Sequence[int]) -> str
     return render_r1([("system", INSTRUCTION), ("user", message)], add_generation_prompt=True)
 
 
-def prm_rationale(problem, claimed: Sequence[int], k: int, mode: str) -> Tuple[Pieces, str]:
+def prm_rationale(problem, claimed: Sequence[int], k: int, mode: str, written=None,
+                  check: str = "step") -> Tuple[Pieces, str]:
     """The verification of step k (0-based) in `mode` as the verifier assembles it (openings
     written by genprm, the rest by the model; the code output by the sandbox). Returns the pieces
     after the base prompt and the whole assistant text (the next steps' history)."""
-    v = S.verification(problem, claimed, k)
+    v = S.verification(problem, claimed, k, written, check)
     t = k + 1
     if mode == "full":
         pieces = [(ANALYZE_OPENING.format(t=t), False), (v.analysis, True), (VERIFY_OPENING, False), (v.code, True),
@@ -402,14 +403,14 @@ def prm_rationale(problem, claimed: Sequence[int], k: int, mode: str) -> Tuple[P
     return pieces, "".join(p for p, _ in pieces)
 
 
-def prm_example(problem, claimed: Sequence[int], mode: str, t: int) -> Pieces:
+def prm_example(problem, claimed: Sequence[int], mode: str, t: int, written=None, check: str = "step") -> Pieces:
     """The training sequence of step t (1-based): the prompt of step t as the verifier builds it
     (this solution's earlier rationales as the assistant turns), then step t's rationale. The
     rationales in the history are learned too (same text, in its history position), so one
     sequence teaches t rationales."""
-    steps = S.solution_steps(problem, claimed)
+    steps = S.solution_steps(problem, claimed, written)
     system = PRM_DIRECT_SYSTEM if mode == "direct" else PRM_SYSTEM
-    rationales = [prm_rationale(problem, claimed, k, mode) for k in range(t)]
+    rationales = [prm_rationale(problem, claimed, k, mode, written, check) for k in range(t)]
     history = [text for _, text in rationales[:-1]]
     base = prm_base_prompt(system, problem.text, steps, history, t)
     pieces: Pieces = []
@@ -425,9 +426,10 @@ def prm_example(problem, claimed: Sequence[int], mode: str, t: int) -> Pieces:
     return pieces + last[:1] + [SPLIT] + last[1:]
 
 
-def prm_examples(problem, claimed: Sequence[int], steps: Sequence[str], mode: str) -> List[Pieces]:
+def prm_examples(problem, claimed: Sequence[int], steps: Sequence[str], mode: str,
+                 check: str = "step") -> List[Pieces]:
     """Every step's training sequence of one solution."""
-    return [prm_example(problem, claimed, mode, t) for t in range(1, len(steps) + 1)]
+    return [prm_example(problem, claimed, mode, t, check=check) for t in range(1, len(steps) + 1)]
 
 
 def train_main(doc: str, name: str, make_examples: Callable, *, seed: int, shape: Dict[str, int],

@@ -46,7 +46,7 @@ def examples(count: int, seed: int, tok):
 
 def main() -> int:
     return C.train_main(__doc__, "policy", examples, seed=SEED, shape=SHAPE,
-                        defaults=dict(steps=5000, examples=80000, batch_tokens=1536, lr=5e-3),
+                        defaults=dict(steps=3600, examples=80000, batch_tokens=1536, lr=5e-3),
                         data_record={"forms": dict(FORMS), "level": LEVEL})
 
 
