@@ -424,7 +424,7 @@ def test_unix_socket_by_path_is_unreachable(sb, host_ok, canary):
             server.accept()
         # socketpair (asyncio's self-pipe) still works: it reaches only itself
         assert run_fresh(sb, "import socket\na, b = socket.socketpair()\na.send(b'x')\n"
-                             "print(b.recv(1))") == "b'x'"
+                             "print(b.recv(1))").output == "b'x'"
     finally:
         server.close()
         os.remove(path)
@@ -484,10 +484,22 @@ def test_thread_that_forks_after_the_block_returned(sb, host_ok):
         assert s.run("print(kept)") == "2"
 
 
-def test_workers_die_with_a_killed_engine_and_dirs_are_cleaned(tmp_path):
+@pytest.fixture
+def shared_tmp():
+    """A temporary root the unprivileged worker can enter (pytest's tmp_path sits under a 0700
+    directory of the host user)."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="genprm-test-root-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_workers_die_with_a_killed_engine_and_dirs_are_cleaned(shared_tmp):
     import subprocess
     import sys
-    root = str(tmp_path)
+    root = shared_tmp
     engine = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\nfrom genprm import Sandbox\n"
