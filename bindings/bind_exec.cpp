@@ -103,6 +103,7 @@ void bind_exec(py::module_& m) {
         d["mount_proc"] = p.mount_proc;
         d["pid_ns"] = p.pid_ns;
         d["net_ns"] = p.net_ns;
+        d["ipc_ns"] = p.ipc_ns;
         d["drop_uid"] = p.drop_uid;
         d["seccomp"] = p.seccomp;
         d["uid"] = p.uid;

@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -33,14 +34,15 @@ namespace {
 enum ChildStep : int {
   kStepSync = 1, kStepSetsid, kStepMountPrivate, kStepMountReadonly, kStepMountTmpfs,
   kStepMountProc, kStepSetgroups, kStepSetgid, kStepSetuid, kStepNoNewPrivs, kStepRlimit,
-  kStepSeccomp, kStepFds, kStepChdir, kStepExec
+  kStepSeccomp, kStepFds, kStepChdir, kStepParent, kStepExec
 };
 
 const char* step_name(int step) {
   static const char* names[] = {"?", "wait for uid map", "setsid", "make mounts private",
                                 "make mounts read-only", "mount tmpfs workdir", "mount /proc",
                                 "setgroups", "setgid", "setuid", "no_new_privs", "setrlimit",
-                                "seccomp", "set up file descriptors", "chdir to workdir", "execve"};
+                                "seccomp", "set up file descriptors", "chdir to workdir",
+                                "parent-death signal", "execve"};
   return (step > 0 && step <= kStepExec) ? names[step] : names[0];
 }
 
@@ -69,23 +71,70 @@ constexpr uint64_t kMountAttrReadonly = 0x1, kMountAttrNosuid = 0x2, kMountAttrN
 #define GENPRM_SECCOMP_ARCH AUDIT_ARCH_AARCH64
 #endif
 
-std::vector<sock_filter> seccomp_program() {
-  std::vector<sock_filter> p;
-#ifdef GENPRM_SECCOMP_ARCH
-  auto stmt = [&](uint16_t code, uint32_t k) { p.push_back(BPF_STMT(code, k)); };
-  auto jump = [&](uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) {
-    p.push_back(BPF_JUMP(code, k, jt, jf));
-  };
-  const uint32_t eperm = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
-  const uint32_t eacces = SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA);
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
-  jump(BPF_JMP | BPF_JEQ | BPF_K, GENPRM_SECCOMP_ARCH, 1, 0);
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
-#if defined(__x86_64__)
-  jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);  // x32 ABI numbers bypass the list
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+namespace {
+
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#define SYS_io_uring_enter 426
+#define SYS_io_uring_register 427
 #endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+constexpr uint32_t ret_errno(int e) { return SECCOMP_RET_ERRNO | (e & SECCOMP_RET_DATA); }
+
+/// A BPF program under construction: architecture check, then rules on the syscall number.
+struct Bpf {
+  std::vector<sock_filter> p;
+  void stmt(uint16_t code, uint32_t k) { p.push_back(BPF_STMT(code, k)); }
+  void jump(uint16_t code, uint32_t k, uint8_t jt, uint8_t jf) {
+    p.push_back(BPF_JUMP(code, k, jt, jf));
+  }
+  void load_nr() { stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)); }
+  // The low 32 bits of argument i (little-endian).
+  void load_arg(int i) {
+    stmt(BPF_LD | BPF_W | BPF_ABS,
+         static_cast<uint32_t>(offsetof(seccomp_data, args) + 8 * static_cast<size_t>(i)));
+  }
+  void start() {
+#ifdef GENPRM_SECCOMP_ARCH
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
+    jump(BPF_JMP | BPF_JEQ | BPF_K, GENPRM_SECCOMP_ARCH, 1, 0);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    load_nr();
+#if defined(__x86_64__)
+    jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);  // x32 ABI numbers bypass the list
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+#endif
+#endif
+  }
+  // if nr == `nr`: return `ret` (the accumulator holds nr)
+  void deny(long nr, uint32_t ret) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
+    stmt(BPF_RET | BPF_K, ret);
+  }
+  // clone(flags, ...) returns `ret` when a flag of `bad` is set (bad != 0) or when `needed` is
+  // not set (needed != 0), else is allowed; flags is args[0] on x86_64 and aarch64. Other
+  // syscalls pass with the accumulator still holding nr.
+  void clone_rule(uint32_t bad, uint32_t needed, uint32_t ret) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4);
+    load_arg(0);
+    if (bad != 0) jump(BPF_JMP | BPF_JSET | BPF_K, bad, 1, 0);
+    else jump(BPF_JMP | BPF_JSET | BPF_K, needed, 0, 1);
+    stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    stmt(BPF_RET | BPF_K, ret);
+  }
+};
+
+}  // namespace
+
+std::vector<sock_filter> seccomp_program() {
+#ifndef GENPRM_SECCOMP_ARCH
+  return {};
+#else
+  Bpf b;
+  b.start();
   const long denied[] = {
     SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev, SYS_mount, SYS_umount2,
     SYS_pivot_root, SYS_chroot, SYS_setns, SYS_unshare, SYS_bpf, SYS_perf_event_open,
@@ -94,28 +143,55 @@ std::vector<sock_filter> seccomp_program() {
     SYS_open_by_handle_at, SYS_name_to_handle_at, SYS_quotactl, SYS_acct, SYS_settimeofday,
     SYS_clock_settime, SYS_adjtimex, SYS_sethostname, SYS_setdomainname, SYS_mount_setattr,
     SYS_fsopen, SYS_fsmount, SYS_fsconfig, SYS_fspick, SYS_move_mount, SYS_open_tree,
-    SYS_clone3,  // its flags live in memory BPF cannot read; glibc falls back to clone
+    // io_uring (its socket and file operations bypass every rule here), fd theft
+    SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register, SYS_pidfd_getfd,
+    // host IPC that no mount rule covers: SysV queues, semaphores, shared memory, POSIX queues
+    SYS_msgget, SYS_msgsnd, SYS_msgrcv, SYS_msgctl, SYS_semget, SYS_semop, SYS_semctl,
+    SYS_semtimedop, SYS_shmget, SYS_shmat, SYS_shmdt, SYS_shmctl, SYS_mq_open, SYS_mq_unlink,
+    SYS_mq_timedsend, SYS_mq_timedreceive, SYS_mq_notify, SYS_mq_getsetattr,
   };
-  for (long nr : denied) {
-    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1);
-    stmt(BPF_RET | BPF_K, nr == SYS_clone3 ? (SECCOMP_RET_ERRNO | ENOSYS) : eperm);
-  }
-  // socket(domain, ...): only AF_UNIX (multiprocessing, logging) is allowed.
-  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 4);
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
-  jump(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0);
-  stmt(BPF_RET | BPF_K, eacces);
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-  // clone(flags, ...): no new namespaces (flags is args[0] on x86_64 and aarch64).
-  const uint32_t ns_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-                            CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3);
-  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
-  jump(BPF_JMP | BPF_JSET | BPF_K, ns_flags, 0, 1);
-  stmt(BPF_RET | BPF_K, eperm);
-  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  for (long nr : denied) b.deny(nr, ret_errno(EPERM));
+  // clone3's flags live in memory BPF cannot read; glibc falls back to clone
+  b.deny(SYS_clone3, ret_errno(ENOSYS));
+  // No socket() at all: unix sockets reach host services by path even through read-only
+  // mounts, inet ones the network. socketpair (asyncio's self-pipe) connects only to itself.
+  b.deny(SYS_socket, ret_errno(EACCES));
+  // File locks would block the host's locks on any file the worker can open for reading.
+  b.deny(SYS_flock, ret_errno(ENOLCK));
+  const uint32_t lock_cmds[] = {F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE};
+  b.jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, 0, 2 + 2 * std::size(lock_cmds));
+  b.load_arg(1);
+  for (uint32_t cmd : lock_cmds) b.deny(cmd, ret_errno(ENOLCK));
+  b.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  // clone(flags, ...): no new namespaces.
+  b.clone_rule(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                   CLONE_NEWUTS | CLONE_NEWCGROUP,
+               0, ret_errno(EPERM));
+  b.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  return b.p;
 #endif
-  return p;
+}
+
+std::vector<sock_filter> worker_seccomp_program() {
+#ifndef GENPRM_SECCOMP_ARCH
+  return {};
+#else
+  Bpf b;
+  b.start();
+  b.deny(SYS_execve, ret_errno(EPERM));
+  b.deny(SYS_execveat, ret_errno(EPERM));
+#ifdef SYS_fork
+  b.deny(SYS_fork, ret_errno(EPERM));
+#endif
+#ifdef SYS_vfork
+  b.deny(SYS_vfork, ret_errno(EPERM));
+#endif
+  b.deny(SYS_clone3, ret_errno(ENOSYS));
+  // threads only: clone needs CLONE_THREAD
+  b.clone_rule(0, CLONE_THREAD, ret_errno(EPERM));
+  b.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  return b.p;
+#endif
 }
 
 // ---- the child --------------------------------------------------------------------------------
@@ -164,6 +240,13 @@ namespace {
     if (::syscall(SYS_setresgid, c.iso.gid, c.iso.gid, c.iso.gid) != 0) child_fail(c, kStepSetgid);
     if (::syscall(SYS_setresuid, c.iso.uid, c.iso.uid, c.iso.uid) != 0) child_fail(c, kStepSetuid);
   }
+  // Dies with the host thread that cloned it. Set after the uid drop (a credential change clears
+  // it); kept across execve. The host may have died before this line: outside a PID namespace
+  // the parent is then no longer the host; inside one (getppid() is 0 there) the worker checks
+  // at start-up that its reply pipe still has a reader.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail(c, kStepParent);
+  if (!c.iso.pid_ns && c.host_pid > 0 && ::getppid() != static_cast<pid_t>(c.host_pid))
+    ::_exit(126);
   // fds: move the five we keep above 100 first, so dup2 onto 0..4 cannot clobber one of them.
   const int err_fd = ::fcntl(c.err_fd, F_DUPFD_CLOEXEC, 100);
   if (err_fd < 0) child_fail(c, kStepFds);

@@ -3,6 +3,7 @@
 // every unit that includes the header (all of prm/genprm.hpp's users).
 #include "genprm/exec/sandbox.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -15,9 +16,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <random>
+#include <set>
 #include <tuple>
 
 #include "genprm/util/error.hpp"
@@ -99,6 +103,139 @@ std::string signal_text(int sig) {
   return fmt::format("signal {} ({})", sig, d != nullptr ? d : "unknown");
 }
 
+/// Field `field` (numbered from 1 as in proc(5); 3 or more) of /proc/<pid>/stat, -1 when
+/// unreadable. 3: state (its character), 20: threads, 22: start time.
+long long proc_stat_field(long pid, int field) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[1024];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  ++p;
+  for (int f = 3;; ++f) {
+    while (*p == ' ') ++p;
+    if (*p == '\0') return -1;
+    if (f == field) return f == 3 ? static_cast<unsigned char>(*p) : std::strtoll(p, nullptr, 10);
+    while (*p != ' ' && *p != '\0') ++p;
+  }
+}
+
+/// Names this engine process for the directories it creates: PID namespace inode, pid, start
+/// time. A directory so named is provably this engine's, and provably stale once no process
+/// with that pid and start time exists in that PID namespace.
+std::string engine_tag() {
+  struct stat ns {};
+  unsigned long long ino = ::stat("/proc/self/ns/pid", &ns) == 0 ? ns.st_ino : 0;
+  return fmt::format("{}.{}.{}", ino, ::getpid(), proc_stat_field(::getpid(), 22));
+}
+
+/// Removes what crashed engines left in `root`: directories named genprm-sandbox-<tag>-XXXXXX
+/// or genprm-probe-<tag>-XXXXXX (see engine_tag) of this PID namespace whose engine is gone,
+/// real directories (not symlinks) owned by this uid or `sandbox_uid`. Returns how many.
+int remove_stale_workdirs(const std::string& root, unsigned sandbox_uid) {
+  struct stat ns {};
+  if (::stat("/proc/self/ns/pid", &ns) != 0) return 0;
+  DIR* d = ::opendir(root.c_str());
+  if (d == nullptr) return 0;
+  int removed = 0;
+  std::vector<std::string> stale;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    size_t skip = 0;
+    for (const char* prefix : {"genprm-sandbox-", "genprm-probe-"}) {
+      if (name.rfind(prefix, 0) == 0) skip = std::strlen(prefix);
+    }
+    if (skip == 0) continue;
+    unsigned long long ino = 0;
+    long pid = 0;
+    long long start = 0;
+    int used = 0;
+    if (std::sscanf(name.c_str() + skip, "%llu.%ld.%lld-%n", &ino, &pid, &start, &used) != 3 ||
+        used == 0 || name.size() != skip + static_cast<size_t>(used) + 6 || ino != ns.st_ino ||
+        pid <= 0)
+      continue;
+    const std::string path = root + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+        (st.st_uid != ::geteuid() && st.st_uid != sandbox_uid))
+      continue;
+    if (proc_stat_field(pid, 22) == start) continue;  // its engine still runs
+    stale.push_back(path);
+  }
+  ::closedir(d);
+  for (const auto& path : stale) {
+    remove_tree(path);
+    removed += ::access(path.c_str(), F_OK) != 0 ? 1 : 0;
+  }
+  return removed;
+}
+
+/// `s` with every byte sequence that is not valid UTF-8 replaced by U+FFFD (a worker's text is
+/// not trusted; Python's str() of it must never fail).
+std::string valid_utf8(std::string s) {
+  auto bad_at = [&](size_t i) -> size_t {  // length of the valid sequence at i, 0 if invalid
+    const auto* u = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    unsigned c = u[i];
+    if (c < 0x80) return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return 0;
+    }
+    if (i + len > n || u[i + 1] < lo || u[i + 1] > hi) return 0;
+    for (size_t k = 2; k < len; ++k)
+      if (u[i + k] < 0x80 || u[i + k] > 0xBF) return 0;
+    return len;
+  };
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t len = bad_at(i);
+    if (len == 0) break;
+    i += len;
+  }
+  if (i == s.size()) return s;
+  std::string out = s.substr(0, i);
+  while (i < s.size()) {
+    size_t len = bad_at(i);
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, len);
+      i += len;
+    }
+  }
+  return out;
+}
+
+/// The worker's seccomp filter as hex, for its command line (struct sock_filter is 8 bytes).
+std::string filter_hex(const std::vector<sock_filter>& f) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  const auto* b = reinterpret_cast<const unsigned char*>(f.data());
+  for (size_t i = 0; i < f.size() * sizeof(sock_filter); ++i) {
+    out += digits[b[i] >> 4];
+    out += digits[b[i] & 15];
+  }
+  return out;
+}
+
 
 /// The ChildPlan fields a probe child and a worker share: where it runs, its filter, its fds.
 ChildPlan child_plan(const IsolationPlan& iso, const std::string& workdir,
@@ -113,6 +250,7 @@ ChildPlan child_plan(const IsolationPlan& iso, const std::string& workdir,
   c.req_fd = req_fd;
   c.resp_fd = resp_fd;
   c.devnull = devnull;
+  c.host_pid = ::getpid();
   return c;
 }
 
@@ -121,21 +259,32 @@ ChildPlan child_plan(const IsolationPlan& iso, const std::string& workdir,
 Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::string& tmp) {
   Probe out;
   const bool root = ::geteuid() == 0;
-  std::string dir = tmp + "/genprm-probe-XXXXXX";
+  std::string dir = tmp + "/genprm-probe-" + engine_tag() + "-XXXXXX";
   GENPRM_CHECK(::mkdtemp(dir.data()) != nullptr, "sandbox: mkdtemp in {}: {}", tmp,
                std::strerror(errno));
+  struct Cleanup {  // every exit path, exceptions included
+    std::string dir;
+    int fds[5] = {-1, -1, -1, -1, -1};
+    ~Cleanup() {
+      for (int fd : fds)
+        if (fd >= 0) ::close(fd);
+      ::rmdir(dir.c_str());
+    }
+  } cleanup{dir};
   if (root && ::chown(dir.c_str(), 65534, 65534) != 0) {
     // the probe then reports the chdir step as refused
   }
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  int p1[2], p2[2];
-  GENPRM_CHECK(devnull >= 0 && ::pipe2(p1, O_CLOEXEC) == 0 && ::pipe2(p2, O_CLOEXEC) == 0,
-               "sandbox: probe set-up failed: {}", std::strerror(errno));
+  cleanup.fds[0] = devnull;
+  int p1[2] = {-1, -1}, p2[2] = {-1, -1};
+  bool piped = ::pipe2(p1, O_CLOEXEC) == 0 && ::pipe2(p2, O_CLOEXEC) == 0;
+  cleanup.fds[1] = p1[0]; cleanup.fds[2] = p1[1]; cleanup.fds[3] = p2[0]; cleanup.fds[4] = p2[1];
+  GENPRM_CHECK(devnull >= 0 && piped, "sandbox: probe set-up failed: {}", std::strerror(errno));
   std::vector<sock_filter> filter = seccomp_program();
   std::string tmpfs_opts = fmt::format("size=1m,mode=0700,uid={},gid={}",
                                        root && drop ? 65534u : ::geteuid(),
                                        root && drop ? 65534u : ::getegid());
-  auto attempt = [&](IsolationPlan plan, const char* what) {
+  auto attempt = [&](IsolationPlan plan, const std::string& what) {
     ChildPlan c = child_plan(plan, dir, tmpfs_opts, filter, p1[0], p2[1], devnull);
     c.dry_run = true;
     try {
@@ -155,33 +304,39 @@ Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::strin
   }
   IsolationPlan best = base;
   if (namespaces) {
-    IsolationPlan full = base;
-    full.user_ns = full.mount_ns = full.pid_ns = full.net_ns = full.mount_proc = true;
-    std::vector<std::pair<IsolationPlan, const char*>> tries;
-    tries.push_back({full, "user+mount+pid+net namespaces"});
-    IsolationPlan noproc = full;
-    noproc.mount_proc = false;
-    tries.push_back({noproc, "user+mount+pid+net namespaces without own /proc"});
-    if (root) {
-      IsolationPlan nouser = full;
-      nouser.user_ns = false;
-      tries.push_back({nouser, "mount+pid+net namespaces"});
-    }
-    IsolationPlan netonly = base;
-    netonly.net_ns = true;
-    netonly.user_ns = !root;
-    tries.push_back({netonly, "network namespace"});
-    for (auto& [plan, what] : tries) {
-      if (attempt(plan, what)) {
-        best = plan;
-        break;
+    // With an IPC namespace first; only when every set with it is refused, without.
+    bool found = false;
+    for (bool ipc : {true, false}) {
+      IsolationPlan full = base;
+      full.user_ns = full.mount_ns = full.pid_ns = full.net_ns = full.mount_proc = true;
+      full.ipc_ns = ipc;
+      const std::string i = ipc ? "+ipc" : "";
+      std::vector<std::pair<IsolationPlan, std::string>> tries;
+      tries.push_back({full, "user+mount+pid+net" + i + " namespaces"});
+      IsolationPlan noproc = full;
+      noproc.mount_proc = false;
+      tries.push_back({noproc, "user+mount+pid+net" + i + " namespaces without own /proc"});
+      if (root) {
+        IsolationPlan nouser = full;
+        nouser.user_ns = false;
+        tries.push_back({nouser, "mount+pid+net" + i + " namespaces"});
       }
+      IsolationPlan netonly = base;
+      netonly.net_ns = true;
+      netonly.ipc_ns = ipc;
+      netonly.user_ns = !root;
+      tries.push_back({netonly, "network" + i + " namespace"});
+      for (auto& [plan, what] : tries) {
+        if (attempt(plan, what)) {
+          best = plan;
+          found = true;
+          break;
+        }
+      }
+      if (found) break;
     }
   }
   out.plan = best;
-  ::close(devnull);
-  ::close(p1[0]); ::close(p1[1]); ::close(p2[0]); ::close(p2[1]);
-  ::rmdir(dir.c_str());
   return out;
 }
 
@@ -193,7 +348,7 @@ class Worker {
   Worker(const std::string& exe, const SandboxOptions& o, const IsolationPlan& iso,
          const std::vector<sock_filter>& filter, const std::string& temp_root)
       : iso_(iso) {
-    workdir_ = temp_root + "/genprm-sandbox-XXXXXX";
+    workdir_ = temp_root + "/genprm-sandbox-" + engine_tag() + "-XXXXXX";
     GENPRM_CHECK(::mkdtemp(workdir_.data()) != nullptr, "sandbox: mkdtemp in {}: {}", temp_root,
                  std::strerror(errno));
     if (iso.drop_uid && ::chown(workdir_.c_str(), iso.uid, iso.gid) != 0) {
@@ -205,7 +360,8 @@ class Worker {
     for (const auto& m : o.preload) preload += (preload.empty() ? "" : ",") + m;
     args_ = {exe, "-I", "-B", "-c", worker_python_source(), fmt::format("{}", o.timeout_s),
              fmt::format("{}", o.cpu_s), fmt::format("{}", o.max_output_bytes), preload,
-             (iso.seccomp && !o.allow_subprocess) ? exec_syscalls() : std::string()};
+             (iso.seccomp && !o.allow_subprocess) ? filter_hex(worker_seccomp_program())
+                                                  : std::string()};
     env_ = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + workdir_, "TMPDIR=" + workdir_,
             "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
             "MKL_NUM_THREADS=1", "NUMEXPR_NUM_THREADS=1", "MPLCONFIGDIR=" + workdir_,
@@ -221,10 +377,13 @@ class Worker {
     int req[2], resp[2];
     // Requests travel over a socket so that the host can write with MSG_NOSIGNAL: a worker
     // that died must give EPIPE, never SIGPIPE (which would end a C++ host process).
-    GENPRM_CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) == 0,
-                 "sandbox: socketpair: {}", std::strerror(errno));
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, req) != 0) {
+      remove_tree(workdir_);
+      throw Error(fmt::format("sandbox: socketpair: {}", std::strerror(errno)));
+    }
     if (::pipe2(resp, O_CLOEXEC) != 0) {
       ::close(req[0]); ::close(req[1]);
+      remove_tree(workdir_);
       throw Error(fmt::format("sandbox: pipe: {}", std::strerror(errno)));
     }
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -251,6 +410,7 @@ class Worker {
     to_worker_ = req[1];
     from_worker_ = resp[0];
     max_frame_ = o.max_output_bytes + 4096;
+    rng_.seed(std::random_device{}() ^ (static_cast<uint64_t>(pid_) << 32));
   }
 
   Worker(const Worker&) = delete;
@@ -261,20 +421,19 @@ class Worker {
   bool wait_ready(double timeout_s, std::string& why) {
     char kind = 0;
     std::string text;
-    if (!read_frame(now_s() + timeout_s, kind, text, why)) return false;
+    if (!read_frame(now_s() + timeout_s, 0, kind, text, why)) return false;
     if (kind != 'R') {
       why = "worker sent an unexpected first frame";
       kill();
       return false;
     }
-    hardening_ = text;
+    hardening_ = text;  // no block has run yet: this frame is the worker's own
+    no_processes_ = hardening_.find("nofork=1") != std::string::npos;
+    threads_at_ready_ = proc_stat_field(pid_, 20);
     return true;
   }
 
-  /// Syscall numbers of execve and execveat, for the worker's own seccomp filter.
-  static std::string exec_syscalls() { return fmt::format("{},{}", SYS_execve, SYS_execveat); }
-
-  /// What the worker reported it hardened itself with ("dumpable=0 noexec=1").
+  /// What the worker reported it hardened itself with ("dumpable=0 noexec=1 nofork=1").
   const std::string& hardening() const { return hardening_; }
 
   bool alive() const { return pid_ > 0; }
@@ -284,27 +443,73 @@ class Worker {
 
   /// Sends `code`, waits for the reply until `hard_deadline`. Returns false when the worker is
   /// gone (killed at the deadline, crashed, protocol violation): `why`, `timed_out` say which.
+  /// Every read and write has `hard_deadline`.
   bool execute(const std::string& code, double hard_deadline, char& kind, std::string& text,
                std::string& why, bool& timed_out) {
     timed_out = false;
-    std::string frame(4, '\0');
-    uint32_t n = static_cast<uint32_t>(code.size());
+    uint64_t token = 0;
+    while (token == 0) token = rng_();  // 0 is the ready frame's
+    std::string frame(12, '\0');
+    const uint32_t n = static_cast<uint32_t>(code.size() + 8);
     for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+    for (int i = 0; i < 8; ++i) frame[4 + i] = static_cast<char>((token >> (8 * i)) & 0xff);
     frame += code;
-    if (!write_all(frame)) {
-      why = finish_lost("the worker stopped reading");
+    const int w = write_all(frame, hard_deadline);
+    if (w != 1) {
+      if (w < 0) timed_out = timed_out_ = killed_by_us_ = true;
+      why = finish_lost(w < 0 ? "stopped reading its requests and was killed at the wall-clock "
+                                "limit"
+                              : "stopped reading its requests");
       return false;
     }
-    if (!read_frame(hard_deadline, kind, text, why)) {
+    if (!read_frame(hard_deadline, token, kind, text, why)) {
       timed_out = timed_out_;
       return false;
     }
     if (kind != 'O' && kind != 'E' && kind != 'T') {
-      why = "worker sent an unknown frame";
-      kill();
+      killed_by_us_ = true;
+      why = finish_lost("sent a reply of unknown kind (protocol violation)");
       return false;
     }
     return true;
+  }
+
+  /// After a reply: what of the block still runs, "" when nothing. Threads always count (a
+  /// block's thread could fork, forge frames or burn CPU with no block running); processes
+  /// where the worker's filter does not deny them. A joined thread can take a moment to leave
+  /// the kernel's list, so this waits up to 0.3 s before it answers. A worker that died
+  /// meanwhile is a leftover too (it did not wait for its next request).
+  std::string leftovers() {
+    const double give_up = now_s() + 0.3;
+    for (;;) {
+      const long long state = proc_stat_field(pid_, 3);
+      if (state < 0 || state == 'Z' || state == 'X') return "ended after its block returned";
+      const long long threads = proc_stat_field(pid_, 20);
+      const bool extra_threads = threads >= 0 && threads_at_ready_ > 0 &&
+                                 threads > threads_at_ready_;
+      const bool children = !no_processes_ && has_children();
+      if (!extra_threads && !children) return "";
+      if (now_s() >= give_up) {
+        return extra_threads
+                   ? fmt::format("left {} thread(s) running after its block returned",
+                                 threads - threads_at_ready_)
+                   : std::string("left processes running after its block returned");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+
+  /// Before a block: "" when the worker is idle as it should be; else it wrote outside a reply
+  /// (protocol violation) or died since its last block, and is now ended: the reason.
+  std::string problem_between_blocks() {
+    pollfd p{from_worker_, POLLIN, 0};
+    if (from_worker_ < 0 || ::poll(&p, 1, 0) <= 0) return "";
+    char c = 0;
+    if (::read(from_worker_, &c, 1) > 0) {
+      killed_by_us_ = true;
+      return finish_lost("wrote to the reply channel outside a reply (protocol violation)");
+    }
+    return finish_lost("ended") + " between blocks";
   }
 
   /// SIGKILL to the worker and its process group, reap it, remove the working directory.
@@ -372,15 +577,39 @@ class Worker {
   bool cpu_exceeded() const { return cpu_exceeded_; }
 
  private:
-  bool write_all(const std::string& data) {
+  bool has_children() const {
+    char path[96];
+    std::snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", pid_, pid_);
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char b = 0;
+    ssize_t n = ::read(fd, &b, 1);
+    ::close(fd);
+    return n > 0;
+  }
+
+  // Writes all of `data` before the deadline. 1 ok, 0 the worker is gone, -1 deadline (a block
+  // can stop the worker from reading: the host must never wait on it unboundedly).
+  int write_all(const std::string& data, double deadline) {
     size_t off = 0;
     while (off < data.size()) {
-      ssize_t w = ::send(to_worker_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      ssize_t w = ::send(to_worker_, data.data() + off, data.size() - off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        off += static_cast<size_t>(w);
+        continue;
+      }
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      off += static_cast<size_t>(w);
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        const double left = deadline - now_s();
+        if (left <= 0) return -1;
+        pollfd p{to_worker_, POLLOUT, 0};
+        ::poll(&p, 1, static_cast<int>(std::min(left * 1000.0 + 1, 1e9)));
+        continue;
+      }
+      return 0;
     }
-    return true;
+    return 1;
   }
 
   // Reads exactly n bytes before the deadline. 1 ok, 0 EOF/error, -1 deadline.
@@ -402,13 +631,15 @@ class Worker {
     return 1;
   }
 
-  bool read_frame(double deadline, char& kind, std::string& text, std::string& why) {
+  // One reply: u32 length, the request's 8-byte token, kind, text (made valid UTF-8).
+  bool read_frame(double deadline, uint64_t token, char& kind, std::string& text,
+                  std::string& why) {
     unsigned char hdr[4];
     int r = read_exact(reinterpret_cast<char*>(hdr), 4, deadline);
     uint32_t n = 0;
     if (r == 1) {
       n = hdr[0] | (hdr[1] << 8) | (hdr[2] << 16) | (static_cast<uint32_t>(hdr[3]) << 24);
-      if (n == 0 || n > max_frame_) {
+      if (n < 9 || n > max_frame_) {
         killed_by_us_ = true;
         why = finish_lost("sent a malformed reply (protocol violation)");
         return false;
@@ -416,8 +647,16 @@ class Worker {
       std::string body(n, '\0');
       r = read_exact(body.data(), n, deadline);
       if (r == 1) {
-        kind = body[0];
-        text = body.substr(1);
+        uint64_t got = 0;
+        for (int i = 0; i < 8; ++i)
+          got |= static_cast<uint64_t>(static_cast<unsigned char>(body[i])) << (8 * i);
+        if (got != token) {
+          killed_by_us_ = true;
+          why = finish_lost("sent a reply to a request it was not given (protocol violation)");
+          return false;
+        }
+        kind = body[8];
+        text = valid_utf8(body.substr(9));
         return true;
       }
     }
@@ -436,6 +675,9 @@ class Worker {
   int to_worker_ = -1, from_worker_ = -1;
   int status_ = -1;
   bool timed_out_ = false, killed_by_us_ = false, cpu_exceeded_ = false;
+  bool no_processes_ = false;     // the worker's filter denies new processes
+  long long threads_at_ready_ = -1;
+  std::mt19937_64 rng_;
   size_t max_frame_ = 0;
   std::string workdir_, lost_reason_, hardening_;
   std::vector<std::string> args_, env_;
@@ -456,6 +698,15 @@ exec_detail::Probe probe_cached(bool ns, bool drop, bool sc, const std::string& 
     for (const auto& r : it->second.refused) log(LogLevel::Info, "sandbox probe: {}", r);
   }
   return it->second;
+}
+
+/// Stale directories are looked for once per process and temp root.
+int remove_stale_workdirs_once(const std::string& root, unsigned sandbox_uid) {
+  static std::mutex m;
+  static std::set<std::string> done;
+  std::lock_guard<std::mutex> lk(m);
+  if (!done.insert(root).second) return 0;
+  return exec_detail::remove_stale_workdirs(root, sandbox_uid);
 }
 
 CodeResult closed_result() {
@@ -489,19 +740,24 @@ SandboxPool::SandboxPool(SandboxOptions opts, const char* source_dir) : opts_(st
     const char* t = std::getenv("TMPDIR");
     temp_root_ = (t != nullptr && *t != '\0') ? t : "/tmp";
   }
+  stale_removed_ = remove_stale_workdirs_once(temp_root_, 65534);
   probe_ = probe_cached(opts_.use_namespaces, opts_.drop_privileges, opts_.use_seccomp,
                         temp_root_);
   if (probe_.plan.seccomp) filter_ = exec_detail::seccomp_program();
   warm_target_ = opts_.warm_workers < 0 ? opts_.workers : opts_.warm_workers;
-  // Start one worker now so that a broken interpreter path fails here, loudly.
-  {
-    auto w = spawn();
-    hardening_ = w->hardening();
-    std::lock_guard<std::mutex> lk(mu_);
-    warm_.push_back(std::move(w));
+  // Workers die with the thread that cloned them (PR_SET_PDEATHSIG), so only the pool's own
+  // threads start them. The spawner starts the first one now, so that a broken interpreter path
+  // fails here, loudly.
+  std::promise<void> first;
+  std::future<void> first_started = first.get_future();
+  spawner_ = std::thread([this, &first] { spawner_loop(&first); });
+  try {
+    first_started.get();
+  } catch (...) {
+    spawner_.join();
+    throw;
   }
   for (int i = 0; i < opts_.workers; ++i) threads_.emplace_back([this] { worker_loop(); });
-  spawner_ = std::thread([this] { spawner_loop(); });
 }
 
 SandboxPool::~SandboxPool() { shutdown(); }
@@ -622,6 +878,11 @@ std::string SandboxPool::describe_isolation() const {
                                                      : "no");
   s += fmt::format("network namespace: {}\n", p.net_ns ? "yes (no network, loopback down)"
                                                        : "no (network reachable!)");
+  s += fmt::format("ipc namespace: {}\n",
+                   p.ipc_ns ? "yes (own SysV IPC objects and POSIX message queues)"
+                            : (p.seccomp ? "no (SysV IPC and POSIX message queue calls denied "
+                                           "by seccomp)"
+                                         : "no (host SysV IPC reachable!)"));
   s += fmt::format("pid namespace: {}\n",
                    p.pid_ns ? "yes (worker is init; leftover processes killed after each block)"
                             : "no");
@@ -632,17 +893,35 @@ std::string SandboxPool::describe_isolation() const {
                                                 "workdir; host /proc)")
                               : "no (private temp dir only; the filesystem is as writable as "
                                 "the worker's uid allows)");
+  s += "filesystem view: the host's (world-readable host files can be read; not hidden)\n";
   s += fmt::format("privilege drop: {}\n",
                    p.drop_uid ? fmt::format("yes (uid/gid {}, no supplementary groups)", p.uid)
                               : (::geteuid() == 0 ? "no (disabled)" : "not needed (not root)"));
   s += fmt::format("no_new_privs: yes\nseccomp: {}\n",
                    p.seccomp ? "yes (deny-list: ptrace, mount, namespaces, bpf, keyctl, "
-                               "non-AF_UNIX sockets, ...)"
-                             : "no");
+                               "io_uring, SysV IPC, POSIX message queues, socket() of any "
+                               "family (socketpair only), file locks, ...)"
+                             : "no (sockets, io_uring, host IPC and file locks reachable!)");
   const bool noexec = hardening_.find("noexec=1") != std::string::npos;
   s += fmt::format("running other programs (execve): {}\n",
                    noexec ? "blocked (worker's own seccomp filter, EPERM)"
                           : (opts_.allow_subprocess ? "allowed (allow_subprocess)" : "allowed"));
+  const bool nofork = hardening_.find("nofork=1") != std::string::npos;
+  s += fmt::format(
+      "new processes (fork, vfork, clone without CLONE_THREAD): {}\n",
+      nofork ? fmt::format("denied (worker's own seccomp filter, EPERM): one process holds "
+                           "everything a block starts, under one address-space limit, with at "
+                           "most {} threads", opts_.max_processes)
+             : fmt::format("allowed (each process has its own address-space limit; at most {} "
+                           "processes and threads)", opts_.max_processes));
+  s += "leftovers: a worker still running a thread or process of a block after its reply is "
+       "ended before the next block (the session restarts fresh)\n";
+  s += "parent death: workers are SIGKILLed when the thread that started them (the pool's) or "
+       "the engine dies (PR_SET_PDEATHSIG, parent checked at start-up)\n";
+  s += "protocol: replies checked for length, request token and kind, text made valid UTF-8; "
+       "every read and write has the block's deadline\n";
+  s += fmt::format("work directories: removed when a worker ends; stale ones of dead engines "
+                   "removed at start ({} this time)\n", stale_removed_);
   s += fmt::format("worker non-dumpable (no ptrace or /proc/<pid>/mem by the same uid): {}\n",
                    hardening_.find("dumpable=0") != std::string::npos ? "yes" : "no");
   for (const auto& r : probe_.refused) s += "refused at probe: " + r + "\n";
@@ -780,8 +1059,8 @@ void SandboxPool::worker_loop() {
     ++running_;
     s.running = true;
     std::unique_ptr<exec_detail::Worker> w = std::move(s.worker);
-    const bool reset = s.reset_pending;
-    const std::string reset_reason = s.reset_reason;
+    bool reset = s.reset_pending;
+    std::string reset_reason = s.reset_reason;
     s.reset_pending = false;
     ++busy_workers_;
     lk.unlock();
@@ -789,6 +1068,16 @@ void SandboxPool::worker_loop() {
     CodeResult r;
     bool lost = false;
     std::string lost_why, error;
+    if (w) {
+      // A worker that wrote a frame nobody asked for, or died, since its last block: replaced
+      // before this block, which then runs fresh.
+      std::string problem = w->problem_between_blocks();
+      if (!problem.empty()) {
+        w.reset();
+        reset = true;
+        reset_reason = problem;
+      }
+    }
     if (!w) {
       evict_idle_workers_over_limit();
       w = take_worker(error);
@@ -805,6 +1094,11 @@ void SandboxPool::worker_loop() {
       r.output = fmt::format("Code execute Error: SandboxError: {}", error);
     } else {
       r = execute(*w, job.code, lost, lost_why);
+      if (!lost) {
+        // Nothing a block started may outlive it: a worker with leftovers is ended now.
+        lost_why = w->leftovers();
+        lost = !lost_why.empty();
+      }
     }
     if (reset) {
       r.state_reset = true;
@@ -856,7 +1150,17 @@ void SandboxPool::worker_loop() {
   }
 }
 
-void SandboxPool::spawner_loop() {
+void SandboxPool::spawner_loop(std::promise<void>* first) {
+  try {
+    auto w = spawn();
+    hardening_ = w->hardening();
+    std::lock_guard<std::mutex> lk(mu_);
+    warm_.push_back(std::move(w));
+  } catch (...) {
+    first->set_exception(std::current_exception());
+    return;
+  }
+  first->set_value();  // `first` is gone after this line
   std::unique_lock<std::mutex> lk(mu_);
   int failures = 0;
   while (!stop_) {

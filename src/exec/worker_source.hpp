@@ -4,14 +4,19 @@
 //
 // Protocol (fd 3: requests from the host, fd 4: replies to the host; 0 is /dev/null, 1 and 2 are
 // /dev/null, so stray C-level output never reaches the protocol stream):
-//   request = u32 little-endian length + UTF-8 code
-//   reply   = u32 little-endian length + one status byte + UTF-8 text
-//     'R' ready (sent once after start-up and preloads), 'O' ran, 'E' exception, 'T' soft timeout
-// argv: timeout_s cpu_s max_output_bytes preload_csv deny_exec_syscalls_csv
-// At start-up the worker marks itself non-dumpable (no /proc/<pid>/mem or ptrace by another
-// process of the same uid) and, when syscall numbers are given, adds a seccomp filter that makes
-// execve/execveat fail with EPERM (no shells, no other programs). The 'R' frame's text says
-// which of these took effect ("dumpable=0 noexec=1").
+//   request = u32 little-endian length + 8-byte token + UTF-8 code
+//   reply   = u32 little-endian length + the request's token + one status byte + UTF-8 text
+//     'R' ready (sent once after start-up and preloads, token 0), 'O' ran, 'E' exception,
+//     'T' soft timeout
+// The host trusts none of it: a block can write to fd 4 too. The host checks length, token and
+// status, replaces invalid UTF-8, and treats a frame it did not ask for as a protocol violation.
+// argv: timeout_s cpu_s max_output_bytes preload_csv worker_filter_hex
+// At start-up the worker exits at once when its reply pipe has no reader (the host died before
+// the parent-death signal was armed), marks itself non-dumpable (no /proc/<pid>/mem or ptrace by
+// another process of the same uid) and, when a filter is given (the BPF program of
+// worker_seccomp_program(), as hex), installs it: execve/execveat and fork/vfork/clone of a new
+// process fail with EPERM. The 'R' frame's text says which of these took effect
+// ("dumpable=0 noexec=1 nofork=1").
 //
 // Semantics follow GenPRM's CodeExecutor: one namespace dict for the whole session, stdout of
 // the block captured through sys.stdout and stripped, `Code execute Error: {Type}: {message}`
@@ -27,7 +32,7 @@ import os, sys, signal, struct, resource, io
 _RFD, _WFD = 3, 4
 _timeout = float(sys.argv[1]); _cpu = float(sys.argv[2]); _cap = int(sys.argv[3])
 _preload = [m for m in sys.argv[4].split(',') if m]
-_deny = [int(n) for n in sys.argv[5].split(',') if n]
+_filter = bytes.fromhex(sys.argv[5])
 _write, _read, _getpid = os.write, os.read, os.getpid
 _me = _getpid()
 
@@ -37,20 +42,13 @@ def _harden():
     done = []
     if libc.prctl(4, 0, 0, 0, 0) == 0:  # PR_SET_DUMPABLE
         done.append('dumpable=0')
-    if _deny:
-        class F(ctypes.Structure):
-            _fields_ = [('code', ctypes.c_ushort), ('jt', ctypes.c_ubyte),
-                        ('jf', ctypes.c_ubyte), ('k', ctypes.c_uint32)]
+    if _filter:
         class P(ctypes.Structure):
-            _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.POINTER(F))]
-        prog = [F(0x20, 0, 0, 0)]                      # A = seccomp_data.nr
-        for nr in _deny:                               # if A == nr: return ERRNO(EPERM)
-            prog += [F(0x15, 0, 1, nr), F(0x06, 0, 0, 0x00050001)]
-        prog.append(F(0x06, 0, 0, 0x7fff0000))         # allow
-        arr = (F * len(prog))(*prog)
-        fp = P(len(prog), arr)
+            _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+        buf = ctypes.create_string_buffer(_filter, len(_filter))
+        fp = P(len(_filter) // 8, ctypes.addressof(buf))  # struct sock_filter: 8 bytes
         if libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0:  # PR_SET_SECCOMP, FILTER
-            done.append('noexec=1')
+            done.append('noexec=1 nofork=1')
     return ' '.join(done)
 
 def _read_exact(n):
@@ -62,8 +60,8 @@ def _read_exact(n):
         buf += chunk
     return buf
 
-def _send(kind, text):
-    data = kind + text.encode('utf-8', 'replace')
+def _send(token, kind, text):
+    data = token + kind + text.encode('utf-8', 'replace')
     data = struct.pack('<I', len(data)) + data
     while data:
         data = data[_write(_WFD, data):]
@@ -126,7 +124,15 @@ def _cpu_used():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
+def _host_gone():
+    import select
+    p = select.poll()
+    p.register(_WFD, select.POLLOUT)
+    return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in p.poll(0))
+
 def _main():
+    if _host_gone():
+        os._exit(0)
     for name in _preload:
         try:
             __import__(name)
@@ -138,16 +144,17 @@ def _main():
     except BaseException:
         ready = ''
     namespace = {}
-    _send(b'R', ready)
+    _send(bytes(8), b'R', ready)
     real_stdout = sys.stdout
     while True:
         header = _read_exact(4)
         if header is None:
             return
         body = _read_exact(struct.unpack('<I', header)[0])
-        if body is None:
+        if body is None or len(body) < 8:
             return
-        code = body.decode('utf-8', 'replace')
+        token = body[:8]
+        code = body[8:].decode('utf-8', 'replace')
         try:
             soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
             want = int(_cpu_used() + _cpu) + 1
@@ -184,7 +191,7 @@ def _main():
             os._exit(0)  # a process the block forked must never speak the protocol
         e = None
         _reap_leftovers()
-        _send(kind, text)
+        _send(token, kind, text)
 
 _main()
 )PY";

@@ -297,7 +297,10 @@ def test_background_process_does_not_outlive_the_block(sb, host_ok):
         r = s.run_result("pid = os.fork()\nif pid == 0:\n    os.setsid()\n"
                          "    if os.fork() == 0:\n        time.sleep(60)\n    os._exit(0)\n"
                          "print('parent done')")
-        assert r.output == "parent done"
+        # no new processes at all where the worker's filter is active; else reaped after it
+        assert r.output in ("parent done",
+                            "Code execute Error: PermissionError: [Errno 1] Operation not "
+                            "permitted"), r.output
         assert host_pids_with_parent(wpid) == []
         if sb.pool.isolation["mount_proc"]:
             assert s.run("print([p for p in os.listdir('/proc') if p.isdigit()])") == "['1']"
@@ -340,3 +343,226 @@ def test_signalling_the_sandbox_itself(sb, host_ok):
                          "signal.setitimer(signal.ITIMER_REAL, 0)\nwhile True: pass")
         assert r.timed_out
         check_time(r)
+
+
+# ---- memory across processes, host IPC, survivors (issue 18) ---------------------------------
+
+def alive(pid):
+    """A process that exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def sysv_keys(kind):
+    """Keys of the host's SysV objects of `kind` ('shm', 'msg', 'sem'), from the host's view."""
+    try:
+        with open(f"/proc/sysvipc/{kind}") as f:
+            next(f)
+            return {int(line.split()[0]) for line in f if line.strip()}
+    except OSError:
+        return set()
+
+
+def test_no_new_processes_one_memory_limit(sb, host_ok):
+    # The attack: children each under the per-process limit add up to several times it.
+    with sb.session() as s:
+        s.run("import os")
+        wpid = sb.pool.session_worker_pid(s.id)
+        r = s.run_result("kids = []\nfor i in range(4):\n    pid = os.fork()\n"
+                         "    if pid == 0:\n        x = bytearray(400 << 20)\n"
+                         "        import time; time.sleep(5); os._exit(0)\n"
+                         "    kids.append(pid)\nprint(kids)")
+        assert r.output.startswith("Code execute Error: PermissionError"), r.output
+        assert host_pids_with_parent(wpid) == []
+        for code in ("import os\nos.posix_spawn('/bin/true', ['true'], {})",
+                     "import multiprocessing\np = multiprocessing.Process(target=print)\n"
+                     "p.start()\np.join()"):
+            r = s.run_result(code)
+            assert not r.ok and ("PermissionError" in r.output or "OSError" in r.output), r.output
+        assert host_pids_with_parent(wpid) == []
+        # threads still work, inside the one process
+        assert s.run("import threading\nout = []\nt = threading.Thread(target=out.append, "
+                     "args=(7,))\nt.start(); t.join()\nprint(out)") == "[7]"
+
+
+def test_sysv_ipc_does_not_reach_the_host(sb, host_ok):
+    key = 0x67707236
+    before = {k: sysv_keys(k) for k in ("shm", "msg", "sem")}
+    code = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nres = []\n"
+            f"for fn, args in [('shmget', ({key}, 64 << 20, 0o1666)), "
+            f"('msgget', ({key}, 0o1666)), ('semget', ({key}, 1, 0o1666))]:\n"
+            "    r = getattr(libc, fn)(*[ctypes.c_long(a) for a in args])\n"
+            "    res.append((fn, r, ctypes.get_errno() if r < 0 else 0))\n"
+            "print(res)")
+    r = run_fresh(sb, code)
+    assert r.ok, r.output
+    for kind in ("shm", "msg", "sem"):
+        assert key not in sysv_keys(kind) - before[kind]
+        assert key not in sysv_keys(kind)
+    # and a second session cannot find what the first one left (none created anywhere it sees)
+    r2 = run_fresh(sb, "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                       f"print(libc.msgget(ctypes.c_long({key}), 0), libc.shmget("
+                       f"ctypes.c_long({key}), 0, 0))")
+    assert r2.output == "-1 -1"
+
+
+def test_unix_socket_by_path_is_unreachable(sb, host_ok, canary):
+    path = os.path.join(canary[0], "host.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    os.chmod(path, 0o777)
+    server.listen(1)
+    server.settimeout(0.3)
+    try:
+        r = run_fresh(sb, f"import socket\ns = socket.socket(socket.AF_UNIX)\n"
+                          f"s.connect({path!r})\ns.sendall(b'hi')\nprint('connected')")
+        assert not r.ok and "connected" not in r.output
+        with pytest.raises(socket.timeout):
+            server.accept()
+        # socketpair (asyncio's self-pipe) still works: it reaches only itself
+        assert run_fresh(sb, "import socket\na, b = socket.socketpair()\na.send(b'x')\n"
+                             "print(b.recv(1))").output == "b'x'"
+    finally:
+        server.close()
+        os.remove(path)
+
+
+def test_io_uring_is_denied(sb, host_ok):
+    r = run_fresh(sb, "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                      "params = ctypes.create_string_buffer(120)\n"
+                      "fd = libc.syscall(425, 8, params)\n"
+                      "print(fd, os.strerror(ctypes.get_errno()) if fd < 0 else 'ring')")
+    assert r.output == "-1 Operation not permitted"
+
+
+def test_file_locks_cannot_block_the_host(sb, host_ok, canary):
+    import fcntl
+    target = canary[1]
+    code = (f"import fcntl, os, time\nfd = os.open({target!r}, os.O_RDONLY)\nres = []\n"
+            "for how in [lambda: fcntl.flock(fd, fcntl.LOCK_SH), "
+            "lambda: fcntl.lockf(fd, fcntl.LOCK_SH), "
+            "lambda: fcntl.fcntl(fd, fcntl.F_SETLK, b'\\0' * 32)]:\n"
+            "    try:\n        how(); res.append('locked')\n"
+            "    except OSError as e:\n        res.append(e.errno)\n"
+            "time.sleep(0.4)\nprint(res)")
+    done = []
+    with sb.session() as s:
+        s.submit(code, done.append)
+        time.sleep(0.2)
+        with open(target) as f:  # the host takes its lock without waiting
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, fcntl.LOCK_UN)
+        while not done:
+            sb.wait_and_poll(1.0)
+    assert "locked" not in done[0].output, done[0].output
+
+
+def test_thread_that_forks_after_the_block_returned(sb, host_ok):
+    with sb.session() as s:
+        s.run("kept = 1")
+        wpid = sb.pool.session_worker_pid(s.id)
+        r = s.run_result("import os, threading, time\n"
+                         "def later():\n    time.sleep(0.3)\n"
+                         "    for _ in range(4):\n"
+                         "        try:\n            if os.fork() == 0:\n"
+                         "                while True: pass\n"
+                         "        except OSError:\n            pass\n    while True: pass\n"
+                         "threading.Thread(target=later, daemon=True).start()\nprint('returned')")
+        assert r.output == "returned"
+        # the block's thread is ended with its worker before the next block can start
+        assert not alive(wpid)
+        time.sleep(0.5)
+        assert host_pids_with_parent(wpid) == []
+        r = s.run_result("print('kept' in globals())")
+        assert r.state_reset and "thread" in r.output and r.output.endswith("False")
+        # a joined thread is not a leftover: the namespace stays
+        s.run("import threading\nt = threading.Thread(target=sum, args=([1],))\nt.start()\n"
+              "t.join()\nkept = 2")
+        assert s.run("print(kept)") == "2"
+
+
+@pytest.fixture
+def shared_tmp():
+    """A temporary root the unprivileged worker can enter (pytest's tmp_path sits under a 0700
+    directory of the host user)."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="genprm-test-root-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_workers_die_with_a_killed_engine_and_dirs_are_cleaned(shared_tmp):
+    import subprocess
+    import sys
+    root = shared_tmp
+    engine = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\nfrom genprm import Sandbox\n"
+         f"sb = Sandbox(workers=1, temp_root={root!r})\ns = sb.session()\n"
+         "s.run('x = 1')\nprint(sb.pool.session_worker_pid(s.id), flush=True)\ntime.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        wpid = int(engine.stdout.readline())
+        assert os.path.exists(f"/proc/{wpid}")
+        assert any(n.startswith("genprm-sandbox-") for n in os.listdir(root))
+    finally:
+        engine.kill()
+        engine.wait()
+    deadline = time.time() + 5
+    while alive(wpid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not alive(wpid)  # PR_SET_PDEATHSIG
+    left = [n for n in os.listdir(root) if n.startswith("genprm-")]
+    assert left  # what the SIGKILLed engine could not remove ...
+    decoy = os.path.join(root, "genprm-sandbox-1.1.1-abcdef")  # not of this PID namespace
+    os.mkdir(decoy)
+    with Sandbox(workers=1, warm_workers=0, temp_root=root) as sb:  # ... the next start does
+        assert "removed at start (%d" % len(left) in sb.isolation
+        assert sb.run("print(2)") == "2"
+    assert [n for n in os.listdir(root) if n.startswith("genprm-")] == [os.path.basename(decoy)]
+    os.rmdir(decoy)
+
+
+def test_forged_reply_with_invalid_utf8(sb, host_ok):
+    with sb.session() as s:
+        s.run("kept = 1")
+        # a frame without the request's token is a protocol violation of this block
+        r = s.run_result("import os, struct\nbody = bytes(8) + b'O' + b'\\xff\\xfe bad'\n"
+                         "os.write(4, struct.pack('<I', len(body)) + body)\n"
+                         "import time; time.sleep(0.2)")
+        assert not r.ok and "protocol violation" in r.output, r.output
+        nxt = s.run_result("print('next')")
+        assert nxt.state_reset and nxt.output.endswith("next")
+        # one with the token (read from the worker's frame) is this block's own output: valid
+        # text (U+FFFD), and the worker's real reply, now unsolicited, replaces the worker
+        r = s.run_result("import os, struct, sys\ntok = sys._getframe(1).f_locals['token']\n"
+                         "body = tok + b'O' + b'forged \\xff\\xfe \\xed\\xa0\\x80 end'\n"
+                         "os.write(4, struct.pack('<I', len(body)) + body)")
+        assert isinstance(r.output, str) and r.output.startswith("forged \ufffd"), r.output
+        assert r.output.endswith(" end")
+        time.sleep(0.2)  # the worker's real reply, now unsolicited, arrives
+        nxt = s.run_result("print('after')")
+        assert nxt.output.endswith("after") and nxt.state_reset
+        assert s.run("print('again')") == "again"
+
+
+def test_wedged_request_channel_cannot_hang_the_host(sb, host_ok):
+    import threading
+    with sb.session() as s:
+        r = s.run_result("import os\nkeep = os.dup(3)\nr, w = os.pipe()\nos.dup2(r, 3)\n"
+                         "print('wedged')")
+        assert r.output == "wedged"
+        out = []
+        big = "x = 1\n#" + "a" * (8 << 20)
+        t = threading.Thread(target=lambda: out.append(s.run_result(big)), daemon=True)
+        t.start()
+        t.join(TIMEOUT + GRACE + SLACK + 5)
+        assert not t.is_alive(), "the host hung writing to a worker that does not read"
+        assert not out[0].ok and out[0].timed_out
+        check_time(out[0])
+        assert s.run_result("print('free')").output.endswith("free")

@@ -18,8 +18,12 @@
 //   PID namespace    the worker is init: it sees only its own processes, kills what a block left
 //                    behind, and everything in it dies with it
 //   network ns       no interfaces but a downed loopback: no network at all
+//   IPC namespace    own SysV message queues, semaphores, shared memory and POSIX queues
 //   uid drop         setgroups({}), setresgid/setresuid(65534) when started as root
-//   no_new_privs + seccomp deny-list (ptrace, mount, namespaces, bpf, keyctl, non-AF_UNIX sockets...)
+//   no_new_privs + seccomp deny-list (ptrace, mount, namespaces, bpf, keyctl, socket(), io_uring,
+//                    SysV IPC, POSIX queues, file locks...)
+//   parent death     PR_SET_PDEATHSIG(SIGKILL): the worker dies with the host thread that cloned
+//                    it (the pool clones only from its own long-lived threads)
 //   rlimits          CPU, address space, file size, processes, open files, no core dumps
 #include <linux/filter.h>
 #include <sched.h>
@@ -36,13 +40,15 @@ struct IsolationPlan {
   bool mount_proc = false; // own /proc (needs mount_ns and pid_ns)
   bool pid_ns = false;
   bool net_ns = false;
+  bool ipc_ns = false;
   bool drop_uid = false;   // setresuid/setresgid to `uid` (when the host runs as root)
   bool seccomp = false;
   unsigned uid = 65534, gid = 65534;
 
   int clone_flags() const {
     return (user_ns ? CLONE_NEWUSER : 0) | (mount_ns ? CLONE_NEWNS : 0) |
-           (pid_ns ? CLONE_NEWPID : 0) | (net_ns ? CLONE_NEWNET : 0);
+           (pid_ns ? CLONE_NEWPID : 0) | (net_ns ? CLONE_NEWNET : 0) |
+           (ipc_ns ? CLONE_NEWIPC : 0);
   }
 };
 
@@ -73,13 +79,23 @@ struct ChildPlan {
   int req_fd = -1;    // read end of host -> worker
   int resp_fd = -1;   // write end of worker -> host
   int devnull = -1;
+  long host_pid = 0;     // getpid() of the host: the child checks it is still its parent
   bool dry_run = false;  // probe: stop right before execve
 };
 
-/// Builds the BPF program: kill on foreign architecture, EPERM for syscalls a verification
-/// script never needs and that widen the attack surface, EACCES for sockets other than AF_UNIX,
-/// EPERM for clone/unshare with namespace flags. Empty when the architecture is unknown.
+/// Builds the BPF program installed before execve: kill on foreign architecture, EPERM for
+/// syscalls a verification script never needs and that widen the attack surface (io_uring, SysV
+/// IPC and POSIX message queues among them), EACCES for socket() (socketpair stays), ENOLCK for
+/// flock and fcntl record locks and leases, EPERM for clone with namespace flags. Empty when the
+/// architecture is unknown.
 std::vector<sock_filter> seccomp_program();
+
+/// The filter the worker adds to itself after start-up when blocks may not start programs:
+/// execve/execveat and every way to a new process (fork, vfork, clone without CLONE_THREAD)
+/// fail with EPERM, clone3 with ENOSYS (glibc falls back to clone for threads). One process
+/// then holds everything a block starts, under one RLIMIT_AS. Empty when the architecture is
+/// unknown.
+std::vector<sock_filter> worker_seccomp_program();
 
 /// Starts the child described by `plan` (its fds and pointers must be set; the sync and error
 /// pipes are created here). Throws genprm::Error naming the failed step; on success returns the

@@ -211,7 +211,7 @@ class SandboxPool {
   /// one more worker fits; those sessions restart fresh (with the reset note).
   void evict_idle_workers_over_limit();
   void worker_loop();
-  void spawner_loop();
+  void spawner_loop(std::promise<void>* first);  // sets `first` once the first worker runs
 
   SandboxOptions opts_;
   std::string exe_, temp_root_;
@@ -219,6 +219,7 @@ class SandboxPool {
   std::vector<sock_filter> filter_;
   std::string hardening_;
   int warm_target_ = 0;
+  int stale_removed_ = 0;  // stale directories of dead engines removed at construction
 
   mutable std::mutex mu_;
   std::condition_variable cv_, spawn_cv_, done_cv_;
