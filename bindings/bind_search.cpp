@@ -95,7 +95,8 @@ py::dict beam_result_dict(const search::BeamSearchResult& res, const std::string
 }
 
 /// A Python callable scorer(problem, solutions) -> per solution a list of rewards, or a dict with
-/// "rewards" (and optionally "critiques"), or an object with a `value` list (VerificationResult).
+/// "rewards" or "value" (and optionally "critiques"), or an object with a `value` list
+/// (VerificationResult).
 search::FunctionScorer python_scorer(py::object fn) {
   return search::FunctionScorer{[fn](const std::string& problem, const search::Solutions& sols) {
     py::gil_scoped_acquire gil;
@@ -112,8 +113,9 @@ search::FunctionScorer python_scorer(py::object fn) {
       try {
         if (py::isinstance<py::dict>(item)) {
           auto d = item.cast<py::dict>();
-          GENPRM_CHECK_ARG(d.contains("rewards"), "scorer: entry {} is a dict without 'rewards'", i);
-          out[i].rewards = d["rewards"].cast<std::vector<double>>();
+          const char* key = d.contains("rewards") ? "rewards" : "value";
+          GENPRM_CHECK_ARG(d.contains(key), "scorer: entry {} is a dict without 'rewards'", i);
+          out[i].rewards = d[key].cast<std::vector<double>>();
           if (d.contains("critiques") && !d["critiques"].is_none())
             out[i].critiques = d["critiques"].cast<std::vector<std::string>>();
         } else if (py::hasattr(item, "value") && !py::isinstance<py::sequence>(item)) {
@@ -131,118 +133,47 @@ search::FunctionScorer python_scorer(py::object fn) {
   }};
 }
 
-/// GenPRM (its own engine) as a synchronous scorer: the batch runs with the GIL released and the
-/// GenPRM's lock held. One VerifierScorer per search call, so its prefix cache (options from
-/// PyGenPRM::scorer_options) lets each step of each beam be verified once.
-struct LockedGenPRMScorer {
+/// GenPRM (its own engine) as the verifier of search's scorers (VerifierScorer,
+/// BatchVerifierScorer): each batch runs with the GIL released and the GenPRM's lock held.
+struct LockedGenPRM {
   PyGenPRM* h;
-  search::VerifierScorer<prm::GenPRM> inner;
-  explicit LockedGenPRMScorer(PyGenPRM* p) : h(p), inner(*p->g, p->scorer_options) {}
-  void score(const std::string& problem, search::Solutions sols, search::ScoreCallback done) {
-    std::vector<search::StepScores> out;
-    {
-      py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lock(h->mu);
-      inner.score(problem, std::move(sols), [&](std::vector<search::StepScores> s) { out = std::move(s); });
-    }
-    done(std::move(out));
+  std::vector<prm::SolutionResult> verify_many(std::vector<prm::SolutionInput> in) {
+    py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(h->mu);
+    return h->g->verify_many(std::move(in));
   }
 };
 
-/// The policy engine as the Generator of search_beam_search_many, remembering whether its last
-/// poll() had work (GenPRMBatchScorer waits until it has none).
-template <typename E>
-struct TrackedGenerator {
-  E& e;
-  bool busy = false;
+/// A Python verifier (a genprm.GenPRM look-alike): verify(rows) with rows [{"id", "problem",
+/// "steps"}] returns one JSON verification result per row (python/genprm/search.py builds it).
+struct PyVerifier {
+  py::object verify;
+  std::vector<prm::SolutionResult> verify_many(std::vector<prm::SolutionInput> in) {
+    py::list rows;
+    for (const auto& x : in) {
+      py::dict r;
+      r["id"] = x.id;
+      r["problem"] = x.problem;
+      r["steps"] = x.steps;
+      rows.append(r);
+    }
+    std::vector<prm::SolutionResult> out;
+    for (const auto& text : verify(rows).cast<std::vector<std::string>>())
+      out.push_back(prm::solution_result_from_json(Json::parse(text)));
+    return out;
+  }
+};
+
+/// A Python policy object (a genprm.Engine look-alike with submit(prompt, params, n, on_done) and
+/// poll()) as a Generator; calls run with the GIL held, as every search loop here runs.
+struct PyPolicy {
+  py::object obj;
   uint64_t submit(GenerationRequest req, GenerationCallback cb) {
-    busy = true;
-    return e.submit(std::move(req), std::move(cb));
+    py::cpp_function on_done([cb](const GenerationOutput& out) { cb(out); });
+    return obj.attr("submit")(req.prompt_text, req.params, req.n, on_done).cast<uint64_t>();
   }
-  bool poll() { return busy = e.poll(); }
-};
-
-/// GenPRM behind the asynchronous verifier interface (submit + poll) for VerifierScorer; the
-/// solutions are only queued here, GenPRMBatchScorer verifies them.
-struct GenPRMQueue {
-  struct Item {
-    prm::SolutionInput in;
-    std::function<void(prm::SolutionResult)> cb;
-    size_t batch;
-  };
-  std::vector<Item> items;
-  size_t batch = 0;  ///< the score batch being submitted
-  void submit(prm::SolutionInput in, std::function<void(prm::SolutionResult)> cb) {
-    items.push_back({std::move(in), std::move(cb), batch});
-  }
-  bool poll() { return false; }
-};
-
-/// A GenPRM (its own engine) as the scorer of beam_search_many, batched ACROSS problems: score
-/// batches are queued until every live problem waits for its scores (the policy engine has
-/// nothing to do), then all their solutions are verified in ONE verify_many on the GenPRM's
-/// engine (GIL released, its lock held). Its VerifierScorer (prefix cache, PyGenPRM's
-/// scorer_options) lives for the whole call. A failed verification fails only its problem.
-struct GenPRMBatchScorer {
-  PyGenPRM* h;
-  const bool* policy_busy;
-  GenPRMQueue queue;
-  search::VerifierScorer<GenPRMQueue> inner;
-  struct Pending {
-    search::detail::ScoreFailCallback fail;
-    bool finished = false;
-  };
-  std::vector<std::shared_ptr<Pending>> pending;
-
-  GenPRMBatchScorer(PyGenPRM* p, const bool* busy) : h(p), policy_busy(busy), inner(queue, p->scorer_options) {}
-
-  void score(const std::string& problem, search::Solutions sols, search::ScoreCallback done,
-             search::detail::ScoreFailCallback fail) {
-    auto pd = std::make_shared<Pending>();
-    pd->fail = std::move(fail);
-    queue.batch = pending.size();
-    pending.push_back(pd);
-    inner.score(problem, std::move(sols), [pd, done = std::move(done)](std::vector<search::StepScores> s) {
-      pd->finished = true;
-      done(std::move(s));
-    });
-  }
-
-  bool poll() {
-    if (pending.empty()) return false;
-    if (*policy_busy) return true;  // more problems' batches may join this one
-    auto items = std::move(queue.items);
-    queue.items.clear();
-    auto batches = std::move(pending);
-    pending.clear();
-    std::vector<std::exception_ptr> failed(batches.size());
-    if (!items.empty()) {
-      std::vector<prm::SolutionInput> in;
-      for (auto& it : items) in.push_back(std::move(it.in));
-      std::vector<prm::SolutionResult> out;
-      try {
-        {
-          py::gil_scoped_release nogil;
-          std::lock_guard<std::mutex> lock(h->mu);
-          out = h->g->verify_many(std::move(in));
-        }
-        GENPRM_CHECK(out.size() == items.size(), "scorer: {} results for {} solutions", out.size(), items.size());
-      } catch (...) {
-        for (auto& f : failed) f = std::current_exception();
-      }
-      for (size_t k = 0; k < out.size() && k < items.size(); ++k) {
-        if (failed[items[k].batch]) continue;
-        try {
-          items[k].cb(std::move(out[k]));
-        } catch (...) {  // a failed verification: its problem fails, the others go on
-          failed[items[k].batch] = std::current_exception();
-        }
-      }
-    }
-    for (size_t j = 0; j < batches.size(); ++j)
-      if (failed[j] && !batches[j]->finished) batches[j]->fail(failed[j]);
-    return true;
-  }
+  bool poll() { return obj.attr("poll")().cast<bool>(); }
+  void cancel(uint64_t id) { obj.attr("cancel")(id); }
 };
 
 /// A KeyboardInterrupt raised inside a Python scorer ends the whole run, not one problem.
@@ -305,11 +236,15 @@ py::dict refine_result_dict(const search::RefineResult& res) {
   return out;
 }
 
-/// Runs `f(scorer)` with the scorer that `obj` stands for.
+/// Runs `f(scorer)` with the scorer that `obj` stands for. A GenPRM gets one VerifierScorer per
+/// search call, so its prefix cache (options from PyGenPRM::scorer_options) lets each step of
+/// each beam be verified once.
 template <typename F>
 auto with_scorer(const py::object& obj, F&& f) {
   if (py::isinstance<PyGenPRM>(obj)) {
-    LockedGenPRMScorer s(&obj.cast<PyGenPRM&>());
+    auto& h = obj.cast<PyGenPRM&>();
+    LockedGenPRM v{&h};
+    search::VerifierScorer<LockedGenPRM> s(v, h.scorer_options);
     return f(s);
   }
   GENPRM_CHECK_ARG(PyCallable_Check(obj.ptr()),
@@ -320,15 +255,122 @@ auto with_scorer(const py::object& obj, F&& f) {
 }
 
 /// with_scorer for a many-problem run over `gen`: with `batch`, a GenPRM verifies the waiting
-/// problems of all searches together once the policy engine is idle (GenPRMBatchScorer).
+/// problems of all searches together once the policy engine is idle (search::BatchVerifierScorer).
 template <typename G, typename F>
 void with_many_scorer(const py::object& scorer, bool batch, const TrackedGenerator<G>& gen, F&& run) {
   if (batch && py::isinstance<PyGenPRM>(scorer)) {
-    GenPRMBatchScorer s(&scorer.cast<PyGenPRM&>(), &gen.busy);
+    auto& h = scorer.cast<PyGenPRM&>();
+    LockedGenPRM v{&h};
+    search::BatchVerifierScorer<LockedGenPRM> s(v, [&gen] { return gen.busy; }, h.scorer_options);
     run(s);
   } else {
     with_scorer(scorer, run);
   }
+}
+
+/// One problem of search_best_of_n_many: (id as given, its label, problem, prompt, answer).
+using BonItem = std::tuple<py::object, std::string, std::string, std::string, std::optional<std::string>>;
+
+/// A failure as Python names it: "Type: message" for a Python exception, else what().
+std::string failure_text(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (py::error_already_set& x) {
+    return py::str(x.type().attr("__name__")).cast<std::string>() + ": " + py::str(x.value()).cast<std::string>();
+  } catch (...) {
+    return error_message(e);
+  }
+}
+
+py::object optional_bool(const std::optional<bool>& b) { return b ? py::object(py::bool_(*b)) : py::object(py::none()); }
+
+/// The row python/genprm/search.py best_of_n_many documents.
+py::dict bon_row(const BonItem& item, const search::BestOfNProblemResult& r, const std::string& aggregation) {
+  const auto& [id, label, problem, prompt, answer] = item;
+  py::dict d;
+  d["index"] = r.index;
+  d["id"] = id;
+  d["problem"] = problem;
+  d["answer"] = answer ? py::object(py::str(*answer)) : py::object(py::none());
+  py::list cands;
+  for (const auto& c : r.result.candidates) {
+    py::dict x;
+    x["text"] = c.text;
+    x["steps"] = c.steps;
+    x["answer"] = answer_obj(c.answer);
+    x["finish_reason"] = c.finish_reason;
+    x["tokens"] = c.tokens;
+    x["value"] = c.rewards;
+    cands.append(x);
+  }
+  d["candidates"] = cands;
+  py::dict picks;
+  d["prediction"] = py::none();
+  d["correct"] = answer ? py::object(py::bool_(false)) : py::object(py::none());
+  d["pass"] = py::none();
+  if (r.ok()) {
+    for (const auto& p : r.result.picks) {
+      py::dict x;
+      x["index"] = p.index ? py::object(py::int_(*p.index)) : py::object(py::none());
+      x["answer"] = answer_obj(p.answer);
+      x["correct"] = optional_bool(p.correct);
+      picks[py::str(p.method)] = x;
+    }
+    const auto& main = r.result.pick("bon_" + aggregation);
+    d["prediction"] = answer_obj(main.answer);
+    d["correct"] = optional_bool(main.correct);
+    d["pass"] = optional_bool(r.result.pass);
+  }
+  d["picks"] = picks;
+  d["error"] = r.ok() ? py::object(py::none()) : py::object(py::str(failure_text(r.exception)));
+  // key order of the Python rows: index, id, problem, answer, candidates, picks, prediction, ...
+  py::dict row;
+  for (const char* k : {"index", "id", "problem", "answer", "candidates", "picks", "prediction", "correct", "pass",
+                        "error"})
+    row[k] = d[k];
+  return row;
+}
+
+/// Best-of-N of `items` over `gen` with the scorer `scorer` / `verify` stands for; rows in input
+/// order, on_result(index, row) as each finishes.
+template <typename G>
+py::list run_best_of_n(G& policy, const py::object& scorer, const py::object& verify, const std::vector<BonItem>& items,
+                       search::BestOfNOptions o, const py::object& on_result) {
+  TrackedGenerator<G> gen{policy};
+  const std::string agg = search::aggregation_name(o.aggregation);
+  const size_t max_waiting = static_cast<size_t>(o.max_problems_in_flight) * static_cast<size_t>(o.n);
+  std::vector<search::BestOfNProblem> in;
+  for (const auto& [id, label, problem, prompt, answer] : items) in.push_back({label, problem, prompt, answer});
+  std::vector<py::object> out(items.size());
+  auto run = [&](auto& s) {
+    using S = std::decay_t<decltype(s)>;
+    search::BestOfN<TrackedGenerator<G>, S> bon(gen, s, std::move(o));
+    bon.run_many_async(std::move(in), [&](search::BestOfNProblemResult r) {
+      if (!r.ok()) rethrow_interrupt(r.exception);
+      py::dict d = bon_row(items[r.index], r, agg);
+      out[r.index] = d;
+      if (!on_result.is_none()) on_result(r.index, d);
+    });
+  };
+  // Verifiers batch across problems (no prefix reuse: every candidate is a whole solution).
+  search::VerifierScorerOptions whole;
+  whole.reuse_prefixes = false;
+  auto busy = [&gen] { return gen.busy; };
+  if (!verify.is_none()) {
+    PyVerifier v{verify};
+    search::BatchVerifierScorer<PyVerifier> s(v, busy, whole, max_waiting);
+    run(s);
+  } else if (py::isinstance<PyGenPRM>(scorer)) {
+    LockedGenPRM v{&scorer.cast<PyGenPRM&>()};
+    search::BatchVerifierScorer<LockedGenPRM> s(v, busy, whole, max_waiting);
+    run(s);
+  } else {
+    with_scorer(scorer, [&](auto& s) {
+      run(s);
+      return 0;
+    });
+  }
+  return py::cast(out);
 }
 
 }  // namespace
@@ -489,6 +531,34 @@ void bind_search(py::module_& m) {
       "runs as each finishes; returns the dicts in input order (a failed problem: its turns so far, final None and "
       "its error). batch_scorer: a GenPRM verifies the solutions of all problems waiting for scores in one batch "
       "once the policy engine is idle (else per problem and turn).");
+
+  m.def(
+      "search_best_of_n_many",
+      [](const py::object& policy, const py::object& scorer, const std::vector<BonItem>& items, int n,
+         const SamplingParams& sampling, const std::vector<std::string>& step_delimiters,
+         const std::string& aggregation, int max_problems_in_flight, py::object on_result, py::object verify) {
+        search::BestOfNOptions o;
+        o.n = n;
+        o.sampling = sampling;
+        o.step_delimiters = step_delimiters;
+        o.aggregation = search::parse_aggregation(aggregation);
+        o.max_problems_in_flight = max_problems_in_flight;
+        o.validate();
+        GENPRM_CHECK_ARG(on_result.is_none() || PyCallable_Check(on_result.ptr()),
+                         "on_result must be callable (index, result) or None");
+        GENPRM_CHECK_ARG(verify.is_none() || PyCallable_Check(verify.ptr()), "verify must be callable (rows) or None");
+        if (py::isinstance<PyEngine>(policy)) return run_best_of_n(policy.cast<PyEngine&>().engine(), scorer, verify, items, std::move(o), on_result);
+        PyPolicy p{policy};
+        return run_best_of_n(p, scorer, verify, items, std::move(o), on_result);
+      },
+      py::arg("policy"), py::arg("scorer"), py::arg("items"), py::kw_only(), py::arg("n"), py::arg("sampling"),
+      py::arg("step_delimiters"), py::arg("aggregation"), py::arg("max_problems_in_flight") = 8,
+      py::arg("on_result") = py::none(), py::arg("verify") = py::none(),
+      "Best-of-N over (id, label, problem, prompt, answer) items on one engine (a genprm._core.Engine, or an object "
+      "with submit(prompt, params, n, on_done) and poll()): one request of n samples per problem, split, scored "
+      "and picked in C++ (search/best_of_n.hpp). scorer: a GenPRMCore (verified across problems), a callable "
+      "(problem, solutions) -> rewards, or None with verify(rows) -> JSON results. Returns the rows in input "
+      "order; on_result(index, row) runs as each finishes.");
 }
 
 }  // namespace genprm::bindings

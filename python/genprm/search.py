@@ -24,6 +24,7 @@ step rewards (or a dict ``{"rewards": [...], "critiques": [...]}``, or a Verific
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -429,13 +430,6 @@ def split_solution(text: str, delimiters: Sequence[str] = ("\n\n", "\nStep ")) -
     return _core.math.split_steps(text, "delimiters", list(delimiters))
 
 
-def _score_batch(scorer: Any, problem: str, sols: List[List[str]]) -> List[List[float]]:
-    got = scorer(problem, sols)
-    if isinstance(got, (str, bytes)) or not isinstance(got, Sequence) or len(got) != len(sols):
-        raise ValueError(f"scorer: must return one entry per solution ({len(sols)}), got {type(got).__name__}")
-    return [_rewards_of(g, j, "value") for j, g in enumerate(got)]
-
-
 def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int = 8, max_tokens: int = 2048,
                    temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
                    step_delimiters: Sequence[str] = ("\n\n", "\nStep "), aggregation: str = "last",
@@ -464,8 +458,6 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     failure, which leaves the other problems going). ``on_result(index, result)`` runs as each
     problem is done. Rows fit ``genprm.eval.best_of_n(rows, truth_key="answer")``.
     """
-    from . import math as _math
-
     _check_how(aggregation, "aggregation")
     n = _positive_int("n", n)
     max_tokens = _positive_int("max_tokens", max_tokens)
@@ -474,12 +466,23 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
         raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
     if isinstance(step_delimiters, str):
         raise ValueError("step_delimiters must be a list of strings, got one string")
-    _policy_core(policy)
+    core = _policy_core(policy)
     if not callable(getattr(policy, "generate", None)):
         raise ValueError(f"policy must be a genprm.Engine, got {type(policy).__name__}")
-    prm_core = getattr(scorer, "_core", None)
-    is_genprm = isinstance(prm_core, _core.GenPRMCore) and hasattr(scorer, "verify_many")
-    if not is_genprm:
+    from .engine import Engine
+    from .prm import GenPRM
+    # a genprm.Engine / GenPRM runs in C++ directly; look-alikes (wrappers) through their methods
+    gen = core if isinstance(policy, Engine) else policy
+    verify = None
+    if isinstance(scorer, GenPRM):
+        scorer = scorer._core
+    elif isinstance(getattr(scorer, "_core", None), _core.GenPRMCore) and hasattr(scorer, "verify_many"):
+        prm = scorer
+        scorer = None
+
+        def verify(rows: List[Dict[str, Any]]) -> List[str]:
+            return [json.dumps(v.to_dict()) for v in prm.verify_many(rows, progress=False)]
+    else:
         _scorer_core(scorer)  # a callable, else ValueError
     items = _problem_items(problems, tokenizer)
     if sampling is None:
@@ -487,123 +490,17 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
                                       seed=seed)
     else:  # used as given (its max_tokens and seed apply)
         params = _sampling(sampling, temperature, top_p, top_k)
-    results: List[Optional[Dict[str, Any]]] = [None] * len(items)
     bar = _Progress(progress, len(items), "best-of-n")
 
-    def finish(i: int, cands: List[Dict[str, Any]], error: Optional[str]) -> None:
-        item = items[i]
-        r: Dict[str, Any] = {"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
-                             "candidates": cands, "picks": {}, "prediction": None,
-                             "correct": None if item["answer"] is None else False, "pass": None, "error": error}
-        if error is None:
-            answers = [c["answer"] for c in cands]
-            pick = lambda idx: {"index": idx, "answer": None if idx is None else answers[idx],  # noqa: E731
-                                "correct": None if idx is None else _grade(answers[idx], item["answer"])}
-            for how in AGGREGATIONS:
-                scores = [aggregate(c["value"], how) for c in cands]
-                r["picks"][f"bon_{how}"] = pick(best_of_n([c["value"] for c in cands], how=how)["index"])
-                r["picks"][f"weighted_{how}"] = pick(weighted_vote(answers, scores)["index"])
-            r["picks"]["majority"] = pick(majority_vote(answers)["index"])
-            main = r["picks"][f"bon_{aggregation}"]
-            r["prediction"], r["correct"] = main["answer"], main["correct"]
-            if item["answer"] is not None:
-                r["pass"] = any(_grade(a, item["answer"]) for a in answers)
-        results[i] = r
-        bar.update(r["correct"], error)
+    def done(i: int, r: Dict[str, Any]) -> None:
+        bar.update(r["correct"], r["error"])
         if on_result is not None:
             on_result(i, r)
 
-    # Scoring starts as soon as a problem's N samples are back, while the others still decode: a
-    # generated problem leaves the cap of problems in flight and the next ones are submitted
-    # BEFORE it is scored. A callable scorer is called right away (one batch per problem). A GenPRM
-    # verifies the waiting problems together, when the policy engine has no request left (nothing
-    # to decode) or once at least ``max_problems_in_flight * n`` solutions wait (the batch size
-    # the generate-then-score barrier had), in any order: its rationale seeds are keyed on each
-    # solution's content, so the rewards are those of generate-then-score.
-    batch_rows = max_problems_in_flight * n
-    generated: List[int] = []  # problems whose generation came back, in order
-    outs: Dict[int, Any] = {}
-    waiting: set = set()       # generated, waiting for the GenPRM
-    cands: Dict[int, List[Dict[str, Any]]] = {}
-
-    def submit(i: int) -> None:
-        def on_done(out: Any) -> None:
-            outs[i] = out
-            generated.append(i)
-        policy.submit(items[i]["prompt"], params, n, on_done)
-
-    def verify(chunk: List[int]) -> None:
-        rows, owner = [], []
-        for i in chunk:
-            for j, c in enumerate(cands[i]):
-                rows.append({"id": f"{items[i]['id']}:{j}", "problem": items[i]["problem"], "steps": c["steps"]})
-                owner.append((i, j))
-        left = {i: len(cands[i]) for i in chunk}
-        errors: Dict[int, str] = {}
-
-        def verified(k: int, v: Any) -> None:
-            i, j = owner[k]
-            if v.error:
-                errors.setdefault(i, f"verification of candidate {j} failed: {v.error}")
-            cands[i][j]["value"] = [float(x) for x in v.value]
-            left[i] -= 1
-            if left[i] == 0:
-                finish(i, cands[i], errors.get(i))
-
-        scorer.verify_many(rows, progress=False, on_result=verified)
-
-    def admit() -> None:
-        nonlocal next_i, in_gen
-        while in_gen < max_problems_in_flight and next_i < len(items):
-            submit(next_i)
-            next_i += 1
-            in_gen += 1
-
-    def score(i: int) -> None:
-        try:
-            rewards = _score_batch(scorer, items[i]["problem"], [c["steps"] for c in cands[i]])
-            for c, rw in zip(cands[i], rewards):
-                if len(rw) != len(c["steps"]):
-                    raise ValueError(f"scorer: {len(rw)} rewards for {len(c['steps'])} steps")
-                c["value"] = rw
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except Exception as e:  # noqa: BLE001  the problem fails, the others go on
-            finish(i, cands[i], f"{type(e).__name__}: {e}")
-            return
-        finish(i, cands[i], None)
-
-    next_i, in_gen = 0, 0
     try:
-        while next_i < len(items) or in_gen or waiting:
-            admit()
-            busy = policy.poll() if in_gen else False
-            back: List[int] = []
-            while generated:
-                i = generated.pop(0)
-                in_gen -= 1
-                out = outs.pop(i)
-                if getattr(out, "error", ""):
-                    finish(i, [], f"generation failed: {out.error}")
-                    continue
-                cands[i] = [{"text": s.text, "steps": split_solution(s.text, step_delimiters),
-                             "answer": _math.extract_answer(s.text), "finish_reason": s.finish_reason,
-                             "tokens": len(s.token_ids)} for s in out.samples]
-                back.append(i)
-            admit()  # the next problems go into the engine before this batch is scored
-            if is_genprm:
-                waiting.update(back)
-                # rationale seeds are keyed on content (prm/verifier.hpp), so the problems that are
-                # ready can be verified in any grouping and order: the rewards stay the same
-                if waiting and (in_gen == 0 or sum(len(cands[i]) for i in waiting) >= batch_rows):
-                    chunk = sorted(waiting)
-                    waiting.clear()
-                    verify(chunk)
-            else:
-                for i in back:
-                    score(i)
-            if not busy and in_gen and not back:
-                raise RuntimeError(f"best_of_n_many: the policy engine went idle with {in_gen} requests out")
+        return _core.search_best_of_n_many(
+            gen, scorer, [(it["id"], f"{it['id']}", it["problem"], it["prompt"], it["answer"]) for it in items],
+            n=n, sampling=params, step_delimiters=list(step_delimiters), aggregation=aggregation,
+            max_problems_in_flight=max_problems_in_flight, on_result=done, verify=verify)
     finally:
         bar.close()
-    return results  # type: ignore[return-value]

@@ -37,7 +37,7 @@
 
 #include <ATen/ATen.h>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 #include "genprm/engine/sampler.hpp"
 #include "genprm/engine/text_codec.hpp"
 #include "genprm/kv/paged_kv.hpp"

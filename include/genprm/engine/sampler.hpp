@@ -2,7 +2,7 @@
 // Batched sampling over logits [R, V] float32 with per-row parameters (same source on CPU and
 // CUDA): repetition penalty -> temperature -> top-k -> top-p (over the top-k renormalised
 // distribution) -> min-p, then inverse-CDF sampling with one counter-based uniform per row
-// (engine/rng.hpp), so a seeded row gives the same token whatever the batch. Temperature 0 is
+// (gen/rng.hpp), so a seeded row gives the same token whatever the batch. Temperature 0 is
 // greedy (argmax after the repetition penalty). Log-probabilities per SamplingParams::logprobs,
 // ::tracked_token_ids and ::processed_logprobs (raw: log_softmax of the model's logits; processed:
 // of the distribution sampled from, -inf for filtered tokens; greedy rows use temperature 1).
@@ -13,8 +13,8 @@
 
 #include <ATen/ATen.h>
 
-#include "genprm/engine/request.hpp"
-#include "genprm/engine/rng.hpp"
+#include "genprm/gen/request.hpp"
+#include "genprm/gen/rng.hpp"
 #include "genprm/util/error.hpp"
 
 namespace genprm {

@@ -12,17 +12,16 @@
 //   weighted_<agg>  the PRM-weighted vote (sum of aggregate scores per answer group) is correct;
 //   pass            pass@n (oracle): some candidate among the n is correct.
 // A candidate is correct when math::compare(answer, ground_truth) == Equal; a missing answer is
-// wrong. A vote is correct when its winning group's representative (first member) is correct.
+// wrong. The picks per size are search/select.hpp's pick_candidates (Best-of-N over a dataset,
+// search/best_of_n.hpp, reports the same picks for all N). A vote is correct when its winning group's representative (first member) is correct.
 // Tie-breaking as in search/select.hpp (lower candidate index / earlier group wins). Accuracies
 // are in percent over all problems.
-#include <cmath>
 #include <cstddef>
-#include <iterator>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "genprm/math/grade.hpp"
 #include "genprm/search/score.hpp"
 #include "genprm/search/select.hpp"
 #include "genprm/util/error.hpp"
@@ -82,46 +81,26 @@ inline BonReport score_best_of_n(const std::vector<BonProblem>& problems, const 
       GENPRM_CHECK_ARG(static_cast<size_t>(n) <= N, "best_of_n: problem {} ('{}') has {} candidates, fewer than size {}",
                        p, prob.id, N, n);
     std::vector<search::Answer> answers(N);
+    std::vector<std::vector<double>> rewards(N);
     std::vector<char> correct(N, 0);
-    std::vector<std::vector<double>> scores(std::size(search::kAggregations), std::vector<double>(N));
     for (size_t i = 0; i < N; ++i) {
-      const auto& c = prob.candidates[i];
-      answers[i] = c.answer;
-      correct[i] = !search::is_missing(c.answer) &&
-                   math::compare(*c.answer, prob.ground_truth) == math::Verdict::Equal;
-      for (size_t a = 0; a < std::size(search::kAggregations); ++a)
-        scores[a][i] = search::aggregate(c.rewards, search::kAggregations[a]);
+      answers[i] = prob.candidates[i].answer;
+      rewards[i] = prob.candidates[i].rewards;
+      correct[i] = search::answer_correct(answers[i], prob.ground_truth);
     }
-    // Groups of the first n candidates are those of all N restricted to them (select.hpp).
     const search::AnswerGroups groups = search::group_answers(answers);
+    const auto scores = search::aggregation_scores(rewards);
     for (size_t k = 0; k < sizes.size(); ++k) {
       const size_t n = static_cast<size_t>(sizes[k]);
+      const search::Picks picks = search::pick_candidates(groups, scores, n);
       auto& hits = rep.points[k].hits;
-      for (size_t a = 0; a < std::size(search::kAggregations); ++a) {
-        std::vector<double> head(scores[a].begin(), scores[a].begin() + static_cast<long>(n));
-        hits[std::string("bon_") + search::aggregation_name(search::kAggregations[a])] +=
-            correct[search::best_of_n(head)];
+      auto hit = [&](const std::optional<size_t>& i) { return i && correct[*i]; };
+      for (size_t a = 0; a < search::kAggregationCount; ++a) {
+        const std::string name = search::aggregation_name(search::kAggregations[a]);
+        hits["bon_" + name] += correct[picks.bon[a]];
+        hits["weighted_" + name] += hit(picks.weighted[a]);
       }
-      // votes over the first n: weight per group, winner = max weight, earliest group on ties
-      auto vote_correct = [&](const std::vector<double>* w) {
-        std::vector<double> weight(groups.members.size(), 0.0);
-        std::vector<char> present(groups.members.size(), 0);
-        for (size_t i = 0; i < n; ++i) {
-          const int g = groups.group_of[i];
-          if (g < 0) continue;
-          present[static_cast<size_t>(g)] = 1;
-          const double v = w ? (*w)[i] : 1.0;
-          if (!std::isnan(v)) weight[static_cast<size_t>(g)] += v;
-        }
-        int best = -1;
-        for (size_t g = 0; g < weight.size(); ++g)
-          if (present[g] && (best < 0 || weight[g] > weight[static_cast<size_t>(best)])) best = static_cast<int>(g);
-        return best >= 0 && correct[groups.members[static_cast<size_t>(best)].front()];
-      };
-      hits["majority"] += vote_correct(nullptr);
-      for (size_t a = 0; a < std::size(search::kAggregations); ++a)
-        hits[std::string("weighted_") + search::aggregation_name(search::kAggregations[a])] +=
-            vote_correct(&scores[a]);
+      hits["majority"] += hit(picks.majority);
       bool any = false;
       for (size_t i = 0; i < n; ++i) any |= correct[i] != 0;
       hits["pass"] += any;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 
 namespace genprm::prm {
 

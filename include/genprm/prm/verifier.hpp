@@ -24,9 +24,9 @@
 // turns, and its executed code blocks are replayed (replay_order(), result.hpp) into the fresh
 // session just before the first new block, so they run only when a new block needs the namespace.
 // check_prior() (called by submit) throws ValueError for a prior that does not fit the input.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,14 +37,15 @@
 #include <utility>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
-#include "genprm/engine/rng.hpp"
+#include "genprm/gen/request.hpp"
+#include "genprm/gen/rng.hpp"
 #include "genprm/prm/code.hpp"
 #include "genprm/prm/config.hpp"
 #include "genprm/prm/prompt.hpp"
 #include "genprm/prm/result.hpp"
 #include "genprm/prm/reward.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/in_flight.hpp"
 
 namespace genprm::prm {
 
@@ -85,7 +86,12 @@ class Verifier {
   using Callback = std::function<void(SolutionResult)>;
 
   Verifier(Gen& gen, Exec& exec, TokenizerOps tok, VerifierConfig cfg)
-      : gen_(gen), exec_(exec), tok_(std::move(tok)), cfg_(std::move(cfg)) {
+      : gen_(gen),
+        exec_(exec),
+        tok_(std::move(tok)),
+        cfg_(std::move(cfg)),
+        flight_(static_cast<size_t>(std::max(cfg_.max_solutions_in_flight, 1)),
+                [this](uint64_t key, SolutionInput in) { start_solution(key, std::move(in)); }) {
     tok_.validate();
     cfg_.validate();
   }
@@ -128,13 +134,12 @@ class Verifier {
   /// queueing anything) for a bad prior (check_prior).
   void submit(SolutionInput input, Callback on_done) {
     check_prior(input);
-    queue_.push_back({std::move(input), std::move(on_done)});
-    start_queued();
+    flight_.submit(std::move(input), std::move(on_done));
   }
 
   /// Drives generator and executor by one step each. Returns false when nothing is left.
   bool poll() {
-    if (live_.empty() && queue_.empty()) return false;
+    if (flight_.idle()) return false;
     bool progressed = gen_.poll();
     if (!progressed && pending_exec_ > 0) {
       // Only code is running: wait for it instead of spinning.
@@ -150,7 +155,7 @@ class Verifier {
     GENPRM_CHECK(!(pending_gen_ == 0 && pending_exec_ == 0 && !live_.empty()),
                  "prm verifier: {} solutions are live but no request or code run is pending",
                  live_.size());
-    return !(live_.empty() && queue_.empty());
+    return !flight_.idle();
   }
 
   void run_until_idle() {
@@ -172,21 +177,9 @@ class Verifier {
       std::vector<SolutionInput> inputs,
       const std::function<void(size_t, const SolutionResult&)>& on_result = {}) {
     for (const auto& in : inputs) check_prior(in);  // all or nothing
-    std::vector<std::optional<SolutionResult>> out(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      submit(std::move(inputs[i]), [&out, &on_result, i](SolutionResult r) {
-        if (on_result) on_result(i, r);
-        out[i] = std::move(r);
-      });
-    }
-    run_until_idle();
-    std::vector<SolutionResult> res;
-    res.reserve(out.size());
-    for (auto& r : out) {
-      GENPRM_CHECK(r.has_value(), "prm verifier: a solution did not finish");
-      res.push_back(std::move(*r));
-    }
-    return res;
+    return run_all_in_order<SolutionResult>(
+        std::move(inputs), [this](SolutionInput in, Callback cb) { submit(std::move(in), std::move(cb)); },
+        [this] { run_until_idle(); }, on_result, "prm verifier");
   }
 
   size_t live_solutions() const { return live_.size(); }
@@ -210,9 +203,8 @@ class Verifier {
     StepResult result;
   };
   struct SolutionState {
-    uint64_t key = 0;
+    uint64_t key = 0;  // the in-flight id
     SolutionInput input;
-    Callback on_done;
     std::vector<std::string> assistant_texts;  // turn t = path 0's text of step t
     std::vector<std::unique_ptr<StepState>> steps;  // steps reused+1 .. (steps[t - 1 - reused])
     int reused = 0;                              // leading steps taken from input.prior
@@ -222,32 +214,23 @@ class Verifier {
     Clock::time_point start;
     SolutionResult result;
   };
-  struct Queued {
-    SolutionInput input;
-    Callback on_done;
-  };
-
-  void start_queued() {
-    while (!queue_.empty() && static_cast<int>(live_.size()) < cfg_.max_solutions_in_flight) {
-      Queued q = std::move(queue_.front());
-      queue_.pop_front();
-      auto s = std::make_unique<SolutionState>();
-      s->key = next_key_++;
-      s->input = std::move(q.input);
-      s->input.steps = effective_steps(s->input.steps);
-      s->on_done = std::move(q.on_done);
-      s->start = Clock::now();
-      s->result.id = s->input.id;
-      s->result.problem = s->input.problem;
-      s->result.threshold = cfg_.threshold;
-      SolutionState* sp = s.get();
-      live_.emplace(sp->key, std::move(s));
-      if (sp->input.prior) adopt_prior(*sp);
-      if (sp->reused == static_cast<int>(sp->input.steps.size())) {
-        finish_solution(*sp);
-      } else {
-        start_step(*sp, sp->reused + 1);
-      }
+  /// Begins a solution the in-flight queue admitted (in submission order).
+  void start_solution(uint64_t key, SolutionInput input) {
+    auto s = std::make_unique<SolutionState>();
+    s->key = key;
+    s->input = std::move(input);
+    s->input.steps = effective_steps(s->input.steps);
+    s->start = Clock::now();
+    s->result.id = s->input.id;
+    s->result.problem = s->input.problem;
+    s->result.threshold = cfg_.threshold;
+    SolutionState* sp = s.get();
+    live_.emplace(sp->key, std::move(s));
+    if (sp->input.prior) adopt_prior(*sp);
+    if (sp->reused == static_cast<int>(sp->input.steps.size())) {
+      finish_solution(*sp);
+    } else {
+      start_step(*sp, sp->reused + 1);
     }
   }
 
@@ -619,20 +602,18 @@ class Verifier {
     r.first_wrong_step = first_below(r.value, cfg_.threshold);
     r.seconds = std::chrono::duration<double>(Clock::now() - s.start).count();
     if (s.session) exec_.close_session(*s.session);
-    Callback cb = std::move(s.on_done);
     SolutionResult out = std::move(r);
-    live_.erase(s.key);  // s is gone from here on
-    start_queued();
-    if (cb) cb(std::move(out));
+    const uint64_t key = s.key;
+    live_.erase(key);  // s is gone from here on
+    flight_.finish(key, std::move(out));  // admits the next solutions, then calls back
   }
 
   Gen& gen_;
   Exec& exec_;
   TokenizerOps tok_;
   VerifierConfig cfg_;
+  InFlight<SolutionInput, SolutionResult> flight_;  // admission, callbacks
   std::map<uint64_t, std::unique_ptr<SolutionState>> live_;
-  std::deque<Queued> queue_;
-  uint64_t next_key_ = 1;
   long pending_gen_ = 0;
   long pending_exec_ = 0;
 };

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "genprm/engine/rng.hpp"
+#include "genprm/gen/rng.hpp"
 #include "genprm/rpe/labels.hpp"
 #include "genprm/rpe/steps.hpp"
 #include "genprm/util/error.hpp"

@@ -28,9 +28,9 @@
 // LabelResult::error set and no labels; nothing throws from callbacks. Invalid input (no steps,
 // empty answer, no prompt) throws ValueError from submit(). Keep polling until poll() returns
 // false before destroying the labeler: requests it cancelled still call back into it.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -39,14 +39,14 @@
 #include <utility>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 #include "genprm/rpe/config.hpp"
 #include "genprm/rpe/grade.hpp"
 #include "genprm/rpe/labels.hpp"
 #include "genprm/rpe/result.hpp"
 #include "genprm/rpe/steps.hpp"
 #include "genprm/util/error.hpp"
-#include "genprm/util/run_all.hpp"
+#include "genprm/util/in_flight.hpp"
 
 namespace genprm::rpe {
 
@@ -70,7 +70,12 @@ class Labeler {
   using Callback = std::function<void(LabelResult)>;
 
   Labeler(Gen& gen, PromptRenderer render, LabelerConfig cfg, Grader grader = {})
-      : gen_(gen), render_(std::move(render)), cfg_(std::move(cfg)), grader_(std::move(grader)) {
+      : gen_(gen),
+        render_(std::move(render)),
+        cfg_(std::move(cfg)),
+        grader_(std::move(grader)),
+        flight_(static_cast<size_t>(std::max(cfg_.max_problems_in_flight, 1)),
+                [this](uint64_t key, LabelInput in) { start_problem(key, std::move(in)); }) {
     cfg_.validate();
   }
 
@@ -84,8 +89,7 @@ class Labeler {
     GENPRM_CHECK_ARG(!input.prompt.empty() || (render_ && !input.problem.empty()),
                      "problem: '{}' has neither a problem text (with a chat renderer) nor a pre-rendered prompt",
                      input.id);
-    queue_.push_back({std::move(input), std::move(on_done)});
-    start_queued();
+    flight_.submit(std::move(input), std::move(on_done));
   }
 
   /// Drives the generator by one step. Returns false when nothing is left (no problem live or
@@ -104,7 +108,7 @@ class Labeler {
     }
   }
 
-  bool idle() const { return live_.empty() && queue_.empty() && pending_ == 0; }
+  bool idle() const { return flight_.idle() && pending_ == 0; }
   size_t live_problems() const { return live_.size(); }
 
   LabelResult label(LabelInput input) {
@@ -119,7 +123,9 @@ class Labeler {
   /// `on_result(index, result)` runs as each finishes (e.g. to append it to a file at once).
   std::vector<LabelResult> label_many(std::vector<LabelInput> inputs,
                                           const std::function<void(size_t, const LabelResult&)>& on_result = {}) {
-    return run_all_in_order<LabelResult>(*this, std::move(inputs), on_result, "rpe labeler");
+    return run_all_in_order<LabelResult>(
+        std::move(inputs), [this](LabelInput in, Callback cb) { submit(std::move(in), std::move(cb)); },
+        [this] { run_until_idle(); }, on_result, "rpe labeler");
   }
 
  private:
@@ -131,10 +137,9 @@ class Labeler {
     StepResult result;
   };
   struct ProblemState {
-    uint64_t key = 0;       ///< internal
+    uint64_t key = 0;       ///< the in-flight id
     uint64_t seed_key = 0;  ///< problem_key(id)
     LabelInput input;
-    Callback on_done;
     std::string base;  ///< the chat prompt (assistant turn opened)
     int first_batches = 0;
     int steps_outstanding = 0;
@@ -142,34 +147,25 @@ class Labeler {
     Clock::time_point start;
     LabelResult result;
   };
-  struct Queued {
-    LabelInput input;
-    Callback on_done;
-  };
-
-  void start_queued() {
-    while (!queue_.empty() && static_cast<int>(live_.size()) < cfg_.max_problems_in_flight) {
-      Queued q = std::move(queue_.front());
-      queue_.pop_front();
-      auto p = std::make_unique<ProblemState>();
-      p->key = next_key_++;
-      p->seed_key = problem_key(q.input.id);
-      p->input = std::move(q.input);
-      p->on_done = std::move(q.on_done);
-      p->start = Clock::now();
-      p->result.id = p->input.id;
-      p->result.epsilon = cfg_.labels.epsilon;
-      ProblemState* pp = p.get();
-      live_.emplace(pp->key, std::move(p));
-      try {
-        pp->base = pp->input.prompt.empty() ? render_(pp->input.problem) : pp->input.prompt;
-      } catch (const std::exception& e) {
-        pp->result.error = fmt::format("prompt: {}", e.what());
-        finish(*pp);
-        continue;
-      }
-      submit_first(*pp, cfg_.first_batch());
+  /// Begins a problem the in-flight queue admitted (in submission order).
+  void start_problem(uint64_t key, LabelInput input) {
+    auto p = std::make_unique<ProblemState>();
+    p->key = key;
+    p->seed_key = problem_key(input.id);
+    p->input = std::move(input);
+    p->start = Clock::now();
+    p->result.id = p->input.id;
+    p->result.epsilon = cfg_.labels.epsilon;
+    ProblemState* pp = p.get();
+    live_.emplace(pp->key, std::move(p));
+    try {
+      pp->base = pp->input.prompt.empty() ? render_(pp->input.problem) : pp->input.prompt;
+    } catch (const std::exception& e) {
+      pp->result.error = fmt::format("prompt: {}", e.what());
+      finish(*pp);
+      return;
     }
+    submit_first(*pp, cfg_.first_batch());
   }
 
   ProblemState* find(uint64_t key) {
@@ -355,20 +351,18 @@ class Labeler {
       for (auto& st : p.steps) r.steps.push_back(std::move(st.result));
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - p.start).count();
-    Callback cb = std::move(p.on_done);
     LabelResult out = std::move(r);
-    live_.erase(p.key);  // p is gone from here on
-    start_queued();
-    if (cb) cb(std::move(out));
+    const uint64_t key = p.key;
+    live_.erase(key);  // p is gone from here on
+    flight_.finish(key, std::move(out));  // admits the next problems, then calls back
   }
 
   Gen& gen_;
   PromptRenderer render_;
   LabelerConfig cfg_;
   Grader grader_;
+  InFlight<LabelInput, LabelResult> flight_;  // admission, callbacks
   std::map<uint64_t, std::unique_ptr<ProblemState>> live_;
-  std::deque<Queued> queue_;
-  uint64_t next_key_ = 1;
   long pending_ = 0;
 };
 

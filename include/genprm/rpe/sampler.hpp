@@ -8,16 +8,15 @@
 // Generator concept and failure contract as in labeler.hpp: a request error finishes the problem
 // with SampleResult::error set and no solutions.
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 #include "genprm/math/extract.hpp"
 #include "genprm/rpe/config.hpp"
 #include "genprm/rpe/grade.hpp"
@@ -25,7 +24,7 @@
 #include "genprm/rpe/result.hpp"
 #include "genprm/rpe/steps.hpp"
 #include "genprm/util/error.hpp"
-#include "genprm/util/run_all.hpp"
+#include "genprm/util/in_flight.hpp"
 
 namespace genprm::rpe {
 
@@ -42,7 +41,12 @@ class SolutionSampler {
   using Callback = std::function<void(SampleResult)>;
 
   SolutionSampler(Gen& gen, PromptRenderer render, SamplerConfig cfg, Grader grader = {})
-      : gen_(gen), render_(std::move(render)), cfg_(std::move(cfg)), grader_(std::move(grader)) {
+      : gen_(gen),
+        render_(std::move(render)),
+        cfg_(std::move(cfg)),
+        grader_(std::move(grader)),
+        flight_(static_cast<size_t>(std::max(cfg_.max_problems_in_flight, 1)),
+                [this](uint64_t key, SampleInput in) { start_problem(key, std::move(in)); }) {
     cfg_.validate();
   }
 
@@ -50,8 +54,7 @@ class SolutionSampler {
     GENPRM_CHECK_ARG(!input.prompt.empty() || (render_ && !input.problem.empty()),
                      "problem: '{}' has neither a problem text (with a chat renderer) nor a pre-rendered prompt",
                      input.id);
-    queue_.push_back({std::move(input), std::move(on_done)});
-    start_queued();
+    flight_.submit(std::move(input), std::move(on_done));
   }
 
   bool poll() {
@@ -65,62 +68,52 @@ class SolutionSampler {
     while (poll()) {
     }
   }
-  bool idle() const { return live_ == 0 && queue_.empty() && pending_ == 0; }
+  bool idle() const { return flight_.idle() && pending_ == 0; }
 
   /// Samples every input with up to max_problems_in_flight at once; results in input order.
   std::vector<SampleResult> sample_many(std::vector<SampleInput> inputs,
                                            const std::function<void(size_t, const SampleResult&)>& on_result = {}) {
-    return run_all_in_order<SampleResult>(*this, std::move(inputs), on_result, "rpe sampler");
+    return run_all_in_order<SampleResult>(
+        std::move(inputs), [this](SampleInput in, Callback cb) { submit(std::move(in), std::move(cb)); },
+        [this] { run_until_idle(); }, on_result, "rpe sampler");
   }
 
  private:
-  struct Queued {
-    SampleInput input;
-    Callback on_done;
-  };
-
-  void start_queued() {
-    while (!queue_.empty() && live_ < cfg_.max_problems_in_flight) {
-      Queued q = std::move(queue_.front());
-      queue_.pop_front();
-      auto in = std::make_shared<SampleInput>(std::move(q.input));
-      Callback cb = std::move(q.on_done);
-      SampleResult base_result;
-      base_result.id = in->id;
-      base_result.problem = in->problem;
-      base_result.ground_truth = in->answer;
-      GenerationRequest req;
-      try {
-        req.prompt_text = (in->prompt.empty() ? render_(in->problem) : in->prompt) + cfg_.step_prefix;
-      } catch (const std::exception& e) {
-        base_result.error = fmt::format("prompt: {}", e.what());
-        if (cb) cb(std::move(base_result));
-        continue;
-      }
-      req.n = cfg_.n;
-      req.params.temperature = cfg_.rollout.temperature;
-      req.params.top_p = cfg_.rollout.top_p;
-      req.params.top_k = cfg_.rollout.top_k;
-      req.params.max_tokens = cfg_.rollout.max_tokens;
-      req.params.stop = cfg_.rollout.stop;
-      if (cfg_.seed) req.params.seed = request_seed(*cfg_.seed, problem_key(in->id), 0, 0);
-      ++live_;
-      ++pending_;
-      gen_.submit(std::move(req), [this, in, cb, r = std::move(base_result)](GenerationOutput out) mutable {
-        --pending_;
-        --live_;
-        if (!out.error.empty() || static_cast<int>(out.samples.size()) != cfg_.n) {
-          r.error = out.error.empty() ? fmt::format("expected {} samples, got {}", cfg_.n, out.samples.size())
-                                      : out.error;
-        } else {
-          r.prompt_tokens = static_cast<long>(out.prompt_ids.size());
-          r.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
-          for (auto& s : out.samples) r.solutions.push_back(make_solution(*in, s));
-        }
-        start_queued();
-        if (cb) cb(std::move(r));
-      });
+  /// Begins a problem the in-flight queue admitted (in submission order): its one request.
+  void start_problem(uint64_t key, SampleInput input) {
+    auto in = std::make_shared<SampleInput>(std::move(input));
+    SampleResult base_result;
+    base_result.id = in->id;
+    base_result.problem = in->problem;
+    base_result.ground_truth = in->answer;
+    GenerationRequest req;
+    try {
+      req.prompt_text = (in->prompt.empty() ? render_(in->problem) : in->prompt) + cfg_.step_prefix;
+    } catch (const std::exception& e) {
+      base_result.error = fmt::format("prompt: {}", e.what());
+      flight_.finish(key, std::move(base_result));
+      return;
     }
+    req.n = cfg_.n;
+    req.params.temperature = cfg_.rollout.temperature;
+    req.params.top_p = cfg_.rollout.top_p;
+    req.params.top_k = cfg_.rollout.top_k;
+    req.params.max_tokens = cfg_.rollout.max_tokens;
+    req.params.stop = cfg_.rollout.stop;
+    if (cfg_.seed) req.params.seed = request_seed(*cfg_.seed, problem_key(in->id), 0, 0);
+    ++pending_;
+    gen_.submit(std::move(req), [this, in, key, r = std::move(base_result)](GenerationOutput out) mutable {
+      --pending_;
+      if (!out.error.empty() || static_cast<int>(out.samples.size()) != cfg_.n) {
+        r.error = out.error.empty() ? fmt::format("expected {} samples, got {}", cfg_.n, out.samples.size())
+                                    : out.error;
+      } else {
+        r.prompt_tokens = static_cast<long>(out.prompt_ids.size());
+        r.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
+        for (auto& s : out.samples) r.solutions.push_back(make_solution(*in, s));
+      }
+      flight_.finish(key, std::move(r));  // admits the next problems, then calls back
+    });
   }
 
   SampledSolution make_solution(const SampleInput& in, const SampleOutput& s) const {
@@ -141,8 +134,7 @@ class SolutionSampler {
   PromptRenderer render_;
   SamplerConfig cfg_;
   Grader grader_;
-  std::deque<Queued> queue_;
-  int live_ = 0;
+  InFlight<SampleInput, SampleResult> flight_;  // admission, callbacks
   long pending_ = 0;
 };
 

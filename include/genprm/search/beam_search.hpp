@@ -41,8 +41,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
-#include "genprm/engine/rng.hpp"
+#include "genprm/gen/request.hpp"
+#include "genprm/gen/rng.hpp"
 #include "genprm/math/extract.hpp"
 #include "genprm/math/steps.hpp"
 #include "genprm/search/many.hpp"
@@ -155,8 +155,7 @@ using BeamProblemResult = ProblemResult<BeamSearchResult>;
 
 namespace detail {
 /// The state of one problem's search between events (generation back, scores back).
-struct BeamTask {
-  size_t index = 0;
+struct BeamTask : TaskBase {
   std::string problem, prompt;
   std::optional<uint64_t> seed;
   BeamSearchResult res;
@@ -165,41 +164,27 @@ struct BeamTask {
   BeamIteration trace;
   std::vector<GenerationOutput> outputs;  ///< this iteration's generations, by kept-beam rank
   size_t left = 0;                        ///< requests of this iteration still out
-  bool scoring = false;                   ///< waiting for the scorer (else for the generator)
-  std::vector<StepScores> scores;
-  std::exception_ptr failure;
-  bool delivered = false;  ///< its result went out (a late duplicate event is ignored)
 };
-/// An optional StepScorer extension: score(problem, solutions, done, fail) where
-/// fail(std::exception_ptr) reports that this batch failed. An asynchronous scorer cannot pin an
-/// error thrown from its poll() on one problem; through `fail` only that problem fails.
-using ScoreFailCallback = std::function<void(std::exception_ptr)>;
-template <typename S, typename = void>
-struct has_score_or_fail : std::false_type {};
-template <typename S>
-struct has_score_or_fail<S, std::void_t<decltype(std::declval<S&>().score(
-                                std::declval<const std::string&>(), std::declval<Solutions>(),
-                                std::declval<ScoreCallback>(), std::declval<ScoreFailCallback>()))>>
-    : std::true_type {};
-
 /// Problems whose awaited event happened; filled by callbacks, emptied by the driver loop.
 /// Callbacks hold shared pointers, so an aborted run leaves nothing dangling.
 using BeamReady = ReadyQueue<BeamTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
-class BeamSearch {
+class BeamSearch
+    : public detail::ManyProblems<BeamSearch<Gen, Scorer>, Gen, Scorer, BeamSearchOptions, BeamProblem, BeamSearchResult> {
+  using Base = detail::ManyProblems<BeamSearch, Gen, Scorer, BeamSearchOptions, BeamProblem, BeamSearchResult>;
+  using Base::gen_;
+  using Base::opts_;
+  using Base::scorer_;
+
  public:
-  BeamSearch(Gen& gen, Scorer& scorer, BeamSearchOptions opts) : gen_(gen), scorer_(scorer), opts_(std::move(opts)) {
-    opts_.validate();
-  }
+  BeamSearch(Gen& gen, Scorer& scorer, BeamSearchOptions opts) : Base(gen, scorer, std::move(opts), "beam_search") {}
 
   /// Searches one problem. `prompt` is the rendered policy prompt (chat template applied);
   /// `problem` is what the scorer sees. A failure is thrown (its own type).
   BeamSearchResult run(const std::string& problem, const std::string& prompt) {
-    return detail::run_one<BeamSearchResult>(
-        BeamProblem{problem, prompt, std::nullopt},
-        [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, "beam_search");
+    return this->run_problem(BeamProblem{problem, prompt, std::nullopt});
   }
 
   /// Searches many problems concurrently over the one generator: up to
@@ -230,19 +215,9 @@ class BeamSearch {
           t->live.assign(1, Beam{});  // the prompt itself
           begin_iteration(t, ready);
         },
-        [&](const TaskPtr& t) { return advance(t, ready); }, on_result, "beam_search");
+        [&](const TaskPtr& t, auto&) { return advance(t, ready); }, on_result, "beam_search");
   }
 
-  /// run_many_async with the results in input order; `on_result` (optional) still sees each
-  /// as it finishes.
-  std::vector<BeamProblemResult> run_many(std::vector<BeamProblem> problems,
-                                 const std::function<void(const BeamProblemResult&)>& on_result = {}) {
-    return detail::in_input_order<BeamSearchResult>(
-        std::move(problems), [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, on_result,
-        "beam_search");
-  }
-
-  const BeamSearchOptions& options() const { return opts_; }
 
  private:
   using TaskPtr = std::shared_ptr<detail::BeamTask>;
@@ -292,18 +267,7 @@ class BeamSearch {
         t->scoring = true;
         Solutions sols;
         for (const auto& c : t->trace.candidates) sols.push_back(c.steps);
-        ScoreCallback done = [t, ready](std::vector<StepScores> s) {
-          t->scores = std::move(s);
-          ready->queue.push_back(t);
-        };
-        if constexpr (detail::has_score_or_fail<Scorer>::value) {
-          scorer_.score(t->problem, std::move(sols), std::move(done), [t, ready](std::exception_ptr e) {
-            t->failure = e;
-            ready->queue.push_back(t);
-          });
-        } else {
-          scorer_.score(t->problem, std::move(sols), std::move(done));
-        }
+        detail::request_scores(scorer_, t, ready, t->problem, std::move(sols));
         return false;
       }
       scores_back(*t);
@@ -408,9 +372,6 @@ class BeamSearch {
     return e ? Answer(e->answer) : Answer();
   }
 
-  Gen& gen_;
-  Scorer& scorer_;
-  BeamSearchOptions opts_;
 };
 
 /// One-call form: BeamSearch(gen, scorer, opts).run(problem, prompt).

@@ -1,44 +1,37 @@
 #pragma once
-// The many-problem loop shared by beam search and critic refinement: problems are admitted up
-// to a cap in input order, each runs as a small state machine (a task) that parks itself on a
-// ready queue when an event (generation back, scores back) lets it advance, and the loop polls
-// the generator and the scorer between events. Torch-free.
+// The many-problem loop shared by beam search, critic refinement and Best-of-N: problems are
+// admitted in input order up to a cap by util/in_flight.hpp's InFlight, each runs as a small
+// state machine (a task) that parks itself on a ready queue when an event (generation back,
+// scores back) lets it advance, and the loop polls the generator and the scorer between events.
+// Torch-free.
 #include <cstddef>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <optional>
-#include <string>
 #include <utility>
 #include <vector>
 
 #include "genprm/search/scorer.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/in_flight.hpp"
 
 namespace genprm::search {
 
-/// One problem's outcome in a many-problem run.
+/// One problem's outcome in a many-problem run (util/in_flight.hpp).
 template <typename Result>
-struct ProblemResult {
-  size_t index = 0;               ///< position in the input
-  Result result;
-  std::string error;              ///< the failure's message; empty on success
-  std::exception_ptr exception;   ///< the failure itself (rethrow to keep its type)
-  bool ok() const { return error.empty(); }
-};
+using ProblemResult = Outcome<Result>;
 
 namespace detail {
 
-inline std::string error_message(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "unknown error";
-  }
-}
+/// What every problem's task has (beam search, refinement and Best-of-N add their own state).
+struct TaskBase {
+  size_t index = 0;               ///< the problem's input position (its in-flight id)
+  bool scoring = false;           ///< waiting for the scorer (else for the generator)
+  std::vector<StepScores> scores;  ///< the scorer's answer, when back
+  std::exception_ptr failure;
+  bool delivered = false;  ///< its result went out (a late duplicate event is ignored)
+};
 
 /// Tasks that can advance, in the order their events arrived.
 template <typename Task>
@@ -46,30 +39,33 @@ struct ReadyQueue {
   std::deque<std::shared_ptr<Task>> queue;
 };
 
+/// The admission queue of a many-problem run: ids are input positions.
+template <typename Problem, typename Result>
+using ProblemFlight = InFlight<Problem, ProblemResult<Result>>;
+
 /// Runs `problems` with at most `cap` live at once. `start(index, problem)` makes a problem's
 /// task and submits its first work (it parks the task on `ready` when it can advance);
-/// `advance(task)` moves a task on and returns true when it is finished. Task has `index`,
+/// `advance(task, flight)` moves a task on and returns true when it is finished (it may
+/// `flight.release(task->index)` to give its slot to the next problem early). Task has `index`,
 /// `delivered`, `res` (the Result) and `failure` (an exception_ptr). Each finished problem goes
-/// to `on_result` in completion order. `who` names the caller in the idle-engine error.
+/// to `on_result` in completion order, before the next problem is admitted. `who` names the
+/// caller in the idle-engine error.
 template <typename Result, typename Task, typename Problem, typename Gen, typename Scorer, typename Start,
           typename Advance>
 void run_problems(std::vector<Problem>& problems, size_t cap, Gen& gen, Scorer& scorer,
                   const std::shared_ptr<ReadyQueue<Task>>& ready, Start&& start, Advance&& advance,
                   const std::function<void(ProblemResult<Result>)>& on_result, const char* who) {
-  size_t next = 0, active = 0;
-  while (next < problems.size() || active > 0) {
-    while (active < cap && next < problems.size()) {
-      start(next, std::move(problems[next]));
-      ++next;
-      ++active;
-    }
+  ProblemFlight<Problem, Result> flight(
+      cap, [&](uint64_t id, Problem p) { start(static_cast<size_t>(id), std::move(p)); },
+      CallbackOrder::BeforeAdmitting);
+  for (auto& p : problems) flight.submit(std::move(p), on_result);
+  while (!flight.idle()) {
     if (!ready->queue.empty()) {
       auto t = std::move(ready->queue.front());
       ready->queue.pop_front();
       if (t->delivered) continue;
-      if (advance(t)) {
+      if (advance(t, flight)) {
         t->delivered = true;
-        --active;
         ProblemResult<Result> r;
         r.index = t->index;
         r.result = std::move(t->res);
@@ -77,50 +73,71 @@ void run_problems(std::vector<Problem>& problems, size_t cap, Gen& gen, Scorer& 
           r.exception = t->failure;
           r.error = error_message(t->failure);
         }
-        on_result(std::move(r));
+        flight.finish(t->index, std::move(r));
       }
       continue;
     }
     const bool g = gen.poll();
     const bool s = poll_scorer(scorer);
     GENPRM_CHECK(g || s || !ready->queue.empty(),
-                 "{}: generator and scorer went idle before the results came back ({} problems live)", who, active);
+                 "{}: generator and scorer went idle before the results came back ({} problems live)", who,
+                 flight.active());
   }
 }
 
-/// One problem through `run_async(problems, on_each)`: its result, or its failure rethrown with
-/// its own type.
-template <typename Result, typename Problem, typename RunAsync>
-Result run_one(Problem problem, RunAsync&& run_async, const char* who) {
-  std::optional<ProblemResult<Result>> got;
-  std::vector<Problem> one;
-  one.push_back(std::move(problem));
-  run_async(std::move(one), [&](ProblemResult<Result> r) { got = std::move(r); });
-  GENPRM_CHECK(got.has_value(), "{}: the problem ended without a result", who);
-  if (got->exception) std::rethrow_exception(got->exception);
-  return std::move(got->result);
+/// Asks `scorer` for the scores of `sols`; the task is parked on `ready` when they are back (or
+/// when the batch failed, with `task->failure` set). Uses the optional forms of the StepScorer
+/// concept the scorer has (scorer.hpp: fail callback, batch tag).
+template <typename Scorer, typename TaskPtr, typename ReadyPtr>
+void request_scores(Scorer& scorer, const TaskPtr& t, const ReadyPtr& ready, const std::string& problem,
+                    Solutions sols, const BatchTag& tag = {}) {
+  ScoreCallback done = [t, ready](std::vector<StepScores> s) {
+    t->scores = std::move(s);
+    ready->queue.push_back(t);
+  };
+  ScoreFailCallback fail = [t, ready](std::exception_ptr e) {
+    t->failure = e;
+    ready->queue.push_back(t);
+  };
+  score_with(scorer, problem, std::move(sols), std::move(done), std::move(fail), tag);
 }
 
-/// `run_async(problems, on_each)` with the outcomes returned in input order; `on_result`
-/// (optional) still sees each as it finishes.
-template <typename Result, typename Problem, typename RunAsync>
-std::vector<ProblemResult<Result>> in_input_order(std::vector<Problem> problems, RunAsync&& run_async,
-                                                  const std::function<void(const ProblemResult<Result>&)>& on_result,
-                                                  const char* who) {
-  std::vector<std::optional<ProblemResult<Result>>> out(problems.size());
-  run_async(std::move(problems), [&](ProblemResult<Result> r) {
-    if (on_result) on_result(r);
-    const size_t i = r.index;
-    out[i] = std::move(r);
-  });
-  std::vector<ProblemResult<Result>> res;
-  res.reserve(out.size());
-  for (auto& r : out) {
-    GENPRM_CHECK(r.has_value(), "{}: a problem ended without a result", who);
-    res.push_back(std::move(*r));
+/// The public face the many-problem searches share (CRTP: Derived has run_many_async(problems,
+/// on_each)): the generator, scorer and validated options, run_many (outcomes in input order)
+/// and run_problem (one problem, its failure thrown with its own type).
+template <typename Derived, typename Gen, typename Scorer, typename Options, typename Problem, typename Result>
+class ManyProblems {
+ public:
+  ManyProblems(Gen& gen, Scorer& scorer, Options opts, const char* who)
+      : gen_(gen), scorer_(scorer), opts_(std::move(opts)), who_(who) {
+    opts_.validate();
   }
-  return res;
-}
+
+  /// run_many_async with the outcomes in input order; `on_result` (optional) still sees each
+  /// as it finishes.
+  std::vector<ProblemResult<Result>> run_many(std::vector<Problem> problems,
+                                              const std::function<void(const ProblemResult<Result>&)>& on_result = {}) {
+    return outcomes_in_order<Result>(std::move(problems), async(), on_result, who_);
+  }
+
+  const Options& options() const { return opts_; }
+
+ protected:
+  /// One problem through run_many_async: its result, or its failure thrown (its own type).
+  Result run_problem(Problem p) { return run_one<Result>(std::move(p), async(), who_); }
+
+  Gen& gen_;
+  Scorer& scorer_;
+  Options opts_;
+  const char* who_;
+
+ private:
+  auto async() {
+    return [this](std::vector<Problem> ps, const std::function<void(ProblemResult<Result>)>& each) {
+      static_cast<Derived&>(*this).run_many_async(std::move(ps), each);
+    };
+  }
+};
 
 }  // namespace detail
 }  // namespace genprm::search

@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 #include "genprm/math/extract.hpp"
 #include "genprm/math/steps.hpp"
 #include "genprm/search/beam_search.hpp"
@@ -109,38 +109,35 @@ using RefineProblemResult = ProblemResult<RefineResult>;
 
 namespace detail {
 /// The state of one problem's refinement between events (generation back, scores back).
-struct RefineTask {
-  size_t index = 0;
+struct RefineTask : TaskBase {
   std::string problem;
   std::optional<std::string> initial;
   std::optional<uint64_t> seed;
   RefineResult res;
   int t = 0;                  ///< the turn in progress
   RefineTurn turn;            ///< ... and its state
-  bool scoring = false;       ///< waiting for the scorer (else for the generator)
   GenerationOutput out;
-  std::vector<StepScores> scores;
-  std::exception_ptr failure;
-  bool delivered = false;
 };
 using RefineReady = ReadyQueue<RefineTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
-class Refiner {
+class Refiner
+    : public detail::ManyProblems<Refiner<Gen, Scorer>, Gen, Scorer, RefineOptions, RefineProblem, RefineResult> {
+  using Base = detail::ManyProblems<Refiner, Gen, Scorer, RefineOptions, RefineProblem, RefineResult>;
+  using Base::gen_;
+  using Base::opts_;
+  using Base::scorer_;
+
  public:
-  Refiner(Gen& gen, Scorer& scorer, RefineOptions opts) : gen_(gen), scorer_(scorer), opts_(std::move(opts)) {
-    opts_.validate();
-  }
+  Refiner(Gen& gen, Scorer& scorer, RefineOptions opts) : Base(gen, scorer, std::move(opts), "refine") {}
 
   /// Refines one problem. `prompt`: the rendered policy prompt of turn 0. `initial`: a solution to
   /// start from instead of generating turn 0 (nullopt: generate it). A failure is thrown (its own
   /// type). The many-problem refinement with one problem.
   RefineResult run(const std::string& problem, const std::string& prompt,
                    const std::optional<std::string>& initial = std::nullopt) {
-    return detail::run_one<RefineResult>(
-        RefineProblem{problem, prompt, initial, std::nullopt},
-        [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, "refine");
+    return this->run_problem(RefineProblem{problem, prompt, initial, std::nullopt});
   }
 
   /// Refines many problems concurrently over the one generator, as BeamSearch::run_many_async:
@@ -166,19 +163,9 @@ class Refiner {
           t->turn.prompt = std::move(p.prompt);
           begin_turn(t, ready);
         },
-        [&](const TaskPtr& t) { return advance(t, ready); }, on_result, "refine");
+        [&](const TaskPtr& t, auto&) { return advance(t, ready); }, on_result, "refine");
   }
 
-  /// run_many_async with the results in input order; `on_result` (optional) still sees each as
-  /// it finishes.
-  std::vector<RefineProblemResult> run_many(std::vector<RefineProblem> problems,
-                                 const std::function<void(const RefineProblemResult&)>& on_result = {}) {
-    return detail::in_input_order<RefineResult>(
-        std::move(problems), [&](auto ps, const auto& each) { run_many_async(std::move(ps), each); }, on_result,
-        "refine");
-  }
-
-  const RefineOptions& options() const { return opts_; }
 
  private:
   using TaskPtr = std::shared_ptr<detail::RefineTask>;
@@ -242,19 +229,7 @@ class Refiner {
           return end_turn(t, ready);
         }
         t->scoring = true;
-        ScoreCallback done = [t, ready](std::vector<StepScores> s) {
-          t->scores = std::move(s);
-          ready->queue.push_back(t);
-        };
-        Solutions sols{turn.steps};
-        if constexpr (detail::has_score_or_fail<Scorer>::value) {
-          scorer_.score(t->problem, std::move(sols), std::move(done), [t, ready](std::exception_ptr e) {
-            t->failure = e;
-            ready->queue.push_back(t);
-          });
-        } else {
-          scorer_.score(t->problem, std::move(sols), std::move(done));
-        }
+        detail::request_scores(scorer_, t, ready, t->problem, Solutions{turn.steps});
         return false;
       }
       scores_back(*t);
@@ -311,9 +286,6 @@ class Refiner {
     return false;
   }
 
-  Gen& gen_;
-  Scorer& scorer_;
-  RefineOptions opts_;
 };
 
 /// One-call form: Refiner(gen, scorer, opts).run(problem, prompt, initial).

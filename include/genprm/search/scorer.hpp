@@ -10,10 +10,14 @@
 //       StepScores per solution, in order. A synchronous scorer calls `done` before returning;
 //       an asynchronous one calls it later from its poll().
 //   bool poll();   // optional: drives an asynchronous scorer; false when it has nothing to do.
+// Optional richer forms of score() (score_with() uses the richest one a scorer has):
+//   void score(problem, solutions, done, ScoreFailCallback fail);   // fail(e): this batch failed
+//   void score(problem, solutions, done, fail, const BatchTag& tag); // names and orders the batch
 // Search code drives the generator and (when it has poll()) the scorer together until the
 // callback has run, so a scorer may share the policy's engine.
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -36,6 +40,50 @@ struct StepScores {
 
 using ScoreCallback = std::function<void(std::vector<StepScores>)>;
 using Solutions = std::vector<std::vector<std::string>>;
+
+/// Reports that one score batch failed; through it only that batch's problem fails (an
+/// asynchronous scorer cannot pin an error thrown from its poll() on one problem).
+using ScoreFailCallback = std::function<void(std::exception_ptr)>;
+
+/// Names a score batch: `label` names its solutions "<label>:<j>" for a verifier (a problem's
+/// id), `rank` orders batches verified together (lower first; the input position).
+struct BatchTag {
+  std::string label;
+  size_t rank = 0;
+};
+
+namespace detail {
+template <typename S, typename = void>
+struct has_score_or_fail : std::false_type {};
+template <typename S>
+struct has_score_or_fail<S, std::void_t<decltype(std::declval<S&>().score(
+                                std::declval<const std::string&>(), std::declval<Solutions>(),
+                                std::declval<ScoreCallback>(), std::declval<ScoreFailCallback>()))>>
+    : std::true_type {};
+template <typename S, typename = void>
+struct has_tagged_score : std::false_type {};
+template <typename S>
+struct has_tagged_score<S, std::void_t<decltype(std::declval<S&>().score(
+                               std::declval<const std::string&>(), std::declval<Solutions>(),
+                               std::declval<ScoreCallback>(), std::declval<ScoreFailCallback>(),
+                               std::declval<const BatchTag&>()))>> : std::true_type {};
+using search::ScoreFailCallback;
+}  // namespace detail
+
+/// `scorer.score(...)` in the richest form the scorer has (see the concept above).
+template <typename S>
+void score_with(S& scorer, const std::string& problem, Solutions sols, ScoreCallback done, ScoreFailCallback fail,
+                const BatchTag& tag = {}) {
+  if constexpr (detail::has_tagged_score<S>::value) {
+    scorer.score(problem, std::move(sols), std::move(done), std::move(fail), tag);
+  } else if constexpr (detail::has_score_or_fail<S>::value) {
+    scorer.score(problem, std::move(sols), std::move(done), std::move(fail));
+  } else {
+    (void)fail;
+    (void)tag;
+    scorer.score(problem, std::move(sols), std::move(done));
+  }
+}
 
 template <typename S, typename = void>
 struct has_poll : std::false_type {};
@@ -162,11 +210,17 @@ class VerifierScorer {
   void clear_cache() { cache_.clear(); }
 
   void score(const std::string& problem, Solutions sols, ScoreCallback done) {
+    score_as("", problem, std::move(sols), std::move(done));
+  }
+
+  /// score() with the solutions named "<label>:<j>" (just "<j>" when `label` is empty).
+  void score_as(const std::string& label, const std::string& problem, Solutions sols, ScoreCallback done) {
     std::vector<prm::SolutionInput> in;
     std::vector<size_t> counts;
     for (size_t i = 0; i < sols.size(); ++i) {
       counts.push_back(sols[i].size());
-      prm::SolutionInput x{std::to_string(i), problem, std::move(sols[i]), nullptr};
+      prm::SolutionInput x{label.empty() ? std::to_string(i) : label + ":" + std::to_string(i), problem,
+                           std::move(sols[i]), nullptr};
       x.prior = lookup(problem, x.steps);
       const long eff = static_cast<long>(prm::effective_steps(x.steps).size());
       const long reused = x.prior ? static_cast<long>(x.prior->steps.size()) : 0;

@@ -1,7 +1,8 @@
 #pragma once
 // Selection among N candidate solutions (docs/design.md "Policy test-time scaling"): Best-of-N by
-// score, majority vote over final answers, PRM-weighted majority vote. Torch-free; may include
-// util and math.
+// score, majority vote over final answers, PRM-weighted majority vote, and all the picks of one
+// problem at once (`pick_candidates`: what eval/bon.hpp's curves and search/best_of_n.hpp's
+// driver both report). Torch-free; may include util, math and score.hpp.
 //
 // Answer groups: candidates are taken in index order; a candidate joins the first existing group
 // whose representative (its first member) the project's grader calls equivalent in either
@@ -16,11 +17,13 @@
 // a vote while any candidate has an answer; when none has one, the vote returns answer = nullopt.
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "genprm/math/grade.hpp"
+#include "genprm/search/score.hpp"
 #include "genprm/util/error.hpp"
 
 namespace genprm::search {
@@ -126,6 +129,60 @@ inline VoteResult weighted_vote(const std::vector<Answer>& answers, const std::v
   GENPRM_CHECK_ARG(answers.size() == scores.size(), "weighted_vote: {} answers but {} scores", answers.size(),
                    scores.size());
   return detail::vote(answers, &scores);
+}
+
+/// True when `answer` is present and the grader calls it equal to `truth` (math::is_equiv).
+inline bool answer_correct(const Answer& answer, const std::string& truth) {
+  return !is_missing(answer) && math::is_equiv(*answer, truth);
+}
+
+inline constexpr size_t kAggregationCount = std::size(kAggregations);
+
+/// The picks among the first `n` candidates of one problem (indices into the candidates).
+struct Picks {
+  size_t bon[kAggregationCount] = {};                 ///< per kAggregations: best_of_n of its scores
+  std::optional<size_t> majority;                     ///< the majority vote's representative
+  std::optional<size_t> weighted[kAggregationCount];  ///< per kAggregations: the weighted vote's
+};
+
+/// Per candidate, its score under every aggregation: scores[a][i] = aggregate(rewards[i], a).
+inline std::vector<std::vector<double>> aggregation_scores(const std::vector<std::vector<double>>& rewards) {
+  std::vector<std::vector<double>> scores(kAggregationCount, std::vector<double>(rewards.size()));
+  for (size_t a = 0; a < kAggregationCount; ++a)
+    for (size_t i = 0; i < rewards.size(); ++i) scores[a][i] = aggregate(rewards[i], kAggregations[a]);
+  return scores;
+}
+
+/// Best-of-N under every aggregation, the majority vote and the weighted votes over the first `n`
+/// candidates, given `groups` = group_answers of all (grouping the first n alone gives the same
+/// groups, see the header comment) and `scores` = aggregation_scores. A vote is nullopt when none
+/// of the n has an answer. Ties as everywhere here.
+inline Picks pick_candidates(const AnswerGroups& groups, const std::vector<std::vector<double>>& scores, size_t n) {
+  GENPRM_CHECK_ARG(n >= 1 && n <= groups.group_of.size(), "pick_candidates: n = {} for {} candidates", n,
+                   groups.group_of.size());
+  Picks p;
+  auto vote = [&](const std::vector<double>* w) -> std::optional<size_t> {
+    std::vector<double> weight(groups.members.size(), 0.0);
+    std::vector<char> present(groups.members.size(), 0);
+    for (size_t i = 0; i < n; ++i) {
+      const int g = groups.group_of[i];
+      if (g < 0) continue;
+      present[static_cast<size_t>(g)] = 1;
+      const double v = w ? (*w)[i] : 1.0;
+      if (!std::isnan(v)) weight[static_cast<size_t>(g)] += v;
+    }
+    int best = -1;
+    for (size_t g = 0; g < weight.size(); ++g)
+      if (present[g] && (best < 0 || weight[g] > weight[static_cast<size_t>(best)])) best = static_cast<int>(g);
+    if (best < 0) return std::nullopt;
+    return groups.members[static_cast<size_t>(best)].front();
+  };
+  for (size_t a = 0; a < kAggregationCount; ++a) {
+    p.bon[a] = best_of_n(std::vector<double>(scores[a].begin(), scores[a].begin() + static_cast<long>(n)));
+    p.weighted[a] = vote(&scores[a]);
+  }
+  p.majority = vote(nullptr);
+  return p;
 }
 
 }  // namespace genprm::search

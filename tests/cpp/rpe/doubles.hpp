@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 
 namespace rpetest {
 

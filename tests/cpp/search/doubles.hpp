@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "genprm/engine/request.hpp"
+#include "genprm/gen/request.hpp"
 #include "genprm/search/scorer.hpp"
 
 namespace search_test {

@@ -1,13 +1,19 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <deque>
+#include <functional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "genprm/util/error.hpp"
 #include "genprm/util/fs.hpp"
+#include "genprm/util/in_flight.hpp"
 #include "genprm/util/json.hpp"
 #include "genprm/util/mmap.hpp"
 
@@ -97,4 +103,146 @@ TEST_CASE("remove_tree removes a nested tree, not what its links point to; a mis
   CHECK(::lstat((outside + "/keep.txt").c_str(), &st) == 0);
   CHECK(genprm::remove_tree(root) == 0);
   CHECK(genprm::remove_tree(outside) == 2);
+}
+
+// --- util/in_flight.hpp ---------------------------------------------------------------------
+
+namespace {
+/// A driver over InFlight: item x "takes" x polls; "fail:<k>" fails its item, "release"
+/// gives its slot back at start and finishes later. Records what happened, in order.
+struct Jobs {
+  struct Job {
+    uint64_t id;
+    std::string input;
+    int left;
+  };
+  std::vector<std::string> log;
+  std::deque<Job> running;
+  size_t most_holding = 0;
+  genprm::InFlight<std::string, std::string> flight;
+  explicit Jobs(size_t cap, genprm::CallbackOrder order = genprm::CallbackOrder::AfterAdmitting)
+      : flight(cap, [this](uint64_t id, std::string in) { start(id, std::move(in)); }, order) {}
+  void start(uint64_t id, std::string in) {
+    log.push_back("start " + in);
+    most_holding = std::max(most_holding, flight.holding());
+    if (in == "now") return flight.finish(id, "done now");  // finishes inside its own start
+    if (in == "throw") throw std::runtime_error("cannot start");
+    if (in.rfind("release", 0) == 0) flight.release(id);
+    running.push_back({id, in, static_cast<int>(in.size() % 3) + 1});
+  }
+  bool poll() {
+    if (running.empty()) return false;
+    Job j = running.front();
+    running.pop_front();
+    if (--j.left > 0) {
+      running.push_back(j);
+      return true;
+    }
+    flight.finish(j.id, j.input.rfind("fail", 0) == 0 ? "error: " + j.input : "ok " + j.input);
+    return true;
+  }
+  void submit(std::string in, std::function<void(std::string)> cb) {
+    flight.submit(std::move(in), [this, cb](std::string r) {
+      log.push_back("done " + r);
+      cb(std::move(r));
+    });
+  }
+  void run() {
+    while (poll()) {
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("InFlight: the cap is respected, items start in input order, results come back in input order") {
+  for (size_t cap : {1, 2, 3, 10}) {
+    CAPTURE(cap);
+    Jobs jobs(cap);
+    std::vector<std::string> in = {"a", "bb", "ccc", "dddd", "e", "ff", "ggg"};
+    std::vector<size_t> seen;
+    auto out = genprm::run_all_in_order<std::string>(
+        in, [&](std::string x, std::function<void(std::string)> cb) { jobs.submit(std::move(x), std::move(cb)); },
+        [&] { jobs.run(); }, [&](size_t i, const std::string&) { seen.push_back(i); }, "jobs");
+    CHECK(jobs.most_holding == std::min(cap, in.size()));
+    CHECK(jobs.flight.idle());
+    std::vector<std::string> starts;
+    for (const auto& l : jobs.log)
+      if (l.rfind("start ", 0) == 0) starts.push_back(l.substr(6));
+    CHECK(starts == in);  // admitted in input order
+    REQUIRE(out.size() == in.size());
+    for (size_t i = 0; i < in.size(); ++i) CHECK(out[i] == "ok " + in[i]);
+    CHECK(seen.size() == in.size());
+    if (cap == 1) CHECK(seen == std::vector<size_t>{0, 1, 2, 3, 4, 5, 6});
+    if (cap == 10) CHECK(seen != std::vector<size_t>{0, 1, 2, 3, 4, 5, 6});  // completion order
+  }
+}
+
+TEST_CASE("InFlight: a failing item reports its error, the others finish; callbacks run as each finishes") {
+  Jobs jobs(2);
+  std::vector<std::string> results;
+  for (std::string x : {"a", "fail-b", "c", "now", "d"}) jobs.submit(x, [&](std::string r) { results.push_back(r); });
+  CHECK(jobs.flight.active() == 2);
+  CHECK(jobs.flight.queued() == 3);
+  jobs.run();
+  CHECK(jobs.flight.idle());
+  CHECK(results.size() == 5);
+  CHECK(std::count(results.begin(), results.end(), "error: fail-b") == 1);
+  CHECK(std::count(results.begin(), results.end(), "ok a") == 1);
+  CHECK(std::count(results.begin(), results.end(), "done now") == 1);  // finished inside its own start
+  CHECK(std::count(results.begin(), results.end(), "ok d") == 1);
+  // a start that throws propagates to the caller and frees its slot
+  Jobs bad(1);
+  CHECK_THROWS_WITH(bad.submit("throw", [](std::string) {}), "cannot start");
+  CHECK(bad.flight.idle());
+  bad.submit("a", [](std::string) {});
+  CHECK(bad.flight.active() == 1);
+}
+
+TEST_CASE("InFlight: release gives the slot to the next item; callback order before or after admitting") {
+  Jobs jobs(1);
+  jobs.submit("release-x", [](std::string) {});
+  jobs.submit("y", [](std::string) {});
+  CHECK(jobs.flight.active() == 2);  // x released its slot at start: y runs with it
+  CHECK(jobs.flight.holding() == 1);
+  jobs.run();
+  CHECK(jobs.flight.idle());
+
+  for (auto order : {genprm::CallbackOrder::AfterAdmitting, genprm::CallbackOrder::BeforeAdmitting}) {
+    Jobs j(1, order);
+    j.submit("a", [](std::string) {});
+    j.submit("b", [](std::string) {});
+    j.run();
+    const auto done_a = std::find(j.log.begin(), j.log.end(), "done ok a");
+    const auto start_b = std::find(j.log.begin(), j.log.end(), "start b");
+    REQUIRE(done_a != j.log.end());
+    REQUIRE(start_b != j.log.end());
+    CHECK((start_b < done_a) == (order == genprm::CallbackOrder::AfterAdmitting));
+  }
+}
+
+TEST_CASE("outcomes_in_order / run_one: input order, the failure rethrown with its type") {
+  auto run_async = [](std::vector<int> in, const std::function<void(genprm::Outcome<int>)>& each) {
+    for (size_t k = in.size(); k-- > 0;) {  // completion order reversed
+      genprm::Outcome<int> o;
+      o.index = k;
+      if (in[k] < 0) {
+        o.exception = std::make_exception_ptr(genprm::ValueError("negative"));
+        o.error = genprm::error_message(o.exception);
+      } else {
+        o.result = in[k] * 10;
+      }
+      each(std::move(o));
+    }
+  };
+  std::vector<size_t> seen;
+  auto out = genprm::outcomes_in_order<int>(std::vector<int>{1, -2, 3}, run_async,
+                                            [&](const genprm::Outcome<int>& o) { seen.push_back(o.index); }, "t");
+  CHECK(seen == std::vector<size_t>{2, 1, 0});
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].result == 10);
+  CHECK(out[2].result == 30);
+  CHECK_FALSE(out[1].ok());
+  CHECK(out[1].error == "negative");
+  CHECK(genprm::run_one<int>(4, run_async, "t") == 40);
+  CHECK_THROWS_AS(genprm::run_one<int>(-1, run_async, "t"), genprm::ValueError);
 }

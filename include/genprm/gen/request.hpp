@@ -1,14 +1,7 @@
 #pragma once
 // Requests and results of text generation: the contract between the engine and every layer
-// above it (prm, rpe, search). Torch-free, so test doubles of the Generator concept need no
-// libtorch.
-//
-// Generator concept (the engine, a scripted double, a remote client):
-//   uint64_t submit(GenerationRequest req, GenerationCallback on_done);  // returns at once
-//   bool poll();            // advances the work by one step; false when nothing is left to do
-//   void run_until_idle();  // polls until idle
-//   void cancel(uint64_t request_id);
-// Callbacks run on the thread that calls poll()/run_until_idle(); they may submit new requests.
+// above it (prm, rpe, search). Torch-free, so test doubles of the Generator concept
+// (gen/generator.hpp) need no libtorch.
 #include <cstdint>
 #include <functional>
 #include <optional>
