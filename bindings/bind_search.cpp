@@ -291,7 +291,7 @@ py::dict bon_row(const BonItem& item, const search::BestOfNProblemResult& r, con
   d["index"] = r.index;
   d["id"] = id;
   d["problem"] = problem;
-  d["answer"] = answer ? py::object(py::str(*answer)) : py::object(py::none());
+  d["answer"] = answer_obj(answer);
   py::list cands;
   for (const auto& c : r.result.candidates) {
     py::dict x;
