@@ -8,95 +8,21 @@
 
 #include <pybind11/functional.h>
 
+#include "bound.hpp"
 #include "common.hpp"
 #include "py_engine.hpp"
 #include "genprm/model/device.hpp"
 
 namespace genprm::bindings {
 
-py::dict stats_dict(const EngineStats& s) {
-  py::dict d;
-  d["requests_submitted"] = s.requests_submitted;
-  d["requests_finished"] = s.requests_finished;
-  d["prompt_tokens_submitted"] = s.prompt_tokens_submitted;
-  d["prompt_tokens_computed"] = s.prompt_tokens_computed;
-  d["prompt_tokens_cached"] = s.prompt_tokens_cached;
-  d["tokens_computed"] = s.tokens_computed;
-  d["generated_tokens"] = s.generated_tokens;
-  d["preemptions"] = s.preemptions;
-  d["forward_steps"] = s.forward_steps;
-  d["decode_steps"] = s.decode_steps;
-  d["decode_rows"] = s.decode_rows;
-  d["copy_on_write"] = s.copy_on_write;
-  d["evictions"] = s.evictions;
-  d["max_batch_seqs"] = s.max_batch_seqs;
-  d["max_batch_tokens"] = s.max_batch_tokens;
-  d["mean_batch_seqs"] = s.mean_batch_seqs;
-  d["mean_batch_tokens"] = s.mean_batch_tokens;
-  d["blocks_total"] = s.blocks_total;
-  d["block_size"] = s.block_size;
-  d["blocks_in_use"] = s.blocks_in_use;
-  d["blocks_free"] = s.blocks_free;
-  d["blocks_cached"] = s.blocks_cached;
-  d["running"] = s.running;
-  d["waiting"] = s.waiting;
-  d["schedule_seconds"] = s.schedule_seconds;
-  d["forward_seconds"] = s.forward_seconds;
-  d["sample_seconds"] = s.sample_seconds;
-  return d;
-}
-
 void bind_engine(py::module_& m) {
-  py::class_<SamplingParams>(m, "SamplingParams")
-      .def(py::init([](float temperature, int top_k, float top_p, float min_p, float repetition_penalty,
-                       int max_tokens, std::vector<std::string> stop, std::vector<int32_t> stop_token_ids,
-                       bool include_stop_str_in_output, bool ignore_eos, std::optional<uint64_t> seed,
-                       std::optional<int> logprobs, bool processed_logprobs, std::vector<int32_t> tracked_token_ids) {
-             SamplingParams p;
-             p.temperature = temperature;
-             p.top_k = top_k;
-             p.top_p = top_p;
-             p.min_p = min_p;
-             p.repetition_penalty = repetition_penalty;
-             p.max_tokens = max_tokens;
-             p.stop = std::move(stop);
-             p.stop_token_ids = std::move(stop_token_ids);
-             p.include_stop_str_in_output = include_stop_str_in_output;
-             p.ignore_eos = ignore_eos;
-             p.seed = seed;
-             p.logprobs = logprobs.value_or(-1);
-             p.processed_logprobs = processed_logprobs;
-             p.tracked_token_ids = std::move(tracked_token_ids);
-             return p;
-           }),
-           py::kw_only(), py::arg("temperature") = 1.0f, py::arg("top_k") = 0, py::arg("top_p") = 1.0f,
-           py::arg("min_p") = 0.0f, py::arg("repetition_penalty") = 1.0f, py::arg("max_tokens") = 16,
-           py::arg("stop") = std::vector<std::string>{}, py::arg("stop_token_ids") = std::vector<int32_t>{},
-           py::arg("include_stop_str_in_output") = false, py::arg("ignore_eos") = false,
-           py::arg("seed") = py::none(), py::arg("logprobs") = py::none(), py::arg("processed_logprobs") = false,
-           py::arg("tracked_token_ids") = std::vector<int32_t>{})
-      .def_readwrite("temperature", &SamplingParams::temperature)
-      .def_readwrite("top_k", &SamplingParams::top_k)
-      .def_readwrite("top_p", &SamplingParams::top_p)
-      .def_readwrite("min_p", &SamplingParams::min_p)
-      .def_readwrite("repetition_penalty", &SamplingParams::repetition_penalty)
-      .def_readwrite("max_tokens", &SamplingParams::max_tokens)
-      .def_readwrite("stop", &SamplingParams::stop)
-      .def_readwrite("stop_token_ids", &SamplingParams::stop_token_ids)
-      .def_readwrite("include_stop_str_in_output", &SamplingParams::include_stop_str_in_output)
-      .def_readwrite("ignore_eos", &SamplingParams::ignore_eos)
-      .def_readwrite("seed", &SamplingParams::seed)
-      .def_property(
-          "logprobs", [](const SamplingParams& p) -> std::optional<int> { return p.logprobs < 0 ? std::nullopt : std::optional<int>(p.logprobs); },
-          [](SamplingParams& p, std::optional<int> v) { p.logprobs = v.value_or(-1); })
-      .def_readwrite("processed_logprobs", &SamplingParams::processed_logprobs)
-      .def_readwrite("tracked_token_ids", &SamplingParams::tracked_token_ids)
-      .def("__repr__", [](const SamplingParams& p) {
-        return fmt::format("SamplingParams(temperature={}, top_k={}, top_p={}, min_p={}, repetition_penalty={}, "
-                           "max_tokens={}, stop={}, seed={}, logprobs={})",
-                           p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty, p.max_tokens,
-                           p.stop.size(), p.seed ? std::to_string(*p.seed) : "None", p.logprobs);
-      });
+  bind_struct<SamplingParams>(m, "SamplingParams",
+                              "How to sample and when to stop (logprobs: -1 none, 0 the sampled token, k > 0 also "
+                              "the top k); keyword construction, defaults from C++.");
+  bind_struct<EngineOptions>(m, "EngineOptions",
+                             "KV cache size (kv_blocks, or kv_memory_bytes; neither: 1024 blocks), block_size, "
+                             "max_batch_tokens (chunked prefill), max_running_seqs, seed, prefix_caching.");
+  bind_struct<EngineStats>(m, "EngineStats", "Engine counters (Engine.stats() returns them as a dict).");
 
   py::class_<TokenLogprobs>(m, "TokenLogprobs")
       .def_readonly("token", &TokenLogprobs::token)
@@ -157,12 +83,10 @@ void bind_engine(py::module_& m) {
       });
 
   py::class_<PyEngine>(m, "Engine")
-      .def(py::init<const std::string&, const std::string&, const std::string&, std::optional<int64_t>,
-                    std::optional<int64_t>, int64_t, int64_t, int64_t, uint64_t, bool, std::optional<std::string>>(),
-           py::arg("model_dir"), py::kw_only(), py::arg("device") = "cpu", py::arg("dtype") = "float32",
-           py::arg("kv_blocks") = py::none(), py::arg("kv_memory") = py::none(), py::arg("block_size") = 16,
-           py::arg("max_batch_tokens") = 2048, py::arg("max_running_seqs") = 256, py::arg("seed") = 0,
-           py::arg("prefix_caching") = true, py::arg("tokenizer_dir") = py::none())
+      .def(py::init<const std::string&, const std::string&, const std::string&, const EngineOptions&,
+                    std::optional<std::string>>(),
+           py::arg("model_dir"), py::arg("device"), py::arg("dtype"), py::arg("options"),
+           py::arg("tokenizer_dir") = py::none())
       .def(
           "submit",
           [](PyEngine& e, py::object prompt, const SamplingParams& params, int n, py::object on_done,
@@ -186,7 +110,7 @@ void bind_engine(py::module_& m) {
       .def("run_until_idle", [](PyEngine& e) { e.engine().run_until_idle(); })
       .def("cancel", [](PyEngine& e, uint64_t id) { e.engine().cancel(id); }, py::arg("request_id"))
       .def("idle", [](PyEngine& e) { return e.engine().idle(); })
-      .def("stats", [](PyEngine& e) { return stats_dict(e.engine().stats()); })
+      .def("stats", [](PyEngine& e) { return fields_dict(e.engine().stats()); })
       .def_property_readonly("has_tokenizer", &PyEngine::has_tokenizer)
       .def("decode", &PyEngine::decode, py::arg("ids"))
       .def_property_readonly("vocab_size", [](PyEngine& e) { return e.model().config().vocab_size; })

@@ -39,7 +39,7 @@ void bind_eval(py::module_& m) {
         out["threshold"] = report.threshold;
         return out;
       },
-      py::arg("subsets"), py::arg("labels"), py::arg("rewards"), py::arg("threshold") = 0.5);
+      py::arg("subsets"), py::arg("labels"), py::arg("rewards"), py::arg("threshold"));
 
   m.def(
       "best_of_n_score",

@@ -2,6 +2,7 @@
 // The Pythonic wrapper is python/genprm/sandbox.py (genprm.Sandbox).
 #include <memory>
 
+#include "bound.hpp"
 #include "common.hpp"
 #include "genprm/exec/sandbox.hpp"
 
@@ -18,47 +19,8 @@ std::shared_ptr<py::function> hold_callable(py::function f) {
 }  // namespace
 
 void bind_exec(py::module_& m) {
-  py::class_<SandboxOptions>(m, "SandboxOptions",
-                             "Limits and isolation switches of a SandboxPool (see docs/security.md).")
-      .def(py::init<>())
-      .def_readwrite("python", &SandboxOptions::python)
-      .def_readwrite("timeout_s", &SandboxOptions::timeout_s)
-      .def_readwrite("kill_grace_s", &SandboxOptions::kill_grace_s)
-      .def_readwrite("cpu_s", &SandboxOptions::cpu_s)
-      .def_readwrite("session_cpu_s", &SandboxOptions::session_cpu_s)
-      .def_readwrite("memory_bytes", &SandboxOptions::memory_bytes)
-      .def_readwrite("file_size_bytes", &SandboxOptions::file_size_bytes)
-      .def_readwrite("workdir_bytes", &SandboxOptions::workdir_bytes)
-      .def_readwrite("max_processes", &SandboxOptions::max_processes)
-      .def_readwrite("max_open_files", &SandboxOptions::max_open_files)
-      .def_readwrite("max_output_bytes", &SandboxOptions::max_output_bytes)
-      .def_readwrite("workers", &SandboxOptions::workers)
-      .def_readwrite("warm_workers", &SandboxOptions::warm_workers)
-      .def_readwrite("preload", &SandboxOptions::preload)
-      .def_readwrite("startup_timeout_s", &SandboxOptions::startup_timeout_s)
-      .def_readwrite("use_namespaces", &SandboxOptions::use_namespaces)
-      .def_readwrite("drop_privileges", &SandboxOptions::drop_privileges)
-      .def_readwrite("use_seccomp", &SandboxOptions::use_seccomp)
-      .def_readwrite("announce_reset", &SandboxOptions::announce_reset)
-      .def_readwrite("allow_subprocess", &SandboxOptions::allow_subprocess)
-      .def_readwrite("max_live_workers", &SandboxOptions::max_live_workers)
-      .def_readwrite("temp_root", &SandboxOptions::temp_root);
-
-  py::class_<CodeResult>(m, "CodeResult", "Outcome of one code block.")
-      .def(py::init<>())
-      .def_readwrite("output", &CodeResult::output)
-      .def_readwrite("ok", &CodeResult::ok)
-      .def_readwrite("timed_out", &CodeResult::timed_out)
-      .def_readwrite("state_reset", &CodeResult::state_reset)
-      .def_readwrite("seconds", &CodeResult::seconds)
-      .def("__repr__", [](const CodeResult& r) {
-        std::string out = py::repr(py::cast(r.output));
-        if (out.size() > 200) out = out.substr(0, 200) + "...";
-        return fmt::format("CodeResult(ok={}, timed_out={}, state_reset={}, seconds={:.3f}, "
-                           "output={})",
-                           r.ok ? "True" : "False", r.timed_out ? "True" : "False",
-                           r.state_reset ? "True" : "False", r.seconds, out);
-      });
+  bind_struct<SandboxOptions>(m, "SandboxOptions", "Limits and isolation switches of a SandboxPool (see docs/security.md).");
+  bind_struct<CodeResult>(m, "CodeResult", "Outcome of one code block.");
 
   py::class_<SandboxPool>(m, "SandboxPool",
                           "Sandboxed Python workers serving many sessions concurrently.")

@@ -20,7 +20,7 @@ void bind_model(py::module_& m) {
             py::gil_scoped_release release;
             return std::make_shared<Qwen2Model>(Qwen2Model::load(model_dir, dev, dt));
           },
-          py::arg("model_dir"), py::arg("device") = "cpu", py::arg("dtype") = "float32")
+          py::arg("model_dir"), py::arg("device"), py::arg("dtype"))
       .def(
           "logits",
           [](const Qwen2Model& self, const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& ids) {

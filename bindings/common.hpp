@@ -6,15 +6,7 @@
 
 namespace py = pybind11;
 
-namespace genprm {
-struct EngineStats;
-}
-
 namespace genprm::bindings {
-/// EngineStats as a dict of its counters (defined in bind_engine.cpp; Engine.stats() and
-/// GenPRMCore.engine_stats() both return it).
-py::dict stats_dict(const EngineStats& s);
-
 void bind_io(py::module_& m);
 void bind_tokenizer(py::module_& m);
 void bind_model(py::module_& m);

@@ -16,21 +16,9 @@ namespace genprm::bindings {
 // The model and tokenizer live as long as the engine that refers to them.
 class PyEngine {
  public:
-  PyEngine(const std::string& model_dir, const std::string& device, const std::string& dtype,
-           std::optional<int64_t> kv_blocks, std::optional<int64_t> kv_memory, int64_t block_size,
-           int64_t max_batch_tokens, int64_t max_running_seqs, uint64_t seed, bool prefix_caching,
+  PyEngine(const std::string& model_dir, const std::string& device, const std::string& dtype, EngineOptions o,
            std::optional<std::string> tokenizer_dir)
       : model_(std::make_unique<Qwen2Model>(Qwen2Model::load(model_dir, parse_device(device), parse_dtype(dtype)))) {
-    EngineOptions o;
-    GENPRM_CHECK_ARG(!kv_blocks || *kv_blocks > 0, "Engine: kv_blocks must be positive, got {}", kv_blocks.value_or(0));
-    GENPRM_CHECK_ARG(!kv_memory || *kv_memory > 0, "Engine: kv_memory must be positive bytes, got {}", kv_memory.value_or(0));
-    if (kv_blocks) o.kv_blocks = *kv_blocks;
-    if (kv_memory) o.kv_memory_bytes = static_cast<size_t>(*kv_memory);
-    o.block_size = block_size;
-    o.max_batch_tokens = max_batch_tokens;
-    o.max_running_seqs = max_running_seqs;
-    o.seed = seed;
-    o.prefix_caching = prefix_caching;
     TextCodec codec;
     const std::string tdir = tokenizer_dir.value_or(model_dir);
     if (std::filesystem::exists(tdir + "/tokenizer.json")) {

@@ -38,3 +38,10 @@ from . import rpe  # noqa: E402,F401  (genprm.rpe: MC + RPE step labels)
 __all__ += ["rpe"]
 from . import search  # noqa: E402,F401  (genprm.search: BoN, votes, beam search, refinement)
 __all__ += ["search"]
+
+# Options and results of every layer: C++ structs bound once (keyword construction with the C++
+# defaults, a readable repr, to_dict() / from_dict(), pickling).
+from ._core import (BeamSearchOptions, BestOfNOptions, EngineOptions, GenPRMOptions, LabelerConfig,  # noqa: E402
+                    RefineOptions, SamplerConfig, SandboxOptions, VerifierConfig)
+__all__ += ["BeamSearchOptions", "BestOfNOptions", "EngineOptions", "GenPRMOptions", "LabelerConfig",
+            "RefineOptions", "SamplerConfig", "SandboxOptions", "VerifierConfig"]

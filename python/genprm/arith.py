@@ -19,7 +19,10 @@ import random
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import synthetic
+from . import _core, synthetic
+
+# search and labelling settings of the quality checks: the C++ defaults
+_BON, _BEAM, _LABEL = _core.BestOfNOptions(), _core.BeamSearchOptions(), _core.LabelerConfig()
 
 __all__ = ["models_dir", "available", "policy_dir", "genprm_dir", "HELDOUT_SEED", "heldout_rows", "heldout_problems", "auc",
            "verification_quality", "sampling_quality", "beam_quality", "refine_quality", "rpe_quality"]
@@ -120,8 +123,8 @@ def verification_quality(prm: Any, rows: Sequence[Dict[str, Any]], *, progress: 
             "rows": verified}
 
 
-def sampling_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, n: int = 8, seed: int = 0,
-                     temperature: float = 0.7, max_tokens: int = 160, tokenizer: Any = None,
+def sampling_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, n: int = _BON.n, seed: int = 0,
+                     temperature: float = _BON.sampling.temperature, max_tokens: int = 160, tokenizer: Any = None,
                      progress: bool = False) -> Dict[str, Any]:
     """Best-of-N over ``problems`` with the GenPRM as verifier: accuracy of pass@1 (mean over
     samples), majority vote, PRM-weighted vote and Best-of-N (PRM-min), and the error rate of
@@ -155,7 +158,7 @@ def _greedy_accuracy(policy: Any, problems: Sequence[Dict[str, str]], max_tokens
     return ok / len(problems)
 
 
-def beam_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, beams: int = 4, width: int = 2,
+def beam_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *, beams: int = _BEAM.beams, width: int = _BEAM.width,
                  seed: int = 0, max_tokens: int = 160, tokenizer: Any = None,
                  progress: bool = False) -> Dict[str, Any]:
     """Step-level beam search with the GenPRM against greedy decoding: accuracy of each."""
@@ -189,7 +192,7 @@ def refine_quality(policy: Any, prm: Any, problems: Sequence[Dict[str, str]], *,
 
 
 def rpe_quality(policy: Any, rows: Sequence[Dict[str, Any]], *, k: int = 16, seed: int = 0,
-                epsilon: float = 0.8, progress: bool = False) -> Dict[str, Any]:
+                epsilon: float = _LABEL.labels.epsilon, progress: bool = False) -> Dict[str, Any]:
     """Monte Carlo labels of ``rows`` (ProcessBench-style, with a known first wrong step) by the
     policy's rollouts: per variant (RPE ratio, hard MC > 0, difference), the share of rows whose
     first step labelled 0 is the known first wrong step (-1 = none labelled 0)."""

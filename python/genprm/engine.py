@@ -35,6 +35,9 @@ TokenLogprobs = _core.TokenLogprobs
 
 Prompt = Union[str, Sequence[int]]
 
+_ENGINE = _core.EngineOptions()  # the defaults, defined once in C++
+_PLACE = _core.GenPRMOptions()   # device and dtype defaults
+
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
@@ -94,6 +97,7 @@ def _as_prompt(p: Prompt):
 class Engine:
     """A Qwen2 model directory served by genprm's continuous-batching engine.
 
+    Options are the fields of ``genprm.EngineOptions`` (defaults from C++).
     kv_blocks: KV blocks of ``block_size`` tokens; or kv_memory: a byte budget (int or '2GB');
     neither: 1024 blocks. max_batch_tokens: new tokens per forward step (chunked prefill).
     The tokenizer is loaded from the model directory (or ``tokenizer_dir``) when it has a
@@ -101,15 +105,20 @@ class Engine:
     ``prefix_caching=False`` disables reuse across requests (a baseline for measurements).
     """
 
-    def __init__(self, model_dir: str, device: str = "cpu", dtype: str = "float32", kv_blocks: Optional[int] = None,
-                 kv_memory: Union[int, str, None] = None, block_size: int = 16, max_batch_tokens: int = 2048,
-                 max_running_seqs: int = 256, seed: int = 0, prefix_caching: bool = True,
-                 tokenizer_dir: Optional[str] = None):
-        self._core = _core.Engine(str(model_dir), device=device, dtype=dtype, kv_blocks=kv_blocks,
-                                  kv_memory=_parse_bytes(kv_memory), block_size=block_size,
-                                  max_batch_tokens=max_batch_tokens, max_running_seqs=max_running_seqs, seed=seed,
-                                  prefix_caching=prefix_caching,
-                                  tokenizer_dir=None if tokenizer_dir is None else str(tokenizer_dir))
+    def __init__(self, model_dir: str, device: str = _PLACE.device, dtype: str = _PLACE.dtype,
+                 kv_blocks: Optional[int] = None, kv_memory: Union[int, str, None] = None,
+                 block_size: int = _ENGINE.block_size, max_batch_tokens: int = _ENGINE.max_batch_tokens,
+                 max_running_seqs: int = _ENGINE.max_running_seqs, seed: int = _ENGINE.seed,
+                 prefix_caching: bool = _ENGINE.prefix_caching, tokenizer_dir: Optional[str] = None):
+        kv_memory = _parse_bytes(kv_memory)
+        for name, value in (("kv_blocks", kv_blocks), ("kv_memory", kv_memory)):
+            if value is not None and value <= 0:
+                raise ValueError(f"Engine: {name} must be positive, got {value}")
+        opts = _core.EngineOptions(kv_blocks=kv_blocks, kv_memory_bytes=kv_memory, block_size=block_size,
+                                   max_batch_tokens=max_batch_tokens, max_running_seqs=max_running_seqs, seed=seed,
+                                   prefix_caching=prefix_caching)
+        self._core = _core.Engine(str(model_dir), device, dtype, opts,
+                                  None if tokenizer_dir is None else str(tokenizer_dir))
 
     # --- synchronous helpers -------------------------------------------------------------
     def generate(self, prompts: Union[Prompt, Sequence[Prompt]],

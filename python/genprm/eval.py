@@ -30,7 +30,7 @@ def subset_of(row: Mapping[str, Any]) -> str:
     return rid.split("-", 1)[0] if "-" in rid else "all"
 
 
-def processbench(rows: Iterable[Mapping[str, Any]], threshold: float = 0.5,
+def processbench(rows: Iterable[Mapping[str, Any]], threshold: float = _core.VerifierConfig().threshold,
                  rewards_key: str = "value") -> Dict[str, Any]:
     """ProcessBench acc_error / acc_correct / F1 per subset (dict) and ``average_f1``.
 

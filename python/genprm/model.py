@@ -11,6 +11,9 @@ from . import _core
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+_PLACE = _core.GenPRMOptions()  # device and dtype defaults, defined once in C++
+
+
 class Model:
     """A Qwen2-architecture causal LM (Qwen2, Qwen2.5, DeepSeek-R1-Distill-Qwen, GenPRM, plain
     Llama) run by genprm's libtorch decoder.
@@ -24,7 +27,7 @@ class Model:
         self._core = core
 
     @classmethod
-    def load(cls, model_dir: PathLike, device: str = "cpu", dtype: str = "float32") -> "Model":
+    def load(cls, model_dir: PathLike, device: str = _PLACE.device, dtype: str = _PLACE.dtype) -> "Model":
         """Loads ``model_dir/config.json`` and its safetensors weights (single file or sharded).
 
         ``device``: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (a ``torch.device`` works too);

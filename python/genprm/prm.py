@@ -7,9 +7,9 @@
     >>> r.to_dict(); r.to_dataframe()   # the latter needs pandas
     >>> r3 = prm.verify(problem, steps + [next_step], prior=r)   # verifies only next_step
 
-Prompts, stop strings, sampling (temperature 0.6, top-p 0.95, top-k 20), the 2048-token budget,
-3 code rounds and the output fallback are those of the reference implementation
-(RyanLiu112/GenPRM); every one of them can be changed with a keyword argument (see
+Prompts, stop strings, sampling, the token budget, the code rounds and the output fallback are
+those of the reference implementation (RyanLiu112/GenPRM; C++ defaults of
+``genprm.VerifierConfig``); every one of them can be changed with a keyword argument (see
 ``GenPRM.OPTIONS``). Modes: "full" (analyze + code + execution), "cot" (analyze only),
 "code-no-exec" (code written but not run), "direct" (judgement only).
 """
@@ -39,12 +39,26 @@ class VerificationResult:
     ``cached_prompt_tokens``, ``time``) count only the work of the call that produced this
     result, not the prior's."""
 
-    def __init__(self, data: Dict[str, Any]):
-        self._data = data
+    def __init__(self, data: Any):
+        if isinstance(data, _core.SolutionResult):
+            self._result, self._data = data, data.to_dict()
+        else:
+            self._result, self._data = None, dict(data)
 
     @classmethod
     def from_json(cls, text: str) -> "VerificationResult":
         return cls(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "VerificationResult":
+        """A result from its ``to_dict()`` (e.g. a row of ``genprm verify``'s output)."""
+        return cls(dict(data))
+
+    def _core_result(self) -> Any:
+        """The C++ SolutionResult (built from the dict when this result was read from JSON)."""
+        if self._result is None:
+            self._result = _core.SolutionResult.from_dict(self._data)
+        return self._result
 
     def __getattr__(self, name: str) -> Any:
         data = self.__dict__.get("_data")
@@ -99,14 +113,17 @@ def results_to_dataframe(results: Iterable[VerificationResult]):
     return pd.DataFrame(rows)
 
 
-def _prior_json(prior: Any, what: str) -> Optional[str]:
-    """JSON text of a prior (VerificationResult or its to_dict()), or None."""
+def _prior(prior: Any, what: str) -> Any:
+    """The C++ SolutionResult of a prior (VerificationResult or its to_dict()), or None."""
     if prior is None:
         return None
     if isinstance(prior, VerificationResult):
-        return json.dumps(prior._data)
+        return prior._core_result()
     if isinstance(prior, Mapping):
-        return json.dumps(dict(prior))
+        for key in ("id", "problem", "value", "steps"):
+            if key not in prior:
+                raise ValueError(f"{what}: prior: verification result: missing '{key}'")
+        return _core.SolutionResult.from_dict(prior)
     raise ValueError(f"{what}: prior must be a VerificationResult (or its to_dict()) or None, "
                      f"got {type(prior).__name__}")
 
@@ -127,55 +144,62 @@ def _row_fields(row: Any, index: int):
     return str(rid), problem, list(steps)
 
 
+_DEFAULTS = _core.GenPRMOptions()
+
+
 class GenPRM:
     """A GenPRM checkpoint directory (config.json, safetensors, tokenizer files) with its own
     engine (shared paged KV cache) and code sandbox.
 
-    Keyword options of the verifier (defaults = the reference's): ``threshold`` (0.5),
-    ``temperature``, ``top_p``, ``top_k``, ``repetition_penalty``, ``max_tokens`` (2048),
-    ``analyze_max_tokens`` (0 = max_tokens), ``round_limit`` (3), ``fallback_tokens`` (20),
-    ``max_fallbacks`` (3), ``processed_logprobs`` (True: vLLM V0's, as the reference ran),
-    ``seed``, templates (``system_prompt``, ``analyze_template``, ``verify_template``,
-    ``output_template``, ``direct_system_prompt``), ``max_solutions_in_flight`` (32).
-    ``engine`` / ``sandbox``: dicts of engine options (kv_blocks, kv_memory_bytes, block_size,
-    max_batch_tokens, max_running_seqs, seed, prefix_caching) and sandbox options (timeout_s,
-    workers, python, ...).
+    Keyword options of the verifier are the fields of ``genprm.VerifierConfig`` (defaults = the
+    reference's, read from C++): ``threshold``, ``temperature``, ``top_p``, ``top_k``,
+    ``repetition_penalty``, ``max_tokens``, ``analyze_max_tokens`` (0 = max_tokens),
+    ``round_limit``, ``fallback_tokens``, ``max_fallbacks``, ``processed_logprobs`` (vLLM V0's,
+    as the reference ran), ``seed``, templates (``system_prompt``, ``analyze_template``,
+    ``verify_template``, ``output_template``, ``direct_system_prompt``), ``max_solutions_in_flight``.
+    ``engine`` / ``sandbox``: dicts of ``genprm.EngineOptions`` fields (kv_blocks,
+    kv_memory_bytes, block_size, max_batch_tokens, max_running_seqs, seed, prefix_caching) and of
+    ``genprm.SandboxOptions`` fields (timeout_s, workers, python, ...).
     """
 
-    OPTIONS = ("threshold", "temperature", "top_p", "top_k", "repetition_penalty", "max_tokens",
-               "analyze_max_tokens", "round_limit", "fallback_tokens", "max_fallbacks",
-               "processed_logprobs", "seed", "system_prompt", "direct_system_prompt",
-               "analyze_template", "verify_template", "output_template",
-               "max_solutions_in_flight", "start_next_step_early", "first_stage_as_one_request")
+    OPTIONS = tuple(k for k in _core.VerifierConfig.FIELDS if k not in ("mode", "majority"))
 
-    def __init__(self, model_dir: str, device: str = "cpu", dtype: str = "float32", majority: int = 1,
-                 mode: str = "full", *, engine: Optional[Dict[str, Any]] = None,
-                 sandbox: Optional[Dict[str, Any]] = None, **options: Any):
+    def __init__(self, model_dir: str, device: str = _DEFAULTS.device, dtype: str = _DEFAULTS.dtype,
+                 majority: int = _DEFAULTS.verifier.majority, mode: str = _DEFAULTS.verifier.mode, *,
+                 engine: Optional[Dict[str, Any]] = None, sandbox: Optional[Dict[str, Any]] = None,
+                 **options: Any):
         unknown = sorted(set(options) - set(self.OPTIONS))
         if unknown:
             raise ValueError(f"GenPRM: unknown option(s) {unknown}; known: {list(self.OPTIONS)}")
         if mode not in MODES:
             raise ValueError(f"GenPRM: mode must be one of {MODES}, got {mode!r}")
-        verifier = dict(options, mode=mode, majority=int(majority))
         self.model_dir = str(model_dir)
         sandbox = dict(sandbox or {})
         # The sandbox's interpreter: this one, as genprm.Sandbox does (the C++ default looks for a
         # .venv above the working directory, then PATH, whose python may be one the sandbox's
         # unprivileged user cannot run, e.g. a pyenv shim under /root).
         sandbox.setdefault("python", os.environ.get("GENPRM_SANDBOX_PYTHON") or sys.executable)
-        self._core = _core.GenPRMCore(self.model_dir, device, dtype, verifier, dict(engine or {}), sandbox)
+        opts = _core.GenPRMOptions(device=device, dtype=dtype,
+                                   verifier=dict(options, mode=mode, majority=int(majority)),
+                                   engine=dict(engine or {}), sandbox=sandbox)
+        self._core = _core.GenPRMCore(self.model_dir, opts)
+
+    @property
+    def options(self) -> Any:
+        """The ``genprm.GenPRMOptions`` this GenPRM runs with."""
+        return self._core.options
 
     @property
     def mode(self) -> str:
-        return self._core.mode
+        return self._core.options.verifier.mode
 
     @property
     def majority(self) -> int:
-        return self._core.majority
+        return self._core.options.verifier.majority
 
     @property
     def threshold(self) -> float:
-        return self._core.threshold
+        return self._core.options.verifier.threshold
 
     def stats(self) -> Dict[str, Any]:
         """Engine counters: prompt tokens submitted / computed / cached, tokens generated, ..."""
@@ -205,8 +229,7 @@ class GenPRM:
         fresh sandbox session before the first new block. A prior of another problem, one whose
         steps are not a prefix of ``steps``, or one with an error raises ValueError."""
         rid, problem, steps = _row_fields({"id": id, "problem": problem, "steps": steps}, 0)
-        return VerificationResult.from_json(
-            self._core.verify(rid, problem, steps, _prior_json(prior, "verify")))
+        return VerificationResult(self._core.verify(rid, problem, steps, _prior(prior, "verify")))
 
     def verify_many(self, rows: Iterable[Any], progress: bool = True,
                     on_result: Optional[Callable[[int, VerificationResult], None]] = None,
@@ -220,30 +243,31 @@ class GenPRM:
         ``prior``: one entry per row, a VerificationResult of a prefix of that row's steps or
         None (see ``verify``); every prior is checked before any row starts."""
         items = [_row_fields(r, i) for i, r in enumerate(rows)]
-        priors: List[Optional[str]] = []
+        priors: List[Any] = []
         if prior is not None:
             prior = list(prior)
             if len(prior) != len(items):
                 raise ValueError(f"verify_many: {len(prior)} priors for {len(items)} rows")
-            priors = [_prior_json(p, f"verify_many row {i}") for i, p in enumerate(prior)]
+            priors = [_prior(p, f"verify_many row {i}") for i, p in enumerate(prior)]
         bar = None
         if progress:
             from tqdm.auto import tqdm
             bar = tqdm(total=len(items), desc="verify", unit="solution")
 
-        def done(i: int, text: str) -> None:
+        def done(i: int, r: Any) -> None:
             if bar is not None:
                 bar.update(1)
             if on_result is not None:
-                on_result(i, VerificationResult.from_json(text))
+                on_result(i, VerificationResult(r))
 
         try:
-            texts = self._core.verify_many(items, done, priors)
+            results = self._core.verify_many(items, done, priors)
         finally:
             if bar is not None:
                 bar.close()
-        return [VerificationResult.from_json(t) for t in texts]
+        return [VerificationResult(r) for r in results]
 
     def __repr__(self) -> str:
-        return (f"GenPRM({self.model_dir!r}, device={self._core.device!r}, dtype={self._core.dtype!r}, "
+        o = self._core.options
+        return (f"GenPRM({self.model_dir!r}, device={o.device!r}, dtype={o.dtype!r}, "
                 f"majority={self.majority}, mode={self.mode!r})")

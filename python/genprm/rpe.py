@@ -25,8 +25,6 @@ Result dicts (JSON-serialisable apart from an infinite ``progress``): ``id``, ``
 """
 from __future__ import annotations
 
-import json
-import math as _math
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import _core
@@ -35,24 +33,16 @@ from .tokenizer import problem_prompt
 __all__ = ["compute_labels", "k_for", "split_steps", "join_steps", "label_steps", "label_many",
            "sample_solutions", "STEP_PREFIX"]
 
-STEP_PREFIX = "Step 1: "
+_LABEL = _core.LabelerConfig()
+_SAMPLE = _core.SamplerConfig()
+_ROLLOUT = _LABEL.rollout
+_K_RULE = _LABEL.k_rule
+
+STEP_PREFIX = _LABEL.step_prefix
 
 
-def _inf_progress(d: Dict[str, Any]) -> Dict[str, Any]:
-    if "progress" in d and d["progress"] is None:
-        d["progress"] = _math.inf
-    return d
-
-
-def _load_result(text: str) -> Dict[str, Any]:
-    d = json.loads(text)
-    for s in d.get("steps", []):
-        _inf_progress(s)
-    return d
-
-
-def compute_labels(mc: Sequence[float], mc_first: float, epsilon: float = 0.8, *,
-                   difference_epsilon: float = 0.0) -> Dict[str, List[Any]]:
+def compute_labels(mc: Sequence[float], mc_first: float, epsilon: float = _LABEL.labels.epsilon, *,
+                   difference_epsilon: float = _LABEL.labels.difference_epsilon) -> Dict[str, List[Any]]:
     """Step labels from Monte Carlo estimates (pure: no model).
 
     ``mc``: MC(s_t, a_t) of every step (in [0, 1]); ``mc_first``: MC(s_1). Returns lists, one
@@ -62,26 +52,20 @@ def compute_labels(mc: Sequence[float], mc_first: float, epsilon: float = 0.8, *
     Raises ValueError naming the argument for an empty ``mc``, values outside [0, 1] or
     ``epsilon`` outside (0, 1].
     """
-    mc = [float(x) for x in mc]
-    rows = [_inf_progress(r) for r in json.loads(
-        _core.rpe_compute_labels(mc, float(mc_first), float(epsilon), float(difference_epsilon)))]
-    return {
-        "mc": [r["mc"] for r in rows],
-        "mc_prev": [r["mc_prev"] for r in rows],
-        "progress": [r["progress"] for r in rows],
-        "labels": [r["label"] for r in rows],
-        "hard_labels": [r["hard_label"] for r in rows],
-        "difference": [r["difference"] for r in rows],
-        "difference_labels": [r["difference_label"] for r in rows],
-        "propagated": [r["propagated"] for r in rows],
-    }
+    config = _core.LabelConfig(epsilon=float(epsilon), difference_epsilon=float(difference_epsilon))
+    rows = [r.to_dict() for r in _core.rpe_compute_labels([float(x) for x in mc], float(mc_first), config)]
+    keys = {"mc": "mc", "mc_prev": "mc_prev", "progress": "progress", "labels": "label",
+            "hard_labels": "hard_label", "difference": "difference", "difference_labels": "difference_label",
+            "propagated": "propagated"}
+    return {out: [r[key] for r in rows] for out, key in keys.items()}
 
 
-def k_for(mc_first: float, *, thresholds: Tuple[float, float] = (0.1, 0.9),
-          ks: Tuple[int, int, int] = (128, 64, 32)) -> int:
+def k_for(mc_first: float, *, thresholds: Tuple[float, float] = (_K_RULE.low, _K_RULE.high),
+          ks: Tuple[int, int, int] = (_K_RULE.k_low, _K_RULE.k_mid, _K_RULE.k_high)) -> int:
     """Dynamic K: ks[0] if mc_first < thresholds[0], ks[1] if < thresholds[1], else ks[2]."""
-    return _core.rpe_k_for(float(mc_first), float(thresholds[0]), float(thresholds[1]), int(ks[0]), int(ks[1]),
-                           int(ks[2]))
+    rule = _core.KRule(low=float(thresholds[0]), high=float(thresholds[1]), k_low=int(ks[0]), k_mid=int(ks[1]),
+                       k_high=int(ks[2]))
+    return _core.rpe_k_for(rule, float(mc_first))
 
 
 def split_steps(solution: str) -> List[str]:
@@ -104,50 +88,45 @@ def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _options(*, epsilon: float, k: Optional[int], temperature: float, top_p: float, top_k: int, max_tokens: int,
-             seed: Optional[int], first_k: Optional[int], k_rule: Optional[Mapping[str, Any]],
-             difference_epsilon: float, step_prefix: str, system_prompt: Optional[str],
-             stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int,
-             keep_rollouts: bool = False) -> Dict[str, Any]:
+def _rollout(temperature: float, top_p: float, top_k: int, max_tokens: int,
+             stop: Optional[Sequence[str]]) -> Dict[str, Any]:
+    _check_positive_int("max_tokens", max_tokens)
+    return {"temperature": float(temperature), "top_p": float(top_p), "top_k": int(top_k),
+            "max_tokens": max_tokens, "stop": [str(x) for x in stop or ()]}
+
+
+def _labeler_config(*, epsilon: float, k: Optional[int], temperature: float, top_p: float, top_k: int,
+                    max_tokens: int, seed: Optional[int], first_k: Optional[int],
+                    k_rule: Optional[Mapping[str, Any]], difference_epsilon: float, step_prefix: str,
+                    stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int,
+                    keep_rollouts: bool) -> Any:
+    """The C++ LabelerConfig of label_many's keywords (None: the C++ default)."""
     if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not (0.0 < float(epsilon) <= 1.0):
         raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
     _check_positive_int("k", k)
     _check_positive_int("first_k", first_k)
-    _check_positive_int("max_tokens", max_tokens)
     _check_positive_int("max_problems_in_flight", max_problems_in_flight)
     if seed is not None:
         _check_positive_int("seed", seed, 0)
-    if float(temperature) < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-    opts: Dict[str, Any] = {"epsilon": float(epsilon), "difference_epsilon": float(difference_epsilon),
-                            "temperature": float(temperature), "top_p": float(top_p), "top_k": int(top_k),
-                            "max_tokens": int(max_tokens), "step_prefix": str(step_prefix),
-                            "cancel_after_zero": bool(cancel_after_zero), "keep_rollouts": bool(keep_rollouts),
-                            "max_problems_in_flight": int(max_problems_in_flight)}
-    if k is not None:
-        opts["k"] = k
-    if first_k is not None:
-        opts["first_k"] = first_k
-    if seed is not None:
-        opts["seed"] = seed
-    if system_prompt is not None:
-        opts["system_prompt"] = str(system_prompt)
-    if stop:
-        opts["stop"] = [str(s) for s in stop]
+    rule: Dict[str, Any] = {}
     if k_rule:
-        names = {"thresholds": None, "ks": None}
-        unknown = sorted(set(k_rule) - set(names))
+        unknown = sorted(set(k_rule) - {"thresholds", "ks"})
         if unknown:
             raise ValueError(f"k_rule: unknown key(s) {unknown}; known: thresholds=(low, high), ks=(k_low, k_mid, k_high)")
         if "thresholds" in k_rule:
             lo, hi = k_rule["thresholds"]
-            opts["k_threshold_low"], opts["k_threshold_high"] = float(lo), float(hi)
+            rule.update(low=float(lo), high=float(hi))
         if "ks" in k_rule:
             a, b, c = k_rule["ks"]
             for name, v in (("k_rule ks[0]", a), ("k_rule ks[1]", b), ("k_rule ks[2]", c)):
                 _check_positive_int(name, v)
-            opts["k_low"], opts["k_mid"], opts["k_high"] = a, b, c
-    return opts
+            rule.update(k_low=a, k_mid=b, k_high=c)
+    return _core.LabelerConfig(
+        labels={"epsilon": float(epsilon), "difference_epsilon": float(difference_epsilon)}, k_rule=rule,
+        fixed_k=k, first_k=first_k, step_prefix=str(step_prefix),
+        rollout=_rollout(temperature, top_p, top_k, max_tokens, stop), seed=seed,
+        max_problems_in_flight=max_problems_in_flight, cancel_after_zero=bool(cancel_after_zero),
+        keep_rollouts=bool(keep_rollouts))
 
 
 def _core_engine(engine: Any):
@@ -183,13 +162,16 @@ def _row(row: Any, index: int, tokenizer: Any, system_prompt: Optional[str]) -> 
     return str(rid), problem, list(steps), answer, str(prompt)
 
 
-def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float = 0.8, k: Optional[int] = None,
-               temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, max_tokens: int = 2048,
+def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float = _LABEL.labels.epsilon,
+               k: Optional[int] = None, temperature: float = _ROLLOUT.temperature, top_p: float = _ROLLOUT.top_p,
+               top_k: int = _ROLLOUT.top_k, max_tokens: int = _ROLLOUT.max_tokens,
                seed: Optional[int] = None, first_k: Optional[int] = None,
-               k_rule: Optional[Mapping[str, Any]] = None, difference_epsilon: float = 0.0,
+               k_rule: Optional[Mapping[str, Any]] = None,
+               difference_epsilon: float = _LABEL.labels.difference_epsilon,
                step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
-               stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = True,
-               max_problems_in_flight: int = 16, keep_rollouts: bool = False, tokenizer: Any = None,
+               stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = _LABEL.cancel_after_zero,
+               max_problems_in_flight: int = _LABEL.max_problems_in_flight,
+               keep_rollouts: bool = _LABEL.keep_rollouts, tokenizer: Any = None,
                progress: bool = True,
                on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """Labels many solutions, up to ``max_problems_in_flight`` at once over one engine.
@@ -207,11 +189,11 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     finishes; results are returned in input order (see the module docstring for their keys).
     """
     core = _core_engine(engine)
-    opts = _options(epsilon=epsilon, k=k, temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
-                    seed=seed, first_k=first_k, k_rule=k_rule, difference_epsilon=difference_epsilon,
-                    step_prefix=step_prefix, system_prompt=system_prompt, stop=stop,
-                    cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight,
-                    keep_rollouts=keep_rollouts)
+    config = _labeler_config(epsilon=epsilon, k=k, temperature=temperature, top_p=top_p, top_k=top_k,
+                             max_tokens=max_tokens, seed=seed, first_k=first_k, k_rule=k_rule,
+                             difference_epsilon=difference_epsilon, step_prefix=step_prefix, stop=stop,
+                             cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight,
+                             keep_rollouts=keep_rollouts)
     items = [_row(r, i, tokenizer, system_prompt) for i, r in enumerate(rows)]
     if not items:
         return []
@@ -220,27 +202,29 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
         from tqdm.auto import tqdm
         bar = tqdm(total=len(items), desc="rpe label", unit="solution")
 
-    def done(i: int, text: str) -> None:
+    def done(i: int, r: Any) -> None:
         if bar is not None:
             bar.update(1)
         if on_result is not None:
-            on_result(i, _load_result(text))
+            on_result(i, r.to_dict())
 
     try:
-        texts = _core.rpe_label(core, items, opts, done)
+        results = _core.rpe_label(core, items, config, system_prompt, done)
     finally:
         if bar is not None:
             bar.close()
-    return [_load_result(t) for t in texts]
+    return [r.to_dict() for r in results]
 
 
-def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *, epsilon: float = 0.8,
-                k: Optional[int] = None, temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0,
-                max_tokens: int = 2048, seed: Optional[int] = None, first_k: Optional[int] = None,
-                k_rule: Optional[Mapping[str, Any]] = None, difference_epsilon: float = 0.0,
+def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
+                epsilon: float = _LABEL.labels.epsilon, k: Optional[int] = None,
+                temperature: float = _ROLLOUT.temperature, top_p: float = _ROLLOUT.top_p,
+                top_k: int = _ROLLOUT.top_k, max_tokens: int = _ROLLOUT.max_tokens, seed: Optional[int] = None,
+                first_k: Optional[int] = None, k_rule: Optional[Mapping[str, Any]] = None,
+                difference_epsilon: float = _LABEL.labels.difference_epsilon,
                 step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
-                stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = True,
-                keep_rollouts: bool = False, prompt: Optional[str] = None, tokenizer: Any = None,
+                stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = _LABEL.cancel_after_zero,
+                keep_rollouts: bool = _LABEL.keep_rollouts, prompt: Optional[str] = None, tokenizer: Any = None,
                 id: str = "") -> Dict[str, Any]:
     """MC estimates and RPE labels of one solution (``steps``: list of step texts, e.g.
     split_steps of a step-forced solution) against the ground truth ``answer``. Options as in
@@ -263,12 +247,15 @@ def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
         raise ValueError(msg) from None
 
 
-def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = 8, answers: Optional[Sequence[str]] = None,
-                     temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, max_tokens: int = 2048,
-                     seed: Optional[int] = None, step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
+def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = _SAMPLE.n,
+                     answers: Optional[Sequence[str]] = None, temperature: float = _SAMPLE.rollout.temperature,
+                     top_p: float = _SAMPLE.rollout.top_p, top_k: int = _SAMPLE.rollout.top_k,
+                     max_tokens: int = _SAMPLE.rollout.max_tokens, seed: Optional[int] = None,
+                     step_prefix: str = _SAMPLE.step_prefix, system_prompt: Optional[str] = None,
                      stop: Optional[Sequence[str]] = None, ids: Optional[Sequence[Any]] = None,
                      prompts: Optional[Sequence[str]] = None, tokenizer: Any = None,
-                     max_problems_in_flight: int = 16, progress: bool = False) -> List[Dict[str, Any]]:
+                     max_problems_in_flight: int = _SAMPLE.max_problems_in_flight,
+                     progress: bool = False) -> List[Dict[str, Any]]:
     """Samples ``n`` solutions per problem with step forcing (assistant prefix ``Step 1: ``; one
     request with n samples per problem, so the prompt is computed once). Returns per problem
     ``{"id", "problem", "answer", "solutions": [{"text", "steps", "answer", "correct",
@@ -297,22 +284,18 @@ def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = 8, answer
             prompt = problem_prompt(tokenizer, p, system_prompt)
         ans = "" if answers is None or answers[i] is None else str(answers[i])
         rows.append((str(ids[i]) if ids is not None else str(i), p, ans, prompt))
-    opts: Dict[str, Any] = {"n": int(n), "temperature": float(temperature), "top_p": float(top_p),
-                            "top_k": int(top_k), "max_tokens": int(max_tokens), "step_prefix": str(step_prefix),
-                            "max_problems_in_flight": int(max_problems_in_flight)}
-    if seed is not None:
-        opts["seed"] = int(seed)
-    if system_prompt is not None:
-        opts["system_prompt"] = str(system_prompt)
-    if stop:
-        opts["stop"] = [str(s) for s in stop]
+    _check_positive_int("seed", seed, 0)
+    config = _core.SamplerConfig(n=n, step_prefix=str(step_prefix),
+                                 rollout=_rollout(temperature, top_p, top_k, max_tokens, stop), seed=seed,
+                                 max_problems_in_flight=max_problems_in_flight)
     bar = None
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(rows), desc="rpe sample", unit="problem")
     try:
-        texts = _core.rpe_sample(core, rows, opts, (lambda i, t: bar.update(1)) if bar is not None else None)
+        results = _core.rpe_sample(core, rows, config, system_prompt,
+                                   (lambda i, r: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
-    return [json.loads(t) for t in texts]
+    return [r.to_dict() for r in results]

@@ -22,6 +22,7 @@ from . import _core
 
 CodeResult = _core.CodeResult
 SandboxOptions = _core.SandboxOptions
+_D = SandboxOptions()  # the defaults, defined once in C++
 SandboxPool = _core.SandboxPool
 last_python_block = _core.last_python_block
 
@@ -81,34 +82,23 @@ class Sandbox:
             least recently used idle session then restarts fresh, with the reset note.
     """
 
-    def __init__(self, timeout: float = 5.0, *, cpu: float = 10.0, memory: int = 2 << 30,
-                 file_size: int = 16 << 20, max_processes: int = 32, max_open_files: int = 64,
-                 max_output: int = 64 * 1024, workers: int = 4, warm_workers: int = -1,
-                 preload: Iterable[str] = (), python: Optional[str] = None,
-                 kill_grace: float = 0.5, namespaces: bool = True,
-                 drop_privileges: bool = True, seccomp: bool = True,
-                 announce_reset: bool = True, allow_subprocess: bool = False,
-                 max_live_workers: int = 0, temp_root: str = ""):
-        o = SandboxOptions()
-        o.python = python or os.environ.get("GENPRM_SANDBOX_PYTHON") or sys.executable
-        o.timeout_s = float(timeout)
-        o.kill_grace_s = float(kill_grace)
-        o.cpu_s = float(cpu)
-        o.memory_bytes = int(memory)
-        o.file_size_bytes = int(file_size)
-        o.max_processes = int(max_processes)
-        o.max_open_files = int(max_open_files)
-        o.max_output_bytes = int(max_output)
-        o.workers = int(workers)
-        o.warm_workers = int(warm_workers)
-        o.preload = list(preload)
-        o.use_namespaces = bool(namespaces)
-        o.drop_privileges = bool(drop_privileges)
-        o.use_seccomp = bool(seccomp)
-        o.announce_reset = bool(announce_reset)
-        o.allow_subprocess = bool(allow_subprocess)
-        o.max_live_workers = int(max_live_workers)
-        o.temp_root = temp_root
+    def __init__(self, timeout: float = _D.timeout_s, *, cpu: float = _D.cpu_s, memory: int = _D.memory_bytes,
+                 file_size: int = _D.file_size_bytes, max_processes: int = _D.max_processes,
+                 max_open_files: int = _D.max_open_files, max_output: int = _D.max_output_bytes,
+                 workers: int = _D.workers, warm_workers: int = _D.warm_workers, preload: Iterable[str] = tuple(_D.preload),
+                 python: Optional[str] = None, kill_grace: float = _D.kill_grace_s,
+                 namespaces: bool = _D.use_namespaces, drop_privileges: bool = _D.drop_privileges,
+                 seccomp: bool = _D.use_seccomp, announce_reset: bool = _D.announce_reset,
+                 allow_subprocess: bool = _D.allow_subprocess, max_live_workers: int = _D.max_live_workers,
+                 temp_root: str = _D.temp_root):
+        o = SandboxOptions(
+            python=python or os.environ.get("GENPRM_SANDBOX_PYTHON") or sys.executable, timeout_s=float(timeout),
+            kill_grace_s=float(kill_grace), cpu_s=float(cpu), memory_bytes=int(memory),
+            file_size_bytes=int(file_size), max_processes=int(max_processes), max_open_files=int(max_open_files),
+            max_output_bytes=int(max_output), workers=int(workers), warm_workers=int(warm_workers),
+            preload=list(preload), use_namespaces=bool(namespaces), drop_privileges=bool(drop_privileges),
+            use_seccomp=bool(seccomp), announce_reset=bool(announce_reset),
+            allow_subprocess=bool(allow_subprocess), max_live_workers=int(max_live_workers), temp_root=temp_root)
         self.pool: Optional[SandboxPool] = SandboxPool(o)
         self._default: Optional[SandboxSession] = None
 

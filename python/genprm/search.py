@@ -24,7 +24,6 @@ step rewards (or a dict ``{"rewards": [...], "critiques": [...]}``, or a Verific
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -36,6 +35,11 @@ __all__ = ["AGGREGATIONS", "aggregate", "best_of_n", "majority_vote", "weighted_
            "beam_search_many", "best_of_n_many", "split_solution", "refine", "refine_many", "default_prompt"]
 
 AGGREGATIONS = ("last", "min", "avg", "prod")
+
+# Every default below is read from the C++ options (include/genprm/search/).
+_BEAM = _core.BeamSearchOptions()
+_REFINE = _core.RefineOptions()
+_BON = _core.BestOfNOptions()
 
 DEFAULT_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 
@@ -137,20 +141,59 @@ def _scorer_core(scorer: Any):
                      f"got {type(scorer).__name__}")
 
 
-def _sampling(sampling: Optional[Any], temperature: float, top_p: float, top_k: int):
+def _sampling(sampling: Optional[Any], temperature: float, top_p: float, top_k: int, **more: Any):
     if sampling is None:
-        return _core.SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k)
+        return _core.SamplingParams(temperature=float(temperature), top_p=float(top_p), top_k=int(top_k), **more)
     if not isinstance(sampling, _core.SamplingParams):
         raise ValueError(f"sampling must be a genprm.SamplingParams, got {type(sampling).__name__}")
     return sampling
 
 
-def beam_search(policy: Any, scorer: Any, problem: str, *, beams: int = 4, width: int = 2, max_steps: int = 40,
-                max_step_tokens: int = 512, max_total_tokens: int = 0, temperature: float = 0.7,
-                top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
-                step_delimiters: Sequence[str] = ("\n\n", "\nStep "), step_separator: str = "\n\n",
-                aggregation: str = "last", seed: Optional[int] = None, prompt: Optional[str] = None
-                ) -> Dict[str, Any]:
+def _delimiters(step_delimiters: Sequence[str], name: str = "step_delimiters") -> List[str]:
+    if isinstance(step_delimiters, str):
+        raise ValueError(f"{name} must be a list of strings, got one string")
+    return list(step_delimiters)
+
+
+def _beam_options(*, beams, width, max_steps, max_step_tokens, max_total_tokens, sampling, step_delimiters,
+                  step_separator, aggregation, seed, max_problems_in_flight=_BEAM.max_problems_in_flight):
+    _check_how(aggregation, "aggregation")
+    return _core.BeamSearchOptions(beams=beams, width=width, max_steps=max_steps, max_step_tokens=max_step_tokens,
+                                   max_total_tokens=max_total_tokens, sampling=sampling,
+                                   step_delimiters=_delimiters(step_delimiters), step_separator=step_separator,
+                                   aggregation=aggregation, seed=seed, max_problems_in_flight=max_problems_in_flight)
+
+
+def _beam_result(res: Any, sep: str) -> Dict[str, Any]:
+    """A BeamSearchResult as the documented dict (each beam with its ``text``)."""
+    d = res.to_dict()
+    for beam in [d["best"], *d["finished"], *(c for it in d["iterations"] for c in it["candidates"])]:
+        beam["text"] = sep.join(beam["steps"])
+    return d
+
+
+def _refine_options(*, max_turns, max_tokens, threshold, sampling, aggregation, refine_template, seed,
+                    max_problems_in_flight=_REFINE.max_problems_in_flight):
+    _check_how(aggregation, "aggregation")
+    extra = {} if refine_template is None else {"refine_template": refine_template}
+    return _core.RefineOptions(max_turns=max_turns, max_tokens=max_tokens, threshold=float(threshold),
+                               sampling=sampling, aggregation=aggregation, seed=seed,
+                               max_problems_in_flight=max_problems_in_flight, **extra)
+
+
+def _refine_result(res: Any) -> Dict[str, Any]:
+    d = res.to_dict()
+    d["final"] = d["turns"][-1] if d["turns"] else None
+    return d
+
+
+def beam_search(policy: Any, scorer: Any, problem: str, *, beams: int = _BEAM.beams, width: int = _BEAM.width,
+                max_steps: int = _BEAM.max_steps, max_step_tokens: int = _BEAM.max_step_tokens,
+                max_total_tokens: int = _BEAM.max_total_tokens, temperature: float = _BEAM.sampling.temperature,
+                top_p: float = _BEAM.sampling.top_p, top_k: int = _BEAM.sampling.top_k,
+                sampling: Optional[Any] = None, step_delimiters: Sequence[str] = tuple(_BEAM.step_delimiters),
+                step_separator: str = _BEAM.step_separator, aggregation: str = _BEAM.aggregation,
+                seed: Optional[int] = None, prompt: Optional[str] = None) -> Dict[str, Any]:
     """Step-level beam search: ``beams`` (N) candidates per iteration, ``width`` (M) samples per
     kept beam, the top N/M by PRM score survive (N divisible by M). Iteration 1 samples N first
     steps with one request; then each kept beam is extended with ONE request of n = M (its prompt
@@ -171,20 +214,20 @@ def beam_search(policy: Any, scorer: Any, problem: str, *, beams: int = 4, width
     """
     if not isinstance(problem, str):
         raise ValueError(f"problem must be a string, got {type(problem).__name__}")
-    _check_how(aggregation, "aggregation")
-    if isinstance(step_delimiters, str):
-        raise ValueError("step_delimiters must be a list of strings, got one string")
-    core = _policy_core(policy)
-    return _core.search_beam_search(
-        core, _scorer_core(scorer), problem, default_prompt(problem) if prompt is None else prompt,
-        beams=int(beams), width=int(width), max_steps=int(max_steps), max_step_tokens=int(max_step_tokens),
-        max_total_tokens=int(max_total_tokens), sampling=_sampling(sampling, temperature, top_p, top_k),
-        step_delimiters=list(step_delimiters), step_separator=step_separator, aggregation=aggregation, seed=seed)
+    opts = _beam_options(beams=beams, width=width, max_steps=max_steps, max_step_tokens=max_step_tokens,
+                         max_total_tokens=max_total_tokens, sampling=_sampling(sampling, temperature, top_p, top_k),
+                         step_delimiters=step_delimiters, step_separator=step_separator, aggregation=aggregation,
+                         seed=seed)
+    res = _core.search_beam_search(_policy_core(policy), _scorer_core(scorer), problem,
+                                   default_prompt(problem) if prompt is None else prompt, opts)
+    return _beam_result(res, step_separator)
 
 
-def refine(policy: Any, scorer: Any, problem: str, *, max_turns: int = 3, max_tokens: int = 1024,
-           threshold: float = 0.5, temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0,
-           sampling: Optional[Any] = None, aggregation: str = "min", refine_template: Optional[str] = None,
+def refine(policy: Any, scorer: Any, problem: str, *, max_turns: int = _REFINE.max_turns,
+           max_tokens: int = _REFINE.max_tokens, threshold: float = _REFINE.threshold,
+           temperature: float = _REFINE.sampling.temperature, top_p: float = _REFINE.sampling.top_p,
+           top_k: int = _REFINE.sampling.top_k, sampling: Optional[Any] = None,
+           aggregation: str = _REFINE.aggregation, refine_template: Optional[str] = None,
            render: Optional[Callable[[str], str]] = None, initial: Optional[str] = None,
            seed: Optional[int] = None, prompt: Optional[str] = None) -> Dict[str, Any]:
     """Critic refinement: the policy writes a solution (or ``initial`` is used), the scorer judges
@@ -200,15 +243,14 @@ def refine(policy: Any, scorer: Any, problem: str, *, max_turns: int = 3, max_to
     """
     if not isinstance(problem, str):
         raise ValueError(f"problem must be a string, got {type(problem).__name__}")
-    _check_how(aggregation, "aggregation")
     if render is not None and not callable(render):
         raise ValueError("render must be callable (str) -> str")
-    core = _policy_core(policy)
-    return _core.search_refine(
-        core, _scorer_core(scorer), problem, default_prompt(problem) if prompt is None else prompt,
-        max_turns=int(max_turns), max_tokens=int(max_tokens), threshold=float(threshold),
-        sampling=_sampling(sampling, temperature, top_p, top_k), aggregation=aggregation,
-        refine_template=refine_template or "", render=render, initial=initial, seed=seed)
+    opts = _refine_options(max_turns=max_turns, max_tokens=max_tokens, threshold=threshold,
+                           sampling=_sampling(sampling, temperature, top_p, top_k), aggregation=aggregation,
+                           refine_template=refine_template, seed=seed)
+    res = _core.search_refine(_policy_core(policy), _scorer_core(scorer), problem,
+                              default_prompt(problem) if prompt is None else prompt, opts, render, initial)
+    return _refine_result(res)
 
 
 # --- many problems at once ----------------------------------------------------------------------
@@ -299,11 +341,14 @@ def _finish_problem(d: Dict[str, Any], i: int, item: Dict[str, Any], prediction:
         on_result(i, d)
 
 
-def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams: int = 4, width: int = 2,
-                     max_steps: int = 40, max_step_tokens: int = 512, max_total_tokens: int = 0,
-                     temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
-                     step_delimiters: Sequence[str] = ("\n\n", "\nStep "), step_separator: str = "\n\n",
-                     aggregation: str = "last", seed: Optional[int] = None, max_problems_in_flight: int = 8,
+def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams: int = _BEAM.beams,
+                     width: int = _BEAM.width, max_steps: int = _BEAM.max_steps,
+                     max_step_tokens: int = _BEAM.max_step_tokens, max_total_tokens: int = _BEAM.max_total_tokens,
+                     temperature: float = _BEAM.sampling.temperature, top_p: float = _BEAM.sampling.top_p,
+                     top_k: int = _BEAM.sampling.top_k, sampling: Optional[Any] = None,
+                     step_delimiters: Sequence[str] = tuple(_BEAM.step_delimiters),
+                     step_separator: str = _BEAM.step_separator, aggregation: str = _BEAM.aggregation,
+                     seed: Optional[int] = None, max_problems_in_flight: int = _BEAM.max_problems_in_flight,
                      batch_scorer: bool = True, tokenizer: Any = None, progress: bool = True,
                      on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """``beam_search`` over many problems at once on one engine: up to ``max_problems_in_flight``
@@ -327,38 +372,43 @@ def beam_search_many(policy: Any, scorer: Any, problems: Sequence[Any], *, beams
     problems go on). ``on_result(index, result)`` runs as each problem finishes (completion
     order); ``progress``: a tqdm bar with the running accuracy.
     """
-    _check_how(aggregation, "aggregation")
-    if isinstance(step_delimiters, str):
-        raise ValueError("step_delimiters must be a list of strings, got one string")
     if on_result is not None and not callable(on_result):
         raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
-    max_problems_in_flight = _positive_int("max_problems_in_flight", max_problems_in_flight)
+    opts = _beam_options(beams=beams, width=width, max_steps=max_steps, max_step_tokens=max_step_tokens,
+                         max_total_tokens=max_total_tokens, sampling=_sampling(sampling, temperature, top_p, top_k),
+                         step_delimiters=step_delimiters, step_separator=step_separator, aggregation=aggregation,
+                         seed=seed, max_problems_in_flight=_positive_int("max_problems_in_flight",
+                                                                         max_problems_in_flight))
     core = _policy_core(policy)
     scorer_core = _scorer_core(scorer)
     items = _problem_items(problems, tokenizer)
     bar = _Progress(progress, len(items), "beam search")
+    out: List[Dict[str, Any]] = [None] * len(items)  # type: ignore[list-item]
 
-    def done(i: int, d: Dict[str, Any]) -> None:
-        best = d.get("best")
+    def done(i: int, res: Any, error: Optional[str]) -> None:
+        d = out[i] = _beam_result(res, step_separator)
+        d["error"] = error
+        if error is not None:
+            d["best"] = None
+        best = d["best"]
         _finish_problem(d, i, items[i], None if best is None else best["answer"], bar, on_result)
 
     try:
-        return _core.search_beam_search_many(
-            core, scorer_core, [(it["problem"], it["prompt"]) for it in items], beams=int(beams), width=int(width),
-            max_steps=int(max_steps), max_step_tokens=int(max_step_tokens), max_total_tokens=int(max_total_tokens),
-            sampling=_sampling(sampling, temperature, top_p, top_k), step_delimiters=list(step_delimiters),
-            step_separator=step_separator, aggregation=aggregation, seed=seed,
-            max_problems_in_flight=max_problems_in_flight, on_result=done, batch_scorer=bool(batch_scorer))
+        _core.search_beam_search_many(core, scorer_core, [(it["problem"], it["prompt"]) for it in items], opts,
+                                      done, bool(batch_scorer))
     finally:
         bar.close()
+    return out
 
 
-def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns: int = 3, max_tokens: int = 1024,
-                threshold: float = 0.5, temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0,
-                sampling: Optional[Any] = None, aggregation: str = "min", refine_template: Optional[str] = None,
+def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns: int = _REFINE.max_turns,
+                max_tokens: int = _REFINE.max_tokens, threshold: float = _REFINE.threshold,
+                temperature: float = _REFINE.sampling.temperature, top_p: float = _REFINE.sampling.top_p,
+                top_k: int = _REFINE.sampling.top_k, sampling: Optional[Any] = None,
+                aggregation: str = _REFINE.aggregation, refine_template: Optional[str] = None,
                 render: Optional[Callable[[str], str]] = None, seed: Optional[int] = None,
-                max_problems_in_flight: int = 8, batch_scorer: bool = True, tokenizer: Any = None,
-                progress: bool = True,
+                max_problems_in_flight: int = _REFINE.max_problems_in_flight, batch_scorer: bool = True,
+                tokenizer: Any = None, progress: bool = True,
                 on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """``refine`` over many problems at once on one engine: up to ``max_problems_in_flight``
     problems are refined concurrently, the policy requests of all of them share the engine's
@@ -382,12 +432,14 @@ def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns:
     turns done and ``final`` is None; the other problems go on). ``on_result(index, result)`` runs
     as each problem finishes (completion order); ``progress``: a tqdm bar with the accuracy.
     """
-    _check_how(aggregation, "aggregation")
     if render is not None and not callable(render):
         raise ValueError("render must be callable (str) -> str")
     if on_result is not None and not callable(on_result):
         raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
-    max_problems_in_flight = _positive_int("max_problems_in_flight", max_problems_in_flight)
+    opts = _refine_options(max_turns=max_turns, max_tokens=max_tokens, threshold=threshold,
+                           sampling=_sampling(sampling, temperature, top_p, top_k), aggregation=aggregation,
+                           refine_template=refine_template, seed=seed,
+                           max_problems_in_flight=_positive_int("max_problems_in_flight", max_problems_in_flight))
     core = _policy_core(policy)
     scorer_core = _scorer_core(scorer)
     if not isinstance(problems, (str, bytes, Mapping)):
@@ -404,36 +456,36 @@ def refine_many(policy: Any, scorer: Any, problems: Sequence[Any], *, max_turns:
     if render is None and tokenizer is not None:
         render = lambda message: default_prompt(message, tokenizer)  # noqa: E731
     bar = _Progress(progress, len(items), "refine")
+    out: List[Dict[str, Any]] = [None] * len(items)  # type: ignore[list-item]
 
-    def done(i: int, d: Dict[str, Any]) -> None:
-        if d["error"] is not None:
+    def done(i: int, res: Any, error: Optional[str]) -> None:
+        d = out[i] = _refine_result(res)
+        d["error"] = error
+        if error is not None:
             d["final"] = None
         _finish_problem(d, i, items[i], None if d["final"] is None else d["final"]["answer"], bar, on_result)
 
     try:
-        return _core.search_refine_many(
-            core, scorer_core, [(it["problem"], it["prompt"], it["initial"]) for it in items],
-            max_turns=int(max_turns), max_tokens=int(max_tokens), threshold=float(threshold),
-            sampling=_sampling(sampling, temperature, top_p, top_k), aggregation=aggregation,
-            refine_template=refine_template or "", render=render, seed=seed,
-            max_problems_in_flight=max_problems_in_flight, on_result=done, batch_scorer=bool(batch_scorer))
+        _core.search_refine_many(core, scorer_core, [(it["problem"], it["prompt"], it["initial"]) for it in items],
+                                 opts, render, done, bool(batch_scorer))
     finally:
         bar.close()
+    return out
 
 
-def split_solution(text: str, delimiters: Sequence[str] = ("\n\n", "\nStep ")) -> List[str]:
+def split_solution(text: str, delimiters: Sequence[str] = tuple(_BEAM.step_delimiters)) -> List[str]:
     """The steps of a full solution as beam search delimits them: cut at every delimiter (a
     ``"\\nStep "`` delimiter starts the next step, which keeps its ``Step k:``), blank steps
     dropped; a solution without text is one empty step (C++: math/steps.hpp, rule "delimiters")."""
-    if isinstance(delimiters, str):
-        raise ValueError("delimiters must be a list of strings, got one string")
-    return _core.math.split_steps(text, "delimiters", list(delimiters))
+    return _core.math.split_steps(text, "delimiters", _delimiters(delimiters, "delimiters"))
 
 
-def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int = 8, max_tokens: int = 2048,
-                   temperature: float = 0.7, top_p: float = 1.0, top_k: int = 0, sampling: Optional[Any] = None,
-                   step_delimiters: Sequence[str] = ("\n\n", "\nStep "), aggregation: str = "last",
-                   seed: Optional[int] = None, max_problems_in_flight: int = 8, tokenizer: Any = None,
+def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int = _BON.n,
+                   max_tokens: int = _BON.sampling.max_tokens, temperature: float = _BON.sampling.temperature,
+                   top_p: float = _BON.sampling.top_p, top_k: int = _BON.sampling.top_k,
+                   sampling: Optional[Any] = None, step_delimiters: Sequence[str] = tuple(_BON.step_delimiters),
+                   aggregation: str = _BON.aggregation, seed: Optional[int] = None,
+                   max_problems_in_flight: int = _BON.max_problems_in_flight, tokenizer: Any = None,
                    progress: bool = True,
                    on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """Best-of-N over many problems: per problem ONE request of n = ``n`` full solutions from
@@ -464,8 +516,6 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
     max_problems_in_flight = _positive_int("max_problems_in_flight", max_problems_in_flight)
     if on_result is not None and not callable(on_result):
         raise ValueError(f"on_result must be callable (index, result), got {type(on_result).__name__}")
-    if isinstance(step_delimiters, str):
-        raise ValueError("step_delimiters must be a list of strings, got one string")
     core = _policy_core(policy)
     if not callable(getattr(policy, "generate", None)):
         raise ValueError(f"policy must be a genprm.Engine, got {type(policy).__name__}")
@@ -480,27 +530,39 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
         prm = scorer
         scorer = None
 
-        def verify(rows: List[Dict[str, Any]]) -> List[str]:
-            return [json.dumps(v.to_dict()) for v in prm.verify_many(rows, progress=False)]
+        def verify(rows: List[Dict[str, Any]]) -> List[Any]:
+            return [v._core_result() for v in prm.verify_many(rows, progress=False)]
     else:
         _scorer_core(scorer)  # a callable, else ValueError
     items = _problem_items(problems, tokenizer)
-    if sampling is None:
-        params = _core.SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
-                                      seed=seed)
-    else:  # used as given (its max_tokens and seed apply)
-        params = _sampling(sampling, temperature, top_p, top_k)
+    # without `sampling`, max_tokens and seed join the keywords; a given one is used as is
+    params = _sampling(sampling, temperature, top_p, top_k, max_tokens=max_tokens, seed=seed)
+    opts = _core.BestOfNOptions(n=n, sampling=params, step_delimiters=_delimiters(step_delimiters),
+                                aggregation=aggregation, max_problems_in_flight=max_problems_in_flight)
     bar = _Progress(progress, len(items), "best-of-n")
+    out: List[Dict[str, Any]] = [None] * len(items)  # type: ignore[list-item]
 
-    def done(i: int, r: Dict[str, Any]) -> None:
+    def done(i: int, res: Any, error: Optional[str]) -> None:
+        r = out[i] = _bon_row(i, items[i], res.to_dict(), error, aggregation)
         bar.update(r["correct"], r["error"])
         if on_result is not None:
             on_result(i, r)
 
     try:
-        return _core.search_best_of_n_many(
-            gen, scorer, [(it["id"], f"{it['id']}", it["problem"], it["prompt"], it["answer"]) for it in items],
-            n=n, sampling=params, step_delimiters=list(step_delimiters), aggregation=aggregation,
-            max_problems_in_flight=max_problems_in_flight, on_result=done, verify=verify)
+        _core.search_best_of_n_many(gen, scorer, [(str(it["id"]), it["problem"], it["prompt"], it["answer"])
+                                                  for it in items], opts, done, verify)
     finally:
         bar.close()
+    return out
+
+
+def _bon_row(i: int, item: Dict[str, Any], res: Dict[str, Any], error: Optional[str],
+             aggregation: str) -> Dict[str, Any]:
+    """One problem's row: the item, its candidates, the picks by method, the main pick's grade."""
+    picks = {} if error is not None else {p.pop("method"): p for p in res["picks"]}
+    main = picks.get(f"bon_{aggregation}")
+    return {"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
+            "candidates": res["candidates"], "picks": picks,
+            "prediction": None if main is None else main["answer"],
+            "correct": main["correct"] if main is not None else (None if item["answer"] is None else False),
+            "pass": None if error is not None else res["pass"], "error": error}

@@ -44,6 +44,7 @@
 #include "genprm/kv/radix_cache.hpp"
 #include "genprm/model/forward_batch.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm {
 
@@ -56,6 +57,14 @@ struct EngineOptions {
   uint64_t seed = 0;            ///< seeds requests that have no SamplingParams::seed
   std::vector<int32_t> eos_token_ids;  ///< empty: the model config's eos_token_ids
   bool prefix_caching = true;   ///< false: no reuse across requests (baseline for benchmarks)
+
+  static auto fields() {
+    using E = EngineOptions;
+    return std::make_tuple(field("kv_blocks", &E::kv_blocks), field("kv_memory_bytes", &E::kv_memory_bytes),
+                           field("block_size", &E::block_size), field("max_batch_tokens", &E::max_batch_tokens),
+                           field("max_running_seqs", &E::max_running_seqs), field("seed", &E::seed),
+                           field("eos_token_ids", &E::eos_token_ids), field("prefix_caching", &E::prefix_caching));
+  }
 };
 
 struct EngineStats {
@@ -88,6 +97,29 @@ struct EngineStats {
   double schedule_seconds = 0.0;
   double forward_seconds = 0.0;
   double sample_seconds = 0.0;
+
+  static auto fields() {
+    using E = EngineStats;
+    return std::make_tuple(field("requests_submitted", &E::requests_submitted),
+                           field("requests_finished", &E::requests_finished),
+                           field("prompt_tokens_submitted", &E::prompt_tokens_submitted),
+                           field("prompt_tokens_computed", &E::prompt_tokens_computed),
+                           field("prompt_tokens_cached", &E::prompt_tokens_cached),
+                           field("tokens_computed", &E::tokens_computed),
+                           field("generated_tokens", &E::generated_tokens), field("preemptions", &E::preemptions),
+                           field("forward_steps", &E::forward_steps), field("decode_steps", &E::decode_steps),
+                           field("decode_rows", &E::decode_rows), field("copy_on_write", &E::copy_on_write),
+                           field("evictions", &E::evictions), field("max_batch_seqs", &E::max_batch_seqs),
+                           field("max_batch_tokens", &E::max_batch_tokens),
+                           field("mean_batch_seqs", &E::mean_batch_seqs),
+                           field("mean_batch_tokens", &E::mean_batch_tokens),
+                           field("blocks_total", &E::blocks_total), field("block_size", &E::block_size),
+                           field("blocks_in_use", &E::blocks_in_use), field("blocks_free", &E::blocks_free),
+                           field("blocks_cached", &E::blocks_cached), field("running", &E::running),
+                           field("waiting", &E::waiting), field("schedule_seconds", &E::schedule_seconds),
+                           field("forward_seconds", &E::forward_seconds),
+                           field("sample_seconds", &E::sample_seconds));
+  }
 };
 
 template <class Model>

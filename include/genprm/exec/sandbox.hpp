@@ -38,6 +38,7 @@
 
 #include "genprm/exec/isolation.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm {
 
@@ -71,6 +72,24 @@ struct SandboxOptions {
   /// least recently used idle session loses its worker and restarts fresh (with the reset note).
   int max_live_workers = 0;
   std::string temp_root = "";      // where private working dirs go; "" -> $TMPDIR or /tmp
+
+  static auto fields() {
+    using S = SandboxOptions;
+    return std::make_tuple(field("python", &S::python), field("timeout_s", &S::timeout_s),
+                           field("kill_grace_s", &S::kill_grace_s), field("cpu_s", &S::cpu_s),
+                           field("session_cpu_s", &S::session_cpu_s), field("memory_bytes", &S::memory_bytes),
+                           field("file_size_bytes", &S::file_size_bytes),
+                           field("workdir_bytes", &S::workdir_bytes), field("max_processes", &S::max_processes),
+                           field("max_open_files", &S::max_open_files),
+                           field("max_output_bytes", &S::max_output_bytes), field("workers", &S::workers),
+                           field("warm_workers", &S::warm_workers), field("preload", &S::preload),
+                           field("startup_timeout_s", &S::startup_timeout_s),
+                           field("use_namespaces", &S::use_namespaces),
+                           field("drop_privileges", &S::drop_privileges), field("use_seccomp", &S::use_seccomp),
+                           field("announce_reset", &S::announce_reset),
+                           field("allow_subprocess", &S::allow_subprocess),
+                           field("max_live_workers", &S::max_live_workers), field("temp_root", &S::temp_root));
+  }
 };
 
 struct CodeResult {
@@ -79,6 +98,12 @@ struct CodeResult {
   bool timed_out = false;    // wall clock or CPU limit
   bool state_reset = false;  // this block ran in a fresh worker after the session lost its state
   double seconds = 0.0;      // wall time of the block (queueing excluded)
+
+  static auto fields() {
+    using C = CodeResult;
+    return std::make_tuple(field("output", &C::output), field("ok", &C::ok), field("timed_out", &C::timed_out),
+                           field("state_reset", &C::state_reset), field("seconds", &C::seconds));
+  }
 };
 
 /// Last ```python block of `text` exactly as GenPRM's CodeExecutor extracts it

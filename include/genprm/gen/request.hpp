@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "genprm/util/fields.hpp"
+
 namespace genprm {
 
 /// How to sample and when to stop. Defaults are plain multinomial sampling at temperature 1.
@@ -36,6 +38,19 @@ struct SamplingParams {
   /// Token ids whose log-probabilities are recorded at every generated position (GenPRM reads
   /// p(Yes) and p(No) this way, exactly, not from a top-k list).
   std::vector<int32_t> tracked_token_ids;
+
+  static auto fields() {
+    using S = SamplingParams;
+    return std::make_tuple(field("temperature", &S::temperature), field("top_k", &S::top_k),
+                           field("top_p", &S::top_p), field("min_p", &S::min_p),
+                           field("repetition_penalty", &S::repetition_penalty),
+                           field("max_tokens", &S::max_tokens), field("stop", &S::stop),
+                           field("stop_token_ids", &S::stop_token_ids),
+                           field("include_stop_str_in_output", &S::include_stop_str_in_output),
+                           field("ignore_eos", &S::ignore_eos), field("seed", &S::seed),
+                           field("logprobs", &S::logprobs), field("processed_logprobs", &S::processed_logprobs),
+                           field("tracked_token_ids", &S::tracked_token_ids));
+  }
 };
 
 /// Log-probabilities at one generated position (see SamplingParams::processed_logprobs).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm::prm {
 
@@ -31,6 +32,9 @@ inline VerifyMode parse_mode(const std::string& s) {
   if (s == "direct") return VerifyMode::direct;
   throw ValueError(fmt::format("mode '{}' is not one of full, cot, code-no-exec, direct", s));
 }
+
+inline const char* enum_name(VerifyMode m) { return mode_name(m); }
+inline VerifyMode parse_enum(const std::string& s, VerifyMode*) { return parse_mode(s); }
 
 inline bool mode_analyzes(VerifyMode m) { return m != VerifyMode::direct; }
 inline bool mode_verifies(VerifyMode m) {
@@ -92,6 +96,31 @@ struct VerifierConfig {
   /// true: step t+1 starts as soon as path 0 of step t is done (it only needs that text);
   /// false: it waits for all N paths of step t.
   bool start_next_step_early = true;
+
+  static auto fields() {
+    using C = VerifierConfig;
+    return std::make_tuple(
+        field("mode", &C::mode, "full (analyze + code + execution), cot, code-no-exec or direct"),
+        field("majority", &C::majority, "rationales per step (Maj@N); a step's reward is their mean"),
+        field("threshold", &C::threshold, "a step is judged wrong when its reward is below it"),
+        field("system_prompt", &C::system_prompt), field("direct_system_prompt", &C::direct_system_prompt),
+        field("analyze_template", &C::analyze_template), field("verify_template", &C::verify_template),
+        field("output_template", &C::output_template), field("analyze_stop", &C::analyze_stop),
+        field("code_stop", &C::code_stop), field("output_stop", &C::output_stop),
+        field("code_output_open", &C::code_output_open), field("code_output_close", &C::code_output_close),
+        field("no_code_message", &C::no_code_message), field("temperature", &C::temperature),
+        field("top_p", &C::top_p), field("top_k", &C::top_k), field("repetition_penalty", &C::repetition_penalty),
+        field("processed_logprobs", &C::processed_logprobs,
+              "read p(Yes), p(No) from the processed distribution (vLLM V0, as the reference ran)"),
+        field("seed", &C::seed, "seeds every request from it and the content verified"),
+        field("max_tokens", &C::max_tokens, "new tokens per stage request"),
+        field("analyze_max_tokens", &C::analyze_max_tokens, "new tokens of the analyze stage (0: max_tokens)"),
+        field("round_limit", &C::round_limit, "code rounds per path"),
+        field("fallback_tokens", &C::fallback_tokens), field("max_fallbacks", &C::max_fallbacks),
+        field("first_stage_as_one_request", &C::first_stage_as_one_request),
+        field("max_solutions_in_flight", &C::max_solutions_in_flight),
+        field("start_next_step_early", &C::start_next_step_early));
+  }
 
   int analyze_budget() const { return analyze_max_tokens > 0 ? analyze_max_tokens : max_tokens; }
 

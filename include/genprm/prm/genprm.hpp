@@ -48,6 +48,13 @@ struct GenPRMOptions {
   /// .pyc files exist (read-only site-packages) a cold `import sympy` alone can outlast 5 s.
   SandboxOptions sandbox = default_sandbox();
 
+  static auto fields() {
+    using O = GenPRMOptions;
+    return std::make_tuple(field("device", &O::device), field("dtype", &O::dtype), field("verifier", &O::verifier),
+                           field("engine", &O::engine), field("sandbox", &O::sandbox));
+  }
+  void validate() const { verifier.validate(); }
+
   static SandboxOptions default_sandbox() {
     SandboxOptions o;
     o.preload = {"sympy", "numpy"};

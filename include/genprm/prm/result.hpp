@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 #include "genprm/util/json.hpp"
 
 namespace genprm::prm {
@@ -24,6 +25,14 @@ struct CodeRun {
   bool state_reset = false;  ///< ran in a fresh worker: the session's namespace was lost before it
   long order = -1;  ///< 0-based position among the blocks run in the solution's session; -1: not run
   double seconds = 0.0;
+
+  static auto fields() {
+    using C = CodeRun;
+    return std::make_tuple(field("code", &C::code), field("output", &C::output), field("executed", &C::executed),
+                           field("ok", &C::ok), field("timed_out", &C::timed_out),
+                           field("state_reset", &C::state_reset), field("order", &C::order),
+                           field("seconds", &C::seconds));
+  }
 };
 
 struct PathResult {
@@ -40,6 +49,17 @@ struct PathResult {
   long prompt_tokens = 0;         ///< summed over this path's requests
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache
   std::string finish_reason;      ///< of the final generation
+
+  static auto fields() {
+    using P = PathResult;
+    return std::make_tuple(field("reward", &P::reward), field("judgement_found", &P::judgement_found),
+                           field("judgement", &P::judgement), field("p_yes", &P::p_yes), field("p_no", &P::p_no),
+                           field("text", &P::text), field("code", &P::code), field("rounds", &P::rounds),
+                           field("fallbacks", &P::fallbacks), field("requests", &P::requests),
+                           field("generated_tokens", &P::generated_tokens), field("prompt_tokens", &P::prompt_tokens),
+                           field("cached_prompt_tokens", &P::cached_prompt_tokens),
+                           field("finish_reason", &P::finish_reason));
+  }
 };
 
 struct StepResult {
@@ -50,6 +70,26 @@ struct StepResult {
   long prompt_tokens = 0;  ///< tokens of the step's first prompt
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache (earlier steps' KV)
   double seconds = 0.0;    ///< from the step's first request to its last path finishing
+
+  static auto fields() {
+    using S = StepResult;
+    return std::make_tuple(field("step", &S::step), field("paragraph", &S::paragraph), field("reward", &S::reward),
+                           field("paths", &S::paths), field("prompt_tokens", &S::prompt_tokens),
+                           field("cached_prompt_tokens", &S::cached_prompt_tokens), field("seconds", &S::seconds));
+  }
+};
+
+/// Wall-clock seconds of one verification call.
+struct VerificationTime {
+  double seconds = 0.0;
+  double code_seconds = 0.0;    ///< in the sandbox
+  double replay_seconds = 0.0;  ///< re-running a prior's blocks (part of code_seconds)
+
+  static auto fields() {
+    using T = VerificationTime;
+    return std::make_tuple(field("seconds", &T::seconds), field("code_seconds", &T::code_seconds),
+                           field("replay_seconds", &T::replay_seconds));
+  }
 };
 
 /// The verification of one solution. With a prior (SolutionInput::prior), the first
@@ -66,13 +106,21 @@ struct SolutionResult {
   std::vector<StepResult> steps;
   int reused_steps = 0;          ///< leading steps copied from the prior (0: verified from scratch)
   int replayed_code_blocks = 0;  ///< prior code blocks re-run to rebuild the namespace
-  double replay_seconds = 0.0;   ///< sandbox time of those re-runs (part of code_seconds)
-  double seconds = 0.0;
-  double code_seconds = 0.0;
+  VerificationTime time;
   long generated_tokens = 0;
   long prompt_tokens = 0;
   long cached_prompt_tokens = 0;
   std::string error;  ///< non-empty when the generator reported a failure
+
+  static auto fields() {
+    using R = SolutionResult;
+    return std::make_tuple(field("id", &R::id), field("problem", &R::problem), field("value", &R::value),
+                           field("first_wrong_step", &R::first_wrong_step), field("threshold", &R::threshold),
+                           field("steps", &R::steps), field("reused_steps", &R::reused_steps),
+                           field("replayed_code_blocks", &R::replayed_code_blocks), field("time", &R::time),
+                           field("generated_tokens", &R::generated_tokens), field("prompt_tokens", &R::prompt_tokens),
+                           field("cached_prompt_tokens", &R::cached_prompt_tokens), field("error", &R::error));
+  }
 };
 
 inline int first_below(const std::vector<double>& rewards, double threshold) {
@@ -82,128 +130,21 @@ inline int first_below(const std::vector<double>& rewards, double threshold) {
   return -1;
 }
 
-inline Json to_json(const CodeRun& c) {
-  return Json{{"code", c.code}, {"output", c.output}, {"executed", c.executed}, {"ok", c.ok},
-              {"timed_out", c.timed_out}, {"state_reset", c.state_reset}, {"order", c.order},
-              {"seconds", c.seconds}};
-}
-
-inline Json to_json(const PathResult& p) {
-  Json code = Json::array();
-  for (const auto& c : p.code) code.push_back(to_json(c));
-  return Json{{"reward", p.reward}, {"judgement_found", p.judgement_found},
-              {"judgement", p.judgement}, {"p_yes", p.p_yes}, {"p_no", p.p_no},
-              {"text", p.text}, {"code", code}, {"rounds", p.rounds},
-              {"fallbacks", p.fallbacks}, {"requests", p.requests},
-              {"generated_tokens", p.generated_tokens}, {"prompt_tokens", p.prompt_tokens},
-              {"cached_prompt_tokens", p.cached_prompt_tokens},
-              {"finish_reason", p.finish_reason}};
-}
-
-inline Json to_json(const StepResult& s) {
-  Json paths = Json::array();
-  for (const auto& p : s.paths) paths.push_back(to_json(p));
-  return Json{{"step", s.step}, {"paragraph", s.paragraph}, {"reward", s.reward}, {"paths", paths},
-              {"prompt_tokens", s.prompt_tokens}, {"cached_prompt_tokens", s.cached_prompt_tokens},
-              {"seconds", s.seconds}};
-}
-
-inline Json to_json(const SolutionResult& r) {
-  Json steps = Json::array();
-  for (const auto& s : r.steps) steps.push_back(to_json(s));
-  return Json{{"id", r.id}, {"problem", r.problem}, {"value", r.value},
-              {"first_wrong_step", r.first_wrong_step}, {"threshold", r.threshold}, {"steps", steps},
-              {"reused_steps", r.reused_steps}, {"replayed_code_blocks", r.replayed_code_blocks},
-              {"time", Json{{"seconds", r.seconds}, {"code_seconds", r.code_seconds},
-                            {"replay_seconds", r.replay_seconds}}},
-              {"generated_tokens", r.generated_tokens}, {"prompt_tokens", r.prompt_tokens},
-              {"cached_prompt_tokens", r.cached_prompt_tokens}, {"error", r.error}};
-}
-
-namespace detail {
-/// j[key] as T; ValueError naming `what` and the key when it is missing or of the wrong type.
-template <typename T>
-T json_field(const Json& j, const char* key, const char* what) {
-  GENPRM_CHECK_ARG(j.is_object() && j.contains(key), "{}: missing '{}'", what, key);
-  try {
-    return j.at(key).get<T>();
-  } catch (const std::exception& e) {
-    throw ValueError(fmt::format("{}: '{}' has the wrong type ({})", what, key, e.what()));
-  }
-}
-template <typename T>
-T json_field_or(const Json& j, const char* key, T dflt) {
-  if (!j.is_object() || !j.contains(key) || j.at(key).is_null()) return dflt;
-  return j.at(key).get<T>();
-}
-}  // namespace detail
-
-/// Reads back what to_json(SolutionResult) wrote (e.g. a Python VerificationResult handed back
-/// as a prior). `problem` and each step's `paragraph` are required (results written before they
-/// existed cannot serve as a prior); other counters default to 0 when absent.
+/// What to_json(SolutionResult) wrote, read back (e.g. a result handed back as a prior).
+/// `problem` and each step's `paragraph` are required (results written before they existed
+/// cannot serve as a prior); other fields keep their defaults when absent.
 inline SolutionResult solution_result_from_json(const Json& j) {
   constexpr const char* what = "verification result";
   GENPRM_CHECK_ARG(j.is_object(), "{}: expected a JSON object", what);
-  SolutionResult r;
-  r.id = detail::json_field<std::string>(j, "id", what);
-  r.problem = detail::json_field<std::string>(j, "problem", what);
-  r.value = detail::json_field<std::vector<double>>(j, "value", what);
-  r.first_wrong_step = detail::json_field_or<int>(j, "first_wrong_step", -1);
-  r.threshold = detail::json_field_or<double>(j, "threshold", 0.5);
-  r.reused_steps = detail::json_field_or<int>(j, "reused_steps", 0);
-  r.replayed_code_blocks = detail::json_field_or<int>(j, "replayed_code_blocks", 0);
-  if (j.contains("time") && j.at("time").is_object()) {
-    r.seconds = detail::json_field_or<double>(j.at("time"), "seconds", 0.0);
-    r.code_seconds = detail::json_field_or<double>(j.at("time"), "code_seconds", 0.0);
-    r.replay_seconds = detail::json_field_or<double>(j.at("time"), "replay_seconds", 0.0);
-  }
-  r.generated_tokens = detail::json_field_or<long>(j, "generated_tokens", 0);
-  r.prompt_tokens = detail::json_field_or<long>(j, "prompt_tokens", 0);
-  r.cached_prompt_tokens = detail::json_field_or<long>(j, "cached_prompt_tokens", 0);
-  r.error = detail::json_field_or<std::string>(j, "error", "");
-  for (const auto& js : detail::json_field<Json>(j, "steps", what)) {
-    StepResult st;
-    st.step = detail::json_field<int>(js, "step", "verification result step");
-    st.paragraph = detail::json_field<std::string>(js, "paragraph", "verification result step");
-    st.reward = detail::json_field<double>(js, "reward", "verification result step");
-    st.prompt_tokens = detail::json_field_or<long>(js, "prompt_tokens", 0);
-    st.cached_prompt_tokens = detail::json_field_or<long>(js, "cached_prompt_tokens", 0);
-    st.seconds = detail::json_field_or<double>(js, "seconds", 0.0);
-    for (const auto& jp : detail::json_field<Json>(js, "paths", "verification result step")) {
-      PathResult p;
-      p.reward = detail::json_field<double>(jp, "reward", "verification result path");
-      p.text = detail::json_field<std::string>(jp, "text", "verification result path");
-      p.judgement_found = detail::json_field_or<bool>(jp, "judgement_found", false);
-      p.judgement = detail::json_field_or<std::string>(jp, "judgement", "");
-      p.p_yes = detail::json_field_or<double>(jp, "p_yes", 0.0);
-      p.p_no = detail::json_field_or<double>(jp, "p_no", 0.0);
-      p.rounds = detail::json_field_or<int>(jp, "rounds", 0);
-      p.fallbacks = detail::json_field_or<int>(jp, "fallbacks", 0);
-      p.requests = detail::json_field_or<int>(jp, "requests", 0);
-      p.generated_tokens = detail::json_field_or<long>(jp, "generated_tokens", 0);
-      p.prompt_tokens = detail::json_field_or<long>(jp, "prompt_tokens", 0);
-      p.cached_prompt_tokens = detail::json_field_or<long>(jp, "cached_prompt_tokens", 0);
-      p.finish_reason = detail::json_field_or<std::string>(jp, "finish_reason", "");
-      if (jp.contains("code")) {
-        for (const auto& jc : jp.at("code")) {
-          CodeRun c;
-          c.code = detail::json_field<std::string>(jc, "code", "verification result code run");
-          c.output = detail::json_field_or<std::string>(jc, "output", "");
-          c.executed = detail::json_field_or<bool>(jc, "executed", false);
-          c.ok = detail::json_field_or<bool>(jc, "ok", true);
-          c.timed_out = detail::json_field_or<bool>(jc, "timed_out", false);
-          c.state_reset = detail::json_field_or<bool>(jc, "state_reset", false);
-          c.order = detail::json_field_or<long>(jc, "order", -1);
-          c.seconds = detail::json_field_or<double>(jc, "seconds", 0.0);
-          p.code.push_back(std::move(c));
-        }
-      }
-      st.paths.push_back(std::move(p));
-    }
-    r.steps.push_back(std::move(st));
-  }
-  return r;
+  for (const char* key : {"id", "problem", "value", "steps"})
+    GENPRM_CHECK_ARG(j.contains(key), "{}: missing '{}'", what, key);
+  for (const auto& st : j.at("steps"))
+    for (const char* key : {"paragraph", "reward", "paths"})
+      GENPRM_CHECK_ARG(st.is_object() && st.contains(key), "{} step: missing '{}'", what, key);
+  return struct_from_json<SolutionResult>(j, what);
 }
+
+using genprm::to_json;
 
 /// The prior code blocks to re-run, in a fresh session, to rebuild a solution's namespace as the
 /// verification that produced `steps` left it: the executed blocks sorted by CodeRun::order (the

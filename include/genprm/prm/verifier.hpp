@@ -262,8 +262,8 @@ class Verifier {
         --pending_exec_;
         SolutionState* sp = find(key);
         if (sp == nullptr) return;
-        sp->result.replay_seconds += res.seconds;
-        sp->result.code_seconds += res.seconds;
+        sp->result.time.replay_seconds += res.seconds;
+        sp->result.time.code_seconds += res.seconds;
       });
     }
   }
@@ -518,7 +518,7 @@ class Verifier {
       if constexpr (detail::has_state_reset<decltype(res)>::value) run.state_reset = res.state_reset;
       run.order = order;
       run.seconds = res.seconds;
-      sp->result.code_seconds += run.seconds;
+      sp->result.time.code_seconds += run.seconds;
       append_code_output(stp.paths[static_cast<size_t>(i)], run);
       advance(*sp, stp, i);
     });
@@ -600,7 +600,7 @@ class Verifier {
       r.steps.push_back(std::move(stp->result));
     }
     r.first_wrong_step = first_below(r.value, cfg_.threshold);
-    r.seconds = std::chrono::duration<double>(Clock::now() - s.start).count();
+    r.time.seconds = std::chrono::duration<double>(Clock::now() - s.start).count();
     if (s.session) exec_.close_session(*s.session);
     SolutionResult out = std::move(r);
     const uint64_t key = s.key;

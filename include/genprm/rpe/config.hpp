@@ -25,6 +25,12 @@ struct RolloutParams {
     GENPRM_CHECK_ARG(top_p > 0.0f && top_p <= 1.0f, "{}: top_p must be in (0, 1], got {}", what, top_p);
     GENPRM_CHECK_ARG(max_tokens >= 1, "{}: max_tokens must be >= 1, got {}", what, max_tokens);
   }
+
+  static auto fields() {
+    using R = RolloutParams;
+    return std::make_tuple(field("temperature", &R::temperature), field("top_p", &R::top_p),
+                           field("top_k", &R::top_k), field("max_tokens", &R::max_tokens), field("stop", &R::stop));
+  }
 };
 
 struct LabelerConfig {
@@ -58,6 +64,16 @@ struct LabelerConfig {
                      max_problems_in_flight);
   }
   int first_batch() const { return fixed_k > 0 ? fixed_k : first_k > 0 ? first_k : k_rule.k_min(); }
+
+  static auto fields() {
+    using L = LabelerConfig;
+    return std::make_tuple(field("labels", &L::labels), field("k_rule", &L::k_rule), field("fixed_k", &L::fixed_k),
+                           field("first_k", &L::first_k), field("step_prefix", &L::step_prefix),
+                           field("rollout", &L::rollout), field("seed", &L::seed),
+                           field("max_problems_in_flight", &L::max_problems_in_flight),
+                           field("cancel_after_zero", &L::cancel_after_zero),
+                           field("keep_rollouts", &L::keep_rollouts));
+  }
 };
 
 struct SamplerConfig {
@@ -72,6 +88,12 @@ struct SamplerConfig {
     GENPRM_CHECK_ARG(n >= 1, "n must be >= 1, got {}", n);
     GENPRM_CHECK_ARG(max_problems_in_flight >= 1, "max_problems_in_flight must be >= 1, got {}",
                      max_problems_in_flight);
+  }
+
+  static auto fields() {
+    using S = SamplerConfig;
+    return std::make_tuple(field("n", &S::n), field("step_prefix", &S::step_prefix), field("rollout", &S::rollout),
+                           field("seed", &S::seed), field("max_problems_in_flight", &S::max_problems_in_flight));
   }
 };
 

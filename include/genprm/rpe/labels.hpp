@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm::rpe {
 
@@ -48,6 +49,12 @@ struct KRule {
   }
   int k_max() const { return std::max(k_low, std::max(k_mid, k_high)); }
   int k_min() const { return std::min(k_low, std::min(k_mid, k_high)); }
+
+  static auto fields() {
+    using K = KRule;
+    return std::make_tuple(field("low", &K::low), field("high", &K::high), field("k_low", &K::k_low),
+                           field("k_mid", &K::k_mid), field("k_high", &K::k_high));
+  }
 };
 
 struct LabelConfig {
@@ -58,6 +65,11 @@ struct LabelConfig {
     GENPRM_CHECK_ARG(epsilon > 0.0 && epsilon <= 1.0, "epsilon must be in (0, 1], got {}", epsilon);
     GENPRM_CHECK_ARG(difference_epsilon >= -1.0 && difference_epsilon <= 1.0,
                      "difference_epsilon must be in [-1, 1], got {}", difference_epsilon);
+  }
+
+  static auto fields() {
+    using L = LabelConfig;
+    return std::make_tuple(field("epsilon", &L::epsilon), field("difference_epsilon", &L::difference_epsilon));
   }
 };
 
@@ -71,6 +83,15 @@ struct StepLabels {
   bool hard_label = false;  ///< mc > 0
   double difference = 0.0;  ///< mc - mc_prev
   bool difference_label = false;  ///< difference >= difference_epsilon
+
+  static auto fields() {
+    using S = StepLabels;
+    return std::make_tuple(field("mc", &S::mc), field("mc_prev", &S::mc_prev), field("propagated", &S::propagated),
+                           field("progress", &S::progress), field("label", &S::label, "", kBoolAsInt),
+                           field("hard_label", &S::hard_label, "", kBoolAsInt),
+                           field("difference", &S::difference),
+                           field("difference_label", &S::difference_label, "", kBoolAsInt));
+  }
 };
 
 /// P_t with the 0/0 rule of the header comment.

@@ -1,12 +1,12 @@
 #pragma once
-// RPE labelling and sampling results, JSON-serialisable (to_json). Infinite progress ratios
-// (the x/0 case of labels.hpp) are written as null.
-#include <cmath>
+// RPE labelling and sampling results; to_json (util/fields.hpp) writes infinite progress ratios
+// (the x/0 case of labels.hpp) as null.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "genprm/rpe/labels.hpp"
-#include "genprm/util/json.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm::rpe {
 
@@ -23,6 +23,17 @@ struct StepResult {
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache at admission
   long generated_tokens = 0;      ///< all K rollouts together
   std::vector<std::string> rollouts;  ///< the completions' texts (LabelerConfig::keep_rollouts)
+
+  static auto fields() {
+    using S = StepResult;
+    return std::make_tuple(field("step", &S::step), field("k", &S::k), field("correct", &S::correct),
+                           field("rollout", &S::rollout), field("estimated", &S::estimated),
+                           field("mc_raw", &S::mc_raw), field("labels", &S::labels, "", kFlatten),
+                           field("prompt_tokens", &S::prompt_tokens),
+                           field("cached_prompt_tokens", &S::cached_prompt_tokens),
+                           field("generated_tokens", &S::generated_tokens),
+                           field("rollouts", &S::rollouts, "", kOmitEmpty));
+  }
 };
 
 struct LabelResult {
@@ -32,7 +43,7 @@ struct LabelResult {
   int correct_first = 0;
   int first_requests = 0;  ///< requests of the MC(s_1) estimate (1 + top-ups)
   int k = 0;               ///< K of the step estimates (dynamic rule or fixed)
-  double epsilon = 0.8;
+  double epsilon = LabelConfig{}.epsilon;
   std::vector<StepResult> steps;
   std::vector<int> labels;       ///< RPE labels per step (0/1)
   std::vector<int> hard_labels;  ///< MC > 0 per step
@@ -44,17 +55,35 @@ struct LabelResult {
   double seconds = 0.0;
   std::vector<std::string> first_rollouts;  ///< MC(s_1) completions (LabelerConfig::keep_rollouts)
   std::string error;  ///< non-empty when a request failed (labels are then empty)
+
+  static auto fields() {
+    using L = LabelResult;
+    return std::make_tuple(field("id", &L::id), field("mc_first", &L::mc_first), field("k_first", &L::k_first),
+                           field("correct_first", &L::correct_first), field("first_requests", &L::first_requests),
+                           field("k", &L::k), field("epsilon", &L::epsilon), field("steps", &L::steps),
+                           field("labels", &L::labels), field("hard_labels", &L::hard_labels), field("mc", &L::mc),
+                           field("requests", &L::requests), field("prompt_tokens", &L::prompt_tokens),
+                           field("cached_prompt_tokens", &L::cached_prompt_tokens),
+                           field("generated_tokens", &L::generated_tokens), field("seconds", &L::seconds),
+                           field("first_rollouts", &L::first_rollouts, "", kOmitEmpty), field("error", &L::error));
+  }
 };
 
 /// One solution sampled with step forcing.
 struct SampledSolution {
   std::string text;                ///< the whole assistant text (step prefix + completion)
   std::vector<std::string> steps;  ///< split_steps(text)
-  std::string answer;              ///< extracted final answer ("" when none)
-  bool has_answer = false;
+  std::optional<std::string> answer;  ///< the extracted final answer
   bool correct = false;            ///< answer equals the ground truth (false when none was given)
   std::string finish_reason;
   long generated_tokens = 0;
+
+  static auto fields() {
+    using S = SampledSolution;
+    return std::make_tuple(field("text", &S::text), field("steps", &S::steps), field("answer", &S::answer),
+                           field("correct", &S::correct), field("finish_reason", &S::finish_reason),
+                           field("generated_tokens", &S::generated_tokens));
+  }
 };
 
 struct SampleResult {
@@ -65,45 +94,16 @@ struct SampleResult {
   long prompt_tokens = 0;
   long cached_prompt_tokens = 0;
   std::string error;
+
+  static auto fields() {
+    using S = SampleResult;
+    return std::make_tuple(field("id", &S::id), field("problem", &S::problem),
+                           field("answer", &S::ground_truth), field("solutions", &S::solutions),
+                           field("prompt_tokens", &S::prompt_tokens),
+                           field("cached_prompt_tokens", &S::cached_prompt_tokens), field("error", &S::error));
+  }
 };
 
-inline Json finite_or_null(double x) { return std::isfinite(x) ? Json(x) : Json(nullptr); }
-
-inline Json to_json(const StepResult& s) {
-  const StepLabels& l = s.labels;
-  Json j{{"step", s.step}, {"k", s.k}, {"correct", s.correct}, {"rollout", s.rollout},
-         {"estimated", s.estimated}, {"mc_raw", s.mc_raw}, {"mc", l.mc}, {"mc_prev", l.mc_prev},
-         {"propagated", l.propagated}, {"progress", finite_or_null(l.progress)}, {"label", l.label ? 1 : 0},
-         {"hard_label", l.hard_label ? 1 : 0}, {"difference", l.difference},
-         {"difference_label", l.difference_label ? 1 : 0}, {"prompt_tokens", s.prompt_tokens},
-         {"cached_prompt_tokens", s.cached_prompt_tokens}, {"generated_tokens", s.generated_tokens}};
-  if (!s.rollouts.empty()) j["rollouts"] = s.rollouts;
-  return j;
-}
-
-inline Json to_json(const LabelResult& r) {
-  Json steps = Json::array();
-  for (const auto& s : r.steps) steps.push_back(to_json(s));
-  Json j{{"id", r.id}, {"mc_first", r.mc_first}, {"k_first", r.k_first}, {"correct_first", r.correct_first},
-         {"first_requests", r.first_requests}, {"k", r.k}, {"epsilon", r.epsilon}, {"steps", steps},
-         {"labels", r.labels}, {"hard_labels", r.hard_labels}, {"mc", r.mc}, {"requests", r.requests},
-         {"prompt_tokens", r.prompt_tokens}, {"cached_prompt_tokens", r.cached_prompt_tokens},
-         {"generated_tokens", r.generated_tokens}, {"seconds", r.seconds}, {"error", r.error}};
-  if (!r.first_rollouts.empty()) j["first_rollouts"] = r.first_rollouts;
-  return j;
-}
-
-inline Json to_json(const SampledSolution& s) {
-  return Json{{"text", s.text}, {"steps", s.steps}, {"answer", s.has_answer ? Json(s.answer) : Json(nullptr)},
-              {"correct", s.correct}, {"finish_reason", s.finish_reason}, {"generated_tokens", s.generated_tokens}};
-}
-
-inline Json to_json(const SampleResult& r) {
-  Json sols = Json::array();
-  for (const auto& s : r.solutions) sols.push_back(to_json(s));
-  return Json{{"id", r.id}, {"problem", r.problem}, {"answer", r.ground_truth}, {"solutions", sols},
-              {"prompt_tokens", r.prompt_tokens}, {"cached_prompt_tokens", r.cached_prompt_tokens},
-              {"error", r.error}};
-}
+using genprm::to_json;
 
 }  // namespace genprm::rpe

@@ -121,9 +121,8 @@ class SolutionSampler {
     sol.text = forced_solution(s.text, cfg_.step_prefix);
     sol.steps = split_steps(sol.text);
     if (auto ex = math::extract_answer(sol.text)) {
-      sol.has_answer = true;
       sol.answer = ex->answer;
-      sol.correct = !in.answer.empty() && grade_answer(grader_, sol.answer, in.answer);
+      sol.correct = !in.answer.empty() && grade_answer(grader_, *sol.answer, in.answer);
     }
     sol.finish_reason = s.finish_reason;
     sol.generated_tokens = static_cast<long>(s.token_ids.size());

@@ -85,6 +85,16 @@ struct BeamSearchOptions {
     GENPRM_CHECK_ARG(!step_delimiters.empty(), "beam_search: step_delimiters is empty");
     for (const auto& d : step_delimiters) GENPRM_CHECK_ARG(!d.empty(), "beam_search: an empty step delimiter");
   }
+
+  static auto fields() {
+    using B = BeamSearchOptions;
+    return std::make_tuple(field("beams", &B::beams), field("width", &B::width), field("max_steps", &B::max_steps),
+                           field("max_step_tokens", &B::max_step_tokens),
+                           field("max_total_tokens", &B::max_total_tokens), field("sampling", &B::sampling),
+                           field("step_delimiters", &B::step_delimiters),
+                           field("step_separator", &B::step_separator), field("aggregation", &B::aggregation),
+                           field("seed", &B::seed), field("max_problems_in_flight", &B::max_problems_in_flight));
+  }
 };
 
 struct Beam {
@@ -104,6 +114,15 @@ struct Beam {
     for (size_t i = 0; i < steps.size(); ++i) t += (i ? sep : "") + steps[i];
     return t;
   }
+
+  static auto fields() {
+    using B = Beam;
+    return std::make_tuple(field("steps", &B::steps), field("rewards", &B::rewards),
+                           field("critiques", &B::critiques), field("score", &B::score),
+                           field("tokens", &B::tokens), field("finish_reason", &B::finish_reason),
+                           field("answer", &B::answer), field("iteration", &B::iteration),
+                           field("order", &B::order), field("parent", &B::parent));
+  }
 };
 
 struct BeamIteration {
@@ -111,6 +130,12 @@ struct BeamIteration {
   int requests = 0;                 ///< generation requests made (1, then N/M at most)
   std::vector<Beam> candidates;     ///< in candidate order
   std::vector<std::string> status;  ///< per candidate: "kept", "pruned" or "finished"
+
+  static auto fields() {
+    using B = BeamIteration;
+    return std::make_tuple(field("iteration", &B::iteration), field("requests", &B::requests),
+                           field("candidates", &B::candidates), field("status", &B::status));
+  }
 };
 
 struct BeamSearchResult {
@@ -121,6 +146,15 @@ struct BeamSearchResult {
   long generated_tokens = 0;
   long prompt_tokens = 0;
   long cached_prompt_tokens = 0;       ///< prompt tokens the generator found cached
+
+  static auto fields() {
+    using B = BeamSearchResult;
+    return std::make_tuple(field("best", &B::best), field("finished", &B::finished),
+                           field("iterations", &B::iterations), field("requests", &B::requests),
+                           field("generated_tokens", &B::generated_tokens),
+                           field("prompt_tokens", &B::prompt_tokens),
+                           field("cached_prompt_tokens", &B::cached_prompt_tokens));
+  }
 };
 
 namespace detail {

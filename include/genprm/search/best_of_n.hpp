@@ -58,6 +58,13 @@ struct BestOfNOptions {
     GENPRM_CHECK_ARG(!step_delimiters.empty(), "best_of_n: step_delimiters is empty");
     for (const auto& d : step_delimiters) GENPRM_CHECK_ARG(!d.empty(), "best_of_n: an empty step delimiter");
   }
+
+  static auto fields() {
+    using B = BestOfNOptions;
+    return std::make_tuple(field("n", &B::n), field("sampling", &B::sampling),
+                           field("step_delimiters", &B::step_delimiters), field("aggregation", &B::aggregation),
+                           field("max_problems_in_flight", &B::max_problems_in_flight));
+  }
 };
 
 /// One problem of a Best-of-N run.
@@ -75,6 +82,13 @@ struct BestOfNCandidate {
   std::string finish_reason;
   long tokens = 0;                 ///< generated tokens
   std::vector<double> rewards;     ///< the scorer's, one per step
+
+  static auto fields() {
+    using B = BestOfNCandidate;
+    return std::make_tuple(field("text", &B::text), field("steps", &B::steps), field("answer", &B::answer),
+                           field("finish_reason", &B::finish_reason), field("tokens", &B::tokens),
+                           field("value", &B::rewards));
+  }
 };
 
 struct BestOfNPick {
@@ -82,6 +96,12 @@ struct BestOfNPick {
   std::optional<size_t> index;   ///< the picked candidate; nullopt for a vote without answers
   Answer answer;                 ///< its answer
   std::optional<bool> correct;   ///< graded; nullopt without a ground truth or a pick
+
+  static auto fields() {
+    using B = BestOfNPick;
+    return std::make_tuple(field("method", &B::method), field("index", &B::index), field("answer", &B::answer),
+                           field("correct", &B::correct));
+  }
 };
 
 struct BestOfNResult {
@@ -98,6 +118,14 @@ struct BestOfNResult {
     for (const auto& p : picks)
       if (p.method == method) return p;
     throw Error(fmt::format("best_of_n: no pick '{}'", method));
+  }
+
+  static auto fields() {
+    using B = BestOfNResult;
+    return std::make_tuple(field("candidates", &B::candidates), field("picks", &B::picks), field("pass", &B::pass),
+                           field("prompt_tokens", &B::prompt_tokens),
+                           field("cached_prompt_tokens", &B::cached_prompt_tokens),
+                           field("generated_tokens", &B::generated_tokens));
   }
 };
 

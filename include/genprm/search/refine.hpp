@@ -63,6 +63,15 @@ struct RefineOptions {
     for (const char* key : {"{problem}", "{solution}", "{feedback}"})
       GENPRM_CHECK_ARG(refine_template.find(key) != std::string::npos, "refine: refine_template lacks {}", key);
   }
+
+  static auto fields() {
+    using R = RefineOptions;
+    return std::make_tuple(field("max_turns", &R::max_turns), field("max_tokens", &R::max_tokens),
+                           field("threshold", &R::threshold), field("sampling", &R::sampling),
+                           field("aggregation", &R::aggregation), field("step_separator", &R::step_separator),
+                           field("refine_template", &R::refine_template),
+                           field("seed", &R::seed), field("max_problems_in_flight", &R::max_problems_in_flight));
+  }
 };
 
 struct RefineTurn {
@@ -76,6 +85,15 @@ struct RefineTurn {
   double score = 0.0;                  ///< aggregate(rewards)
   Answer answer;
   std::string finish_reason;           ///< of the generation
+
+  static auto fields() {
+    using R = RefineTurn;
+    return std::make_tuple(field("prompt", &R::prompt), field("text", &R::text), field("steps", &R::steps),
+                           field("rewards", &R::rewards), field("critiques", &R::critiques),
+                           field("incorrect", &R::incorrect), field("feedback", &R::feedback),
+                           field("score", &R::score), field("answer", &R::answer),
+                           field("finish_reason", &R::finish_reason));
+  }
 };
 
 struct RefineResult {
@@ -84,6 +102,12 @@ struct RefineResult {
   int requests = 0;
   long generated_tokens = 0;
   const RefineTurn& final_turn() const { return turns.back(); }
+
+  static auto fields() {
+    using R = RefineResult;
+    return std::make_tuple(field("turns", &R::turns), field("all_correct", &R::all_correct),
+                           field("requests", &R::requests), field("generated_tokens", &R::generated_tokens));
+  }
 };
 
 /// Splits a solution at `sep`, dropping blank pieces (math::split_paragraphs).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm::search {
 
@@ -38,6 +39,9 @@ inline Aggregation parse_aggregation(std::string_view name) {
   if (name == "prod" || name == "product") return Aggregation::Prod;
   throw ValueError(fmt::format("aggregation: unknown name '{}' (known: last, min, avg, prod)", name));
 }
+
+inline const char* enum_name(Aggregation a) { return aggregation_name(a); }
+inline Aggregation parse_enum(const std::string& s, Aggregation*) { return parse_aggregation(s); }
 
 /// The score of a solution from its step rewards (0.0 for an empty list, see above).
 inline double aggregate(const std::vector<double>& rewards, Aggregation how) {

@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import Any, Optional
 
+from .. import _core
 from .. import eval as _evaluation
 from .jobs import add_command, eprint, read_rows
 
@@ -14,7 +15,7 @@ def add(sub: Any) -> None:
                     "Scores the rows of a `genprm verify` output that carry a ProcessBench "
                     "'label': prediction = first step with reward < threshold.", formatter_class=argparse.HelpFormatter)
     e.add_argument("--input", required=True, help="JSONL written by genprm verify")
-    e.add_argument("--threshold", type=float, default=0.5, help="a step is wrong when its reward is below this")
+    e.add_argument("--threshold", type=float, default=_core.VerifierConfig().threshold, help="a step is wrong when its reward is below this")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

@@ -9,6 +9,10 @@ import os
 import sys
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
+from .. import _core
+
+_PLACE = _core.GenPRMOptions()  # device and dtype defaults, defined once in C++
+
 Rows = List[Tuple[int, Dict[str, Any]]]
 Check = Callable[[Any], Optional[str]]
 
@@ -204,8 +208,8 @@ def add_files(p: argparse.ArgumentParser, rows: str, output: str = "JSONL output
 
 def add_device(p: argparse.ArgumentParser, device_help: str = "cpu, cuda or cuda:N") -> None:
     """--device and --dtype of the models."""
-    p.add_argument("--device", default="cpu", help=device_help)
-    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    p.add_argument("--device", default=_PLACE.device, help=device_help)
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=_PLACE.dtype)
 
 
 def add_run(p: argparse.ArgumentParser, show: str, models: str = "the model") -> None:

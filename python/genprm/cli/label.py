@@ -13,6 +13,7 @@ import argparse
 import math
 from typing import Any, Dict, Optional
 
+from .. import _core
 from ..engine import Engine
 from ..rpe import _row, label_many
 from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, start_job,
@@ -20,26 +21,28 @@ from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appe
 
 # This module's docstring is `genprm label -h`'s description.
 
+_L = _core.LabelerConfig()  # the defaults, defined once in C++
+
 
 def add(sub: Any) -> None:
     p = add_command(sub, "label", _cli_label, "MC + RPE labels for every step of every solution in a JSONL file",
                     __doc__)
     p.add_argument("--model", required=True, help="policy checkpoint directory (HF format, with tokenizer)")
     add_files(p, "{problem, steps | solution, answer, [id]}")
-    p.add_argument("--epsilon", type=float, default=0.8, help="RPE threshold on P_t (default 0.8)")
+    p.add_argument("--epsilon", type=float, default=_L.labels.epsilon, help="RPE threshold on P_t (default %(default)s)")
     p.add_argument("--k", type=int, default=None, help="fixed rollouts per estimate (default: dynamic 128/64/32)")
     p.add_argument("--first-k", dest="first_k", type=int, default=None,
                    help="first batch of the MC(s_1) estimate (default 32)")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", dest="top_p", type=float, default=1.0)
-    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048, help="new tokens per rollout")
+    p.add_argument("--temperature", type=float, default=_L.rollout.temperature)
+    p.add_argument("--top-p", dest="top_p", type=float, default=_L.rollout.top_p)
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=_L.rollout.max_tokens, help="new tokens per rollout")
     p.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
     p.add_argument("--system-prompt", dest="system_prompt", default=None,
                    help="system turn (default: the chat template's own default)")
     p.add_argument("--keep-rollouts", dest="keep_rollouts", action="store_true", help="store every rollout's text")
     add_device(p)
     p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
-    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=16, help="problems labelled at once")
+    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=_L.max_problems_in_flight, help="problems labelled at once")
     add_run(p, show="print each row's labels as it finishes")
 
 

@@ -42,6 +42,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional
 
+from .. import _core
 from .. import search as _search
 from ..engine import Engine
 from ..prm import GenPRM
@@ -53,6 +54,8 @@ from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appe
 # This module's docstring is `genprm search -h`'s description.
 
 _METHODS = ("beam", "best-of-n", "refine")
+# the defaults, defined once in C++
+_BEAM, _BON, _REFINE = _core.BeamSearchOptions(), _core.BestOfNOptions(), _core.RefineOptions()
 
 
 def add(sub: Any) -> None:
@@ -64,23 +67,23 @@ def add(sub: Any) -> None:
     who.add_argument("--scorer", choices=["none"], help="'none': no PRM (every step rewarded 0)")
     add_files(p, "{problem, answer?, id? | unique_id?}", output="JSONL output (appended; resumed by id)")
     p.add_argument("--method", choices=_METHODS, default="beam")
-    p.add_argument("--beams", type=int, default=4, help="beam: candidates per iteration (N)")
-    p.add_argument("--width", type=int, default=2, help="beam: samples per kept beam (M); N/M beams survive")
-    p.add_argument("--max-steps", dest="max_steps", type=int, default=40, help="beam: steps per solution")
-    p.add_argument("--max-step-tokens", dest="max_step_tokens", type=int, default=512, help="beam: tokens per step")
-    p.add_argument("--max-total-tokens", dest="max_total_tokens", type=int, default=0,
+    p.add_argument("--beams", type=int, default=_BEAM.beams, help="beam: candidates per iteration (N)")
+    p.add_argument("--width", type=int, default=_BEAM.width, help="beam: samples per kept beam (M); N/M beams survive")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=_BEAM.max_steps, help="beam: steps per solution")
+    p.add_argument("--max-step-tokens", dest="max_step_tokens", type=int, default=_BEAM.max_step_tokens, help="beam: tokens per step")
+    p.add_argument("--max-total-tokens", dest="max_total_tokens", type=int, default=_BEAM.max_total_tokens,
                    help="beam: generated tokens per beam (0: no limit)")
-    p.add_argument("--n", type=int, default=8, help="best-of-n: solutions per problem")
-    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=2048,
+    p.add_argument("--n", type=int, default=_BON.n, help="best-of-n: solutions per problem")
+    p.add_argument("--max-tokens", dest="max_tokens", type=int, default=_BON.sampling.max_tokens,
                    help="best-of-n, refine: tokens per solution")
-    p.add_argument("--max-turns", dest="max_turns", type=int, default=3,
+    p.add_argument("--max-turns", dest="max_turns", type=int, default=_REFINE.max_turns,
                    help="refine: revisions at most after the first solution (0: score the first only)")
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--threshold", type=float, default=_REFINE.threshold,
                    help="refine: a step with reward below it is judged incorrect (its critique is fed back)")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-p", dest="top_p", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=_BEAM.sampling.temperature)
+    p.add_argument("--top-p", dest="top_p", type=float, default=_BEAM.sampling.top_p)
     p.add_argument("--seed", type=int, default=None, help="seed every request (reproducible runs)")
-    p.add_argument("--aggregation", choices=AGGREGATIONS, default="last",
+    p.add_argument("--aggregation", choices=AGGREGATIONS, default=_BEAM.aggregation,
                    help="step rewards -> solution score (beam pruning and the BoN prediction)")
     p.add_argument("--plain-prompt", dest="plain_prompt", action="store_true",
                    help="prompt = problem + instruction as plain text (default: the policy's chat template)")
@@ -88,10 +91,10 @@ def add(sub: Any) -> None:
     p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="policy KV cache blocks of 16 tokens")
     p.add_argument("--prm-mode", dest="prm_mode", choices=["full", "cot", "code-no-exec", "direct"], default="cot",
                    help="GenPRM verification mode (default cot)")
-    p.add_argument("--majority", type=int, default=1, help="GenPRM rationales per step (Maj@N)")
+    p.add_argument("--majority", type=int, default=_core.VerifierConfig().majority, help="GenPRM rationales per step (Maj@N)")
     p.add_argument("--prm-max-tokens", dest="prm_max_tokens", type=int, default=None,
                    help="GenPRM token budget per step")
-    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=8, help="problems searched at once")
+    p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=_BEAM.max_problems_in_flight, help="problems searched at once")
     add_run(p, show="print each problem's prediction as it finishes", models="the models")
 
 

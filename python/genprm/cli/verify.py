@@ -20,21 +20,24 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
+from .. import _core
 from ..prm import GenPRM
 from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, start_job,
                   token_summary)
 
 # This module's docstring is `genprm verify -h`'s description: the overview of the whole command line.
 
+_D = _core.GenPRMOptions()  # the defaults, defined once in C++
+
 
 def add(sub: Any) -> None:
     v = add_command(sub, "verify", _verify, "reward every step of every solution in a JSONL file", __doc__)
     v.add_argument("--model", required=True, help="GenPRM checkpoint directory (HF format)")
     add_files(v, "{id, problem, steps}")
-    v.add_argument("--majority", type=int, default=1, help="rationales per step, rewards averaged (Maj@N)")
-    v.add_argument("--mode", choices=["full", "cot", "code-no-exec", "direct"], default="full")
+    v.add_argument("--majority", type=int, default=_D.verifier.majority, help="rationales per step, rewards averaged (Maj@N)")
+    v.add_argument("--mode", choices=["full", "cot", "code-no-exec", "direct"], default=_D.verifier.mode)
     add_device(v)
-    v.add_argument("--threshold", type=float, default=0.5, help="a step is wrong when its reward is below this")
+    v.add_argument("--threshold", type=float, default=_D.verifier.threshold, help="a step is wrong when its reward is below this")
     v.add_argument("--max-tokens", dest="max_tokens", type=int, default=None,
                    help="token budget per step (reference: 2048)")
     v.add_argument("--analyze-max-tokens", dest="analyze_max_tokens", type=int, default=None,
@@ -44,8 +47,8 @@ def add(sub: Any) -> None:
     v.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
     v.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=None,
                    help="solutions verified at once (default 32)")
-    v.add_argument("--code-timeout", dest="code_timeout", type=float, default=5.0,
-                   help="seconds per code block (reference: 5)")
+    v.add_argument("--code-timeout", dest="code_timeout", type=float, default=_D.sandbox.timeout_s,
+                   help="seconds per code block (default %(default)s, as the reference)")
     add_run(v, show="print each row's step rewards as it finishes")
 
 
