@@ -1,17 +1,16 @@
-// genprm._core evaluation metrics (torch-free).
+// genprm._core evaluation metrics (torch-free); reports are bound structs (bound.hpp).
+#include "bound.hpp"
 #include "common.hpp"
 #include "genprm/eval/bon.hpp"
 #include "genprm/eval/processbench.hpp"
 
 namespace genprm::bindings {
 
-namespace {
-py::object optional_float(const std::optional<double>& v) {
-  return v ? py::object(py::float_(*v)) : py::object(py::none());
-}
-}  // namespace
-
 void bind_eval(py::module_& m) {
+  bind_struct<eval::ProcessBenchScore>(m, "ProcessBenchScore", "acc_error / acc_correct / F1 of one subset.");
+  bind_struct<eval::ProcessBenchReport>(m, "ProcessBenchReport", "Per-subset scores and the average F1.");
+  bind_struct<eval::BonPoint>(m, "BonPoint", "Accuracy and hits per method at one N.");
+  bind_struct<eval::BonReport>(m, "BonReport", "Best-of-N accuracy curves.");
   m.def(
       "processbench_score",
       [](const std::vector<std::string>& subsets, const std::vector<int>& labels,
@@ -21,23 +20,7 @@ void bind_eval(py::module_& m) {
                          subsets.size(), labels.size(), rewards.size());
         std::vector<eval::ProcessBenchRow> rows(labels.size());
         for (size_t i = 0; i < rows.size(); ++i) rows[i] = {subsets[i], labels[i], rewards[i]};
-        const auto report = eval::score_processbench(rows, threshold);
-        py::dict out, per;
-        for (const auto& s : report.subsets) {
-          py::dict d;
-          d["error_rows"] = s.error_rows;
-          d["correct_rows"] = s.correct_rows;
-          d["error_hits"] = s.error_hits;
-          d["correct_hits"] = s.correct_hits;
-          d["acc_error"] = optional_float(s.acc_error);
-          d["acc_correct"] = optional_float(s.acc_correct);
-          d["f1"] = optional_float(s.f1);
-          per[py::str(s.subset)] = d;
-        }
-        out["subsets"] = per;
-        out["average_f1"] = optional_float(report.average_f1);
-        out["threshold"] = report.threshold;
-        return out;
+        return eval::score_processbench(rows, threshold);
       },
       py::arg("subsets"), py::arg("labels"), py::arg("rewards"), py::arg("threshold"));
 
@@ -59,24 +42,8 @@ void bind_eval(py::module_& m) {
           probs[p].ground_truth = ground_truths[p];
           for (size_t i = 0; i < answers[p].size(); ++i) probs[p].candidates.push_back({answers[p][i], rewards[p][i]});
         }
-        eval::BonReport rep;
-        {
-          py::gil_scoped_release nogil;
-          rep = eval::score_best_of_n(probs, sizes);
-        }
-        py::dict out;
-        out["methods"] = rep.methods;
-        out["problems"] = rep.problems;
-        py::list points;
-        for (const auto& pt : rep.points) {
-          py::dict d;
-          d["n"] = pt.n;
-          d["accuracy"] = pt.accuracy;
-          d["hits"] = pt.hits;
-          points.append(d);
-        }
-        out["points"] = points;
-        return out;
+        py::gil_scoped_release nogil;
+        return eval::score_best_of_n(probs, sizes);
       },
       py::arg("ids"), py::arg("ground_truths"), py::arg("answers"), py::arg("rewards"), py::arg("sizes"));
 }

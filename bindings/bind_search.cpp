@@ -33,42 +33,12 @@ py::dict vote_dict(const search::VoteResult& r) {
   return d;
 }
 
-/// A Python callable scorer(problem, solutions) -> per solution a list of rewards, or a dict with
-/// "rewards" or "value" (and optionally "critiques"), or an object with a `value` list
-/// (VerificationResult).
+/// A Python callable scorer(problem, solutions) -> one StepScores per solution
+/// (python/genprm/search.py normalises what a user's scorer returns).
 search::FunctionScorer python_scorer(py::object fn) {
   return search::FunctionScorer{[fn](const std::string& problem, const search::Solutions& sols) {
     py::gil_scoped_acquire gil;
-    py::object got = fn(problem, sols);
-    GENPRM_CHECK_ARG(py::isinstance<py::sequence>(got) && !py::isinstance<py::str>(got),
-                     "scorer: must return a list (one entry per solution), got {}",
-                     std::string(Py_TYPE(got.ptr())->tp_name));
-    auto seq = got.cast<py::sequence>();
-    GENPRM_CHECK_ARG(seq.size() == sols.size(), "scorer: returned {} entries for {} solutions", seq.size(),
-                     sols.size());
-    std::vector<search::StepScores> out(sols.size());
-    for (size_t i = 0; i < sols.size(); ++i) {
-      py::object item = seq[i];
-      try {
-        if (py::isinstance<py::dict>(item)) {
-          auto d = item.cast<py::dict>();
-          const char* key = d.contains("rewards") ? "rewards" : "value";
-          GENPRM_CHECK_ARG(d.contains(key), "scorer: entry {} is a dict without 'rewards'", i);
-          out[i].rewards = d[key].cast<std::vector<double>>();
-          if (d.contains("critiques") && !d["critiques"].is_none())
-            out[i].critiques = d["critiques"].cast<std::vector<std::string>>();
-        } else if (py::hasattr(item, "value") && !py::isinstance<py::sequence>(item)) {
-          out[i].rewards = item.attr("value").cast<std::vector<double>>();
-        } else {
-          out[i].rewards = item.cast<std::vector<double>>();
-        }
-      } catch (const py::cast_error&) {
-        throw ValueError(fmt::format("scorer: entry {} is not a list of rewards (floats)", i));
-      }
-      GENPRM_CHECK_ARG(out[i].rewards.size() == sols[i].size(),
-                       "scorer: entry {} has {} rewards for {} steps", i, out[i].rewards.size(), sols[i].size());
-    }
-    return out;
+    return fn(problem, sols).cast<std::vector<search::StepScores>>();
   }};
 }
 
@@ -234,6 +204,7 @@ void bind_search(py::module_& m) {
       },
       py::arg("answers"), py::arg("scores"));
 
+  bind_struct<search::StepScores>(m, "StepScores", "A scorer's rewards (and critiques) of one solution's steps.");
   bind_struct<search::BeamSearchOptions>(m, "BeamSearchOptions", "Step-level beam search: N beams, M samples each.");
   bind_struct<search::Beam>(m, "Beam", "One beam: its steps, rewards and score.");
   bind_struct<search::BeamIteration>(m, "BeamIteration", "One iteration: the candidates and their status.");

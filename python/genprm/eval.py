@@ -43,7 +43,9 @@ def processbench(rows: Iterable[Mapping[str, Any]], threshold: float = _core.Ver
         subsets.append(subset_of(row))
         labels.append(int(row["label"]))
         rewards.append([float(r) for r in row[rewards_key]])
-    return _core.processbench_score(subsets, labels, rewards, threshold)
+    report = _core.processbench_score(subsets, labels, rewards, threshold).to_dict()
+    report["subsets"] = {s.pop("subset"): s for s in report["subsets"]}
+    return report
 
 
 def _candidate_answer(c: Mapping[str, Any], where: str, answer_key: str) -> Optional[str]:
@@ -113,7 +115,7 @@ def best_of_n(rows: Iterable[Mapping[str, Any]], sizes: Optional[Sequence[int]] 
             n *= 2
         sizes.append(smallest)
     sizes = [int(n) for n in sizes]
-    out = _core.best_of_n_score(ids, truths, answers, rewards, sizes)
+    out = _core.best_of_n_score(ids, truths, answers, rewards, sizes).to_dict()
     methods = list(out["methods"])
     return {
         "sizes": sizes,

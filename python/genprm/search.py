@@ -131,12 +131,37 @@ def _policy_core(policy: Any):
     return core
 
 
+def _step_scores(fn: Callable) -> Callable:
+    """A user's scorer as the C++ side calls it: per solution a StepScores (rewards as a list, a
+    dict with "rewards" / "value" and optional "critiques", or a VerificationResult)."""
+    def score(problem: str, solutions: List[List[str]]) -> List[Any]:
+        got = fn(problem, solutions)
+        if isinstance(got, (str, bytes, Mapping)) or not isinstance(got, (Sequence, np.ndarray)):
+            raise ValueError(f"scorer: must return a list (one entry per solution), got {type(got).__name__}")
+        if len(got) != len(solutions):
+            raise ValueError(f"scorer: returned {len(got)} entries for {len(solutions)} solutions")
+        out = []
+        for i, (item, steps) in enumerate(zip(got, solutions)):
+            try:
+                rewards = _rewards_of(item, i, "rewards")
+            except (TypeError, ValueError):
+                raise ValueError(f"scorer: entry {i} is not a list of rewards (floats)") from None
+            if len(rewards) != len(steps):
+                raise ValueError(f"scorer: entry {i} has {len(rewards)} rewards for {len(steps)} steps")
+            critiques = item.get("critiques") if isinstance(item, Mapping) else None
+            out.append(_core.StepScores(rewards=rewards, critiques=list(critiques or ())))
+        return out
+    return score
+
+
 def _scorer_core(scorer: Any):
     core = getattr(scorer, "_core", None)
     if isinstance(core, _core.GenPRMCore):
         return core
-    if isinstance(scorer, _core.GenPRMCore) or callable(scorer):
+    if isinstance(scorer, _core.GenPRMCore):
         return scorer
+    if callable(scorer):
+        return _step_scores(scorer)
     raise ValueError(f"scorer must be a genprm.GenPRM or a callable (problem, solutions) -> rewards, "
                      f"got {type(scorer).__name__}")
 
@@ -533,7 +558,7 @@ def best_of_n_many(policy: Any, scorer: Any, problems: Sequence[Any], *, n: int 
         def verify(rows: List[Dict[str, Any]]) -> List[Any]:
             return [v._core_result() for v in prm.verify_many(rows, progress=False)]
     else:
-        _scorer_core(scorer)  # a callable, else ValueError
+        scorer = _scorer_core(scorer)  # a callable, else ValueError
     items = _problem_items(problems, tokenizer)
     # without `sampling`, max_tokens and seed join the keywords; a given one is used as is
     params = _sampling(sampling, temperature, top_p, top_k, max_tokens=max_tokens, seed=seed)

@@ -25,6 +25,7 @@
 #include "genprm/search/score.hpp"
 #include "genprm/search/select.hpp"
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm::eval {
 
@@ -43,12 +44,22 @@ struct BonPoint {
   int n = 0;
   std::map<std::string, double> accuracy;  ///< method -> percent
   std::map<std::string, size_t> hits;      ///< method -> problems solved
+
+  static auto fields() {
+    return std::make_tuple(field("n", &BonPoint::n), field("accuracy", &BonPoint::accuracy),
+                           field("hits", &BonPoint::hits));
+  }
 };
 
 struct BonReport {
   std::vector<std::string> methods;  ///< in reporting order
   std::vector<BonPoint> points;      ///< one per size, in the order given
   size_t problems = 0;
+
+  static auto fields() {
+    return std::make_tuple(field("methods", &BonReport::methods), field("points", &BonReport::points),
+                           field("problems", &BonReport::problems));
+  }
 };
 
 inline std::vector<std::string> bon_methods() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "genprm/util/error.hpp"
+#include "genprm/util/fields.hpp"
 
 namespace genprm::eval {
 
@@ -31,12 +32,26 @@ struct ProcessBenchScore {
   std::optional<double> acc_error;          ///< percent; nullopt when the subset has no such rows
   std::optional<double> acc_correct;        ///< percent; nullopt when the subset has no such rows
   std::optional<double> f1;                 ///< percent; nullopt when either accuracy is undefined
+
+  static auto fields() {
+    using S = ProcessBenchScore;
+    return std::make_tuple(field("subset", &S::subset), field("error_rows", &S::error_rows),
+                           field("correct_rows", &S::correct_rows), field("error_hits", &S::error_hits),
+                           field("correct_hits", &S::correct_hits), field("acc_error", &S::acc_error),
+                           field("acc_correct", &S::acc_correct), field("f1", &S::f1));
+  }
 };
 
 struct ProcessBenchReport {
   std::vector<ProcessBenchScore> subsets;  ///< sorted by subset name
   std::optional<double> average_f1;        ///< mean F1 over subsets where it is defined
   double threshold = 0.5;
+
+  static auto fields() {
+    using R = ProcessBenchReport;
+    return std::make_tuple(field("subsets", &R::subsets), field("average_f1", &R::average_f1),
+                           field("threshold", &R::threshold));
+  }
 };
 
 /// Index of the first reward below `threshold`, or -1 when there is none.

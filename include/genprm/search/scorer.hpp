@@ -36,6 +36,10 @@ namespace genprm::search {
 struct StepScores {
   std::vector<double> rewards;         ///< one per step
   std::vector<std::string> critiques;  ///< optional, one per step (e.g. GenPRM's analysis); may be empty
+
+  static auto fields() {
+    return std::make_tuple(field("rewards", &StepScores::rewards), field("critiques", &StepScores::critiques));
+  }
 };
 
 using ScoreCallback = std::function<void(std::vector<StepScores>)>;

@@ -188,7 +188,7 @@ void from_json_value(const Json& j, T& out, const std::string& path) {
     out = j.is_boolean() ? j.get<bool>() : j.get<int64_t>() != 0;
   } else if constexpr (std::is_arithmetic_v<T>) {
     GENPRM_CHECK_ARG(j.is_number() && (std::is_floating_point_v<T> || !j.is_number_float()),
-                     "{}: expected a {}, got {}", path, std::is_floating_point_v<T> ? "number" : "integer",
+                     "{}: expected {}, got {}", path, std::is_floating_point_v<T> ? "a number" : "an integer",
                      j.type_name());
     out = j.get<T>();
   } else {
