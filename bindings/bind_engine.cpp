@@ -24,69 +24,24 @@ void bind_engine(py::module_& m) {
                              "max_batch_tokens (chunked prefill), max_running_seqs, seed, prefix_caching.");
   bind_struct<EngineStats>(m, "EngineStats", "Engine counters (Engine.stats() returns them as a dict).");
 
-  py::class_<TokenLogprobs>(m, "TokenLogprobs")
-      .def_readonly("token", &TokenLogprobs::token)
-      .def_readonly("logprob", &TokenLogprobs::logprob)
-      .def_readonly("top", &TokenLogprobs::top, "top-k alternatives [(token id, logprob)], best first")
-      .def_readonly("tracked", &TokenLogprobs::tracked, "one per SamplingParams.tracked_token_ids")
-      .def("__repr__", [](const TokenLogprobs& t) {
-        return fmt::format("TokenLogprobs(token={}, logprob={:.4f}, top={}, tracked={})", t.token, t.logprob,
-                           t.top.size(), t.tracked.size());
-      });
-
-  py::class_<SampleOutput>(m, "SampleOutput")
-      .def_readonly("token_ids", &SampleOutput::token_ids)
-      .def_readonly("text", &SampleOutput::text)
-      .def_readonly("finish_reason", &SampleOutput::finish_reason)
-      .def_property_readonly("stop_reason", [](const SampleOutput& s) -> py::object {
-        if (s.stop_reason.empty()) return py::none();
-        return py::str(s.stop_reason);
-      })
-      .def_property_readonly("logprobs", [](const SampleOutput& s) -> py::object {
-        if (s.logprobs.empty()) return py::none();
-        return py::cast(s.logprobs);
-      })
-      .def("__repr__", [](const SampleOutput& s) {
-        return fmt::format("SampleOutput(tokens={}, finish_reason='{}', text={}B)", s.token_ids.size(), s.finish_reason,
-                           s.text.size());
-      });
-
-  auto first = [](const GenerationOutput& o) -> const SampleOutput& {
-    GENPRM_CHECK(!o.samples.empty(), "request {} has no sample: {}", o.request_id, o.error);
-    return o.samples.front();
-  };
-  py::class_<GenerationOutput>(m, "GenerationOutput")
-      .def_readonly("request_id", &GenerationOutput::request_id)
-      .def_readonly("prompt_ids", &GenerationOutput::prompt_ids)
-      .def_readonly("cached_prompt_tokens", &GenerationOutput::cached_prompt_tokens)
-      .def_readonly("samples", &GenerationOutput::samples, "the n samples, in sample order")
-      .def_property_readonly("error", [](const GenerationOutput& o) -> py::object {
-        if (o.error.empty()) return py::none();
-        return py::str(o.error);
-      })
-      .def_property_readonly("token_ids", [first](const GenerationOutput& o) { return first(o).token_ids; })
-      .def_property_readonly("text", [first](const GenerationOutput& o) { return first(o).text; })
-      .def_property_readonly("finish_reason", [first](const GenerationOutput& o) { return first(o).finish_reason; })
-      .def_property_readonly("stop_reason", [first](const GenerationOutput& o) -> py::object {
-        const auto& s = first(o);
-        if (s.stop_reason.empty()) return py::none();
-        return py::str(s.stop_reason);
-      })
-      .def_property_readonly("logprobs", [first](const GenerationOutput& o) -> py::object {
-        const auto& s = first(o);
-        if (s.logprobs.empty()) return py::none();
-        return py::cast(s.logprobs);
-      })
-      .def("__repr__", [](const GenerationOutput& o) {
-        return fmt::format("GenerationOutput(request_id={}, prompt={} tokens, samples={}{})", o.request_id,
-                           o.prompt_ids.size(), o.samples.size(), o.error.empty() ? "" : ", error=" + o.error);
-      });
+  bind_struct<TokenLogprobs>(m, "TokenLogprobs",
+                             "Log-probabilities at one generated position: token, logprob, top [(id, logprob)] "
+                             "(best first), tracked (one per SamplingParams.tracked_token_ids).");
+  bind_struct<SampleOutput>(m, "SampleOutput", "One sample: token_ids, text, finish_reason, stop_reason, logprobs.");
+  // The first sample's fields on the output itself (the whole answer when n == 1).
+  auto out = bind_struct<GenerationOutput>(m, "GenerationOutput", "One request's result: its n samples.");
+  for (const char* name : {"token_ids", "text", "finish_reason", "stop_reason", "logprobs"}) {
+    out.def_property_readonly(name, [name](const GenerationOutput& o) -> py::object {
+      GENPRM_CHECK(!o.samples.empty(), "request {} has no sample: {}", o.request_id, o.error);
+      return py::cast(o.samples.front()).attr(name);
+    });
+  }
 
   py::class_<PyEngine>(m, "Engine")
-      .def(py::init<const std::string&, const std::string&, const std::string&, const EngineOptions&,
-                    std::optional<std::string>>(),
+      .def(py::init<const std::string&, const std::string&, const std::string&, EngineOptions,
+                    const std::optional<std::string>&, bool>(),
            py::arg("model_dir"), py::arg("device"), py::arg("dtype"), py::arg("options"),
-           py::arg("tokenizer_dir") = py::none())
+           py::arg("tokenizer_dir") = py::none(), py::arg("require_tokenizer") = false)
       .def(
           "submit",
           [](PyEngine& e, py::object prompt, const SamplingParams& params, int n, py::object on_done,
@@ -111,8 +66,14 @@ void bind_engine(py::module_& m) {
       .def("cancel", [](PyEngine& e, uint64_t id) { e.engine().cancel(id); }, py::arg("request_id"))
       .def("idle", [](PyEngine& e) { return e.engine().idle(); })
       .def("stats", [](PyEngine& e) { return fields_dict(e.engine().stats()); })
-      .def_property_readonly("has_tokenizer", &PyEngine::has_tokenizer)
-      .def("decode", &PyEngine::decode, py::arg("ids"))
+      .def_property_readonly("has_tokenizer", [](const PyEngine& e) { return e.tokenizer() != nullptr; })
+      .def(
+          "decode",
+          [](const PyEngine& e, const std::vector<int32_t>& ids) {
+            GENPRM_CHECK_ARG(e.tokenizer() != nullptr, "Engine: no tokenizer");
+            return e.tokenizer()->decode(ids);
+          },
+          py::arg("ids"))
       .def_property_readonly("vocab_size", [](PyEngine& e) { return e.model().config().vocab_size; })
       .def_property_readonly("device", [](PyEngine& e) { return e.model().device().str(); })
       .def_property_readonly("dtype", [](PyEngine& e) { return dtype_name(e.model().dtype()); });

@@ -47,41 +47,19 @@ void bind_tokenizer(py::module_& m) {
       .def_static("from_pretrained", &Tokenizer::from_pretrained, py::arg("model_dir"),
                   py::call_guard<py::gil_scoped_release>(),
                   "Loads model_dir/tokenizer.json and model_dir/tokenizer_config.json.")
-      .def(
-          "encode",
-          [](const Tokenizer& t, std::string_view text, bool add_special_tokens) {
-            std::vector<int32_t> ids;
-            {
-              py::gil_scoped_release release;
-              ids = t.encode(text, add_special_tokens);
-            }
-            return ids;
-          },
-          py::arg("text"), py::arg("add_special_tokens") = false)
-      .def(
-          "encode_bytes",
-          [](const Tokenizer& t, const py::bytes& data, bool add_special_tokens) {
-            const std::string_view text = data;
-            std::vector<int32_t> ids;
-            {
-              py::gil_scoped_release release;
-              ids = t.encode(text, add_special_tokens);
-            }
-            return ids;
-          },
-          py::arg("data"), py::arg("add_special_tokens") = false,
-          "Encodes UTF-8 bytes; invalid sequences become U+FFFD (one per maximal ill-formed subpart).")
+      .def("encode", &Tokenizer::encode, py::arg("text"), py::arg("add_special_tokens") = false,
+           py::call_guard<py::gil_scoped_release>())
+      .def("encode_bytes", &Tokenizer::encode, py::arg("data"), py::arg("add_special_tokens") = false,
+           py::call_guard<py::gil_scoped_release>(),
+           "Encodes UTF-8 bytes; invalid sequences become U+FFFD (one per maximal ill-formed subpart).")
       .def(
           "encode_batch",
           [](const Tokenizer& t, const std::vector<std::string>& texts, bool add_special_tokens) {
-            std::vector<std::vector<int32_t>> out(texts.size());
-            {
-              py::gil_scoped_release release;
-              for (size_t i = 0; i < texts.size(); ++i) out[i] = t.encode(texts[i], add_special_tokens);
-            }
+            std::vector<std::vector<int32_t>> out;
+            for (const auto& text : texts) out.push_back(t.encode(text, add_special_tokens));
             return out;
           },
-          py::arg("texts"), py::arg("add_special_tokens") = false)
+          py::arg("texts"), py::arg("add_special_tokens") = false, py::call_guard<py::gil_scoped_release>())
       .def("decode", &Tokenizer::decode, py::arg("ids"), py::arg("skip_special_tokens") = false)
       .def("token_to_id", &Tokenizer::token_to_id, py::arg("token"))
       .def("id_to_token", &Tokenizer::try_id_to_token, py::arg("id"), "None when the id is not in the vocabulary.")

@@ -18,6 +18,18 @@ namespace genprm::bindings {
 template <typename T>
 py::object to_python(const T& v, bool as_dict);
 
+/// One field's value as Python, with its flags (kBoolAsInt, kNoneIfEmpty).
+template <typename Fl, typename T>
+py::object field_to_python(const Fl& f, const T& v, bool as_dict) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (f.flags & kBoolAsInt) return py::int_(v ? 1 : 0);
+  }
+  if constexpr (is_vector<T>::value || std::is_same_v<T, std::string>) {
+    if ((f.flags & kNoneIfEmpty) && v.empty()) return py::none();
+  }
+  return to_python(v, as_dict);
+}
+
 /// Writes the fields of `s` into `d` (as to_dict: nested structs as dicts).
 template <typename S>
 void write_fields(const S& s, py::dict& d) {
@@ -28,10 +40,7 @@ void write_fields(const S& s, py::dict& d) {
     if constexpr (has_fields_v<T>) {
       if (f.flags & kFlatten) return write_fields(v, d);
     }
-    if constexpr (std::is_same_v<T, bool>) {
-      if (f.flags & kBoolAsInt) return void(d[f.name] = py::int_(v ? 1 : 0));
-    }
-    d[f.name] = to_python(v, true);
+    d[f.name] = field_to_python(f, v, true);
   });
 }
 
@@ -193,11 +202,11 @@ py::class_<S> bind_struct(py::module_& m, const char* name, const char* doc) {
     names.emplace_back(f.name);
     c.def_property(
         f.name,
-        [mem](py::object self) -> py::object {
+        [f](py::object self) -> py::object {
           S& s = self.cast<S&>();
           if constexpr (has_fields_v<T>)  // nested options stay editable in place: o.sampling.top_p = 0.9
-            return py::cast(&(s.*mem), py::return_value_policy::reference_internal, self);
-          return to_python(s.*mem, false);
+            return py::cast(&(s.*(f.member)), py::return_value_policy::reference_internal, self);
+          return field_to_python(f, s.*(f.member), false);
         },
         [mem, path](S& s, const py::object& v) { from_python(v, s.*mem, path, true); }, f.doc);
   });

@@ -59,6 +59,12 @@ struct TokenLogprobs {
   float logprob = 0.0f;                          ///< of the sampled token
   std::vector<std::pair<int32_t, float>> top;    ///< top-k alternatives, best first
   std::vector<float> tracked;                    ///< one per SamplingParams::tracked_token_ids
+
+  static auto fields() {
+    using T = TokenLogprobs;
+    return std::make_tuple(field("token", &T::token), field("logprob", &T::logprob), field("top", &T::top),
+                           field("tracked", &T::tracked));
+  }
 };
 
 struct GenerationRequest {
@@ -78,6 +84,14 @@ struct SampleOutput {
   std::string finish_reason;       ///< "stop" (stop string, stop token or EOS), "length", "abort"
   std::string stop_reason;         ///< the matched stop string or token id as text; empty else
   std::vector<TokenLogprobs> logprobs;  ///< one per generated token when requested
+
+  static auto fields() {
+    using S = SampleOutput;
+    return std::make_tuple(field("token_ids", &S::token_ids), field("text", &S::text),
+                           field("finish_reason", &S::finish_reason),
+                           field("stop_reason", &S::stop_reason, "", kNoneIfEmpty),
+                           field("logprobs", &S::logprobs, "", kNoneIfEmpty));
+  }
 };
 
 struct GenerationOutput {
@@ -86,6 +100,13 @@ struct GenerationOutput {
   size_t cached_prompt_tokens = 0;  ///< prompt tokens found in the prefix cache at admission
   std::vector<SampleOutput> samples;  ///< n of them, in sample order
   std::string error;                  ///< non-empty when the request failed
+
+  static auto fields() {
+    using G = GenerationOutput;
+    return std::make_tuple(field("request_id", &G::request_id), field("prompt_ids", &G::prompt_ids),
+                           field("cached_prompt_tokens", &G::cached_prompt_tokens), field("samples", &G::samples),
+                           field("error", &G::error, "", kNoneIfEmpty));
+  }
 };
 
 using GenerationCallback = std::function<void(GenerationOutput)>;

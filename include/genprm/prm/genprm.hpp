@@ -70,12 +70,9 @@ class GenPRM {
   /// ValueError naming the file for anything malformed or missing.
   GenPRM(const std::string& model_dir, GenPRMOptions opts)
       : opts_(std::move(opts)),
-        tokenizer_(Tokenizer::from_pretrained(model_dir)),
-        model_(std::make_unique<Qwen2Model>(
-            Qwen2Model::load(model_dir, parse_device(opts_.device), parse_dtype(opts_.dtype)))),
-        engine_(std::make_unique<Engine>(*model_, text_codec(tokenizer_), opts_.engine)),
+        served_(model_dir, opts_.device, opts_.dtype, opts_.engine, std::nullopt, /*require_tokenizer=*/true),
         sandbox_(std::make_unique<LazySandbox>(opts_.sandbox)),
-        verifier_(std::make_unique<Verifier_>(*engine_, *sandbox_, make_tokenizer_ops(tokenizer_),
+        verifier_(std::make_unique<Verifier_>(served_.engine(), *sandbox_, make_tokenizer_ops(tokenizer()),
                                               opts_.verifier)) {}
 
   SolutionResult verify(SolutionInput input) { return verifier_->verify(std::move(input)); }
@@ -86,17 +83,15 @@ class GenPRM {
     return verifier_->verify_many(std::move(inputs), on_result);
   }
 
-  EngineStats engine_stats() const { return engine_->stats(); }
+  EngineStats engine_stats() const { return served_.engine().stats(); }
   const GenPRMOptions& options() const { return opts_; }
-  const Tokenizer& tokenizer() const { return tokenizer_; }
-  Engine& engine() { return *engine_; }
+  const Tokenizer& tokenizer() const { return *served_.tokenizer(); }
+  Engine& engine() { return served_.engine(); }
   LazySandbox& sandbox() { return *sandbox_; }
 
  private:
   GenPRMOptions opts_;
-  Tokenizer tokenizer_;
-  std::unique_ptr<Qwen2Model> model_;
-  std::unique_ptr<Engine> engine_;
+  ServedModel served_;
   std::unique_ptr<LazySandbox> sandbox_;
   std::unique_ptr<Verifier_> verifier_;
 };

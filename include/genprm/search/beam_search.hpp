@@ -237,25 +237,23 @@ class BeamSearch
   /// gen.poll(), the scorer's poll() or `on_result` itself cannot be pinned on one problem: they
   /// end the whole run.
   void run_many_async(std::vector<BeamProblem> problems, const std::function<void(BeamProblemResult)>& on_result) {
-    auto ready = std::make_shared<detail::BeamReady>();
-    detail::run_problems<BeamSearchResult, detail::BeamTask>(
-        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
-        [&](size_t index, BeamProblem p) {
-          auto t = std::make_shared<detail::BeamTask>();
-          t->index = index;
-          t->problem = std::move(p.problem);
-          t->prompt = std::move(p.prompt);
-          t->seed = p.seed ? p.seed : opts_.seed;
-          t->live.assign(1, Beam{});  // the prompt itself
-          begin_iteration(t, ready);
-        },
-        [&](const TaskPtr& t, auto&) { return advance(t, ready); }, on_result, "beam_search");
+    this->template run_tasks<detail::BeamTask>(std::move(problems), on_result);
   }
 
-
  private:
+  friend Base;
   using TaskPtr = std::shared_ptr<detail::BeamTask>;
   using ReadyPtr = std::shared_ptr<detail::BeamReady>;
+
+  void start(size_t index, BeamProblem p, const ReadyPtr& ready) {
+    auto t = std::make_shared<detail::BeamTask>();
+    t->index = index;
+    t->problem = std::move(p.problem);
+    t->prompt = std::move(p.prompt);
+    t->seed = p.seed ? p.seed : opts_.seed;
+    t->live.assign(1, Beam{});  // the prompt itself
+    begin_iteration(t, ready);
+  }
 
 
   /// Submits one request per live beam (iteration 1: the prompt, n = N; later: n = M).
@@ -293,7 +291,8 @@ class BeamSearch
   }
 
   /// Handles the event a problem waited for; true when the problem is finished (or failed).
-  bool advance(const TaskPtr& t, const ReadyPtr& ready) {
+  template <typename Flight>
+  bool advance(const TaskPtr& t, const ReadyPtr& ready, Flight&) {
     if (t->failure) return true;
     try {
       if (!t->scoring) {

@@ -193,14 +193,11 @@ class BestOfN
   /// problem's outcome in completion order. A failing problem (generation error, a scorer that
   /// throws, fails the batch or answers wrongly) reports its error there and the others go on.
   void run_many_async(std::vector<BestOfNProblem> problems, const std::function<void(BestOfNProblemResult)>& on_result) {
-    auto ready = std::make_shared<detail::BestOfNReady>();
-    detail::run_problems<BestOfNResult, detail::BestOfNTask>(
-        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
-        [&](size_t index, BestOfNProblem p) { start(index, std::move(p), ready); },
-        [&](const TaskPtr& t, auto& flight) { return advance(t, ready, flight); }, on_result, "best_of_n");
+    this->template run_tasks<detail::BestOfNTask>(std::move(problems), on_result);
   }
 
  private:
+  friend Base;
   using TaskPtr = std::shared_ptr<detail::BestOfNTask>;
   using ReadyPtr = std::shared_ptr<detail::BestOfNReady>;
 

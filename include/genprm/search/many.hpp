@@ -126,6 +126,20 @@ class ManyProblems {
   /// One problem through run_many_async: its result, or its failure thrown (its own type).
   Result run_problem(Problem p) { return run_one<Result>(std::move(p), async(), who_); }
 
+  /// The body of every Derived::run_many_async: Derived's start(index, problem, ready) makes a
+  /// problem's Task and submits its first work; advance(task, ready, flight) moves it on and
+  /// returns true when it is finished (see run_problems).
+  template <typename Task>
+  void run_tasks(std::vector<Problem> problems, const std::function<void(ProblemResult<Result>)>& on_result) {
+    auto ready = std::make_shared<ReadyQueue<Task>>();
+    auto& self = static_cast<Derived&>(*this);
+    run_problems<Result, Task>(
+        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
+        [&](size_t index, Problem p) { self.start(index, std::move(p), ready); },
+        [&](const std::shared_ptr<Task>& t, auto& flight) { return self.advance(t, ready, flight); }, on_result,
+        who_);
+  }
+
   Gen& gen_;
   Scorer& scorer_;
   Options opts_;

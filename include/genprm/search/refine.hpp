@@ -175,25 +175,23 @@ class Refiner
   /// with score(problem, solutions, done, fail) can fail only its problem. Exceptions from
   /// gen.poll(), the scorer's poll() or `on_result` end the whole run.
   void run_many_async(std::vector<RefineProblem> problems, const std::function<void(RefineProblemResult)>& on_result) {
-    auto ready = std::make_shared<detail::RefineReady>();
-    detail::run_problems<RefineResult, detail::RefineTask>(
-        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
-        [&](size_t index, RefineProblem p) {
-          auto t = std::make_shared<detail::RefineTask>();
-          t->index = index;
-          t->problem = std::move(p.problem);
-          t->initial = std::move(p.initial);
-          t->seed = p.seed ? p.seed : opts_.seed;
-          t->turn.prompt = std::move(p.prompt);
-          begin_turn(t, ready);
-        },
-        [&](const TaskPtr& t, auto&) { return advance(t, ready); }, on_result, "refine");
+    this->template run_tasks<detail::RefineTask>(std::move(problems), on_result);
   }
 
-
  private:
+  friend Base;
   using TaskPtr = std::shared_ptr<detail::RefineTask>;
   using ReadyPtr = std::shared_ptr<detail::RefineReady>;
+
+  void start(size_t index, RefineProblem p, const ReadyPtr& ready) {
+    auto t = std::make_shared<detail::RefineTask>();
+    t->index = index;
+    t->problem = std::move(p.problem);
+    t->initial = std::move(p.initial);
+    t->seed = p.seed ? p.seed : opts_.seed;
+    t->turn.prompt = std::move(p.prompt);
+    begin_turn(t, ready);
+  }
 
 
   std::string join(const std::vector<std::string>& steps) const {
@@ -240,7 +238,8 @@ class Refiner
   }
 
   /// Handles the event a problem waited for; true when the problem is finished (or failed).
-  bool advance(const TaskPtr& t, const ReadyPtr& ready) {
+  template <typename Flight>
+  bool advance(const TaskPtr& t, const ReadyPtr& ready, Flight&) {
     if (t->failure) return true;
     try {
       if (!t->scoring) {

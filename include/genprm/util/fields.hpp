@@ -28,6 +28,7 @@ enum FieldFlags : unsigned {
   kOmitEmpty = 1,  ///< an empty vector is left out (an option that is off by default)
   kFlatten = 2,    ///< a nested struct's fields are written into the parent
   kBoolAsInt = 4,  ///< a bool is written as 0 / 1 (labels, as the reference writes them)
+  kNoneIfEmpty = 8,  ///< an empty string or vector is written as null / None ("no stop reason")
 };
 
 template <typename S, typename T>
@@ -119,6 +120,9 @@ void write_fields(const S& s, Json& out) {
     }
     if constexpr (std::is_same_v<T, bool>) {
       if (f.flags & kBoolAsInt) return void(out[f.name] = v ? 1 : 0);
+    }
+    if constexpr (is_vector<T>::value || std::is_same_v<T, std::string>) {
+      if ((f.flags & kNoneIfEmpty) && v.empty()) return void(out[f.name] = nullptr);
     }
     out[f.name] = to_json_value(v);
   });
