@@ -32,6 +32,31 @@ inline VerifyMode parse_mode(const std::string& s) {
   throw ValueError(fmt::format("mode '{}' is not one of full, cot, code-no-exec, direct", s));
 }
 
+/// How the reward of one rationale is read from its final generation (reward.hpp).
+///   exact (default): r = p(Yes) / (p(Yes) + p(No)) from the tracked (exact) log-probabilities at
+///     the token after the last `\boxed{` of the final generation.
+///   reference: the reference's get_reward_score bit for bit: the decision from the first
+///     case-insensitive `(Yes|No)\}` match in the whole step text, the log-probabilities at the
+///     last occurrence of that token in the final generation, from the top-`reference_top_logprobs`
+///     list (float32, processed as vLLM V0 reports them), the list's smallest value for the other
+///     token when it is missing; 0.5 when nothing matches, and 0.5 with PathResult::reward_note
+///     where the reference would raise.
+enum class RewardMode { exact, reference };
+
+inline const char* reward_mode_name(RewardMode m) {
+  switch (m) {
+    case RewardMode::exact: return "exact";
+    case RewardMode::reference: return "reference";
+  }
+  return "?";
+}
+
+inline RewardMode parse_reward_mode(const std::string& s) {
+  if (s == "exact") return RewardMode::exact;
+  if (s == "reference") return RewardMode::reference;
+  throw ValueError(fmt::format("reward '{}' is not one of exact, reference", s));
+}
+
 inline bool mode_analyzes(VerifyMode m) { return m != VerifyMode::direct; }
 inline bool mode_verifies(VerifyMode m) {
   return m == VerifyMode::full || m == VerifyMode::code_no_exec;
@@ -70,6 +95,10 @@ struct VerifierConfig {
   /// The reference sets VLLM_USE_V1=0: vLLM V0 returns log-probabilities of the processed
   /// distribution (after temperature, top-k and top-p), so p(Yes)/(p(Yes)+p(No)) is read there.
   bool processed_logprobs = true;
+  /// How the reward is read (RewardMode above). reference makes every stage-2 and fallback
+  /// request also return the top `reference_top_logprobs` log-probabilities per token.
+  RewardMode reward = RewardMode::exact;
+  int reference_top_logprobs = 20;  ///< the reference's SamplingParams(logprobs=20)
   std::optional<uint64_t> seed;  ///< when set, every request gets a seed derived from it and the content verified
 
   // Budgets.
@@ -92,6 +121,15 @@ struct VerifierConfig {
   /// true: step t+1 starts as soon as path 0 of step t is done (it only needs that text);
   /// false: it waits for all N paths of step t.
   bool start_next_step_early = true;
+  /// false (default): the N paths of a step run concurrently, their code blocks interleaved in
+  /// the solution's one namespace. true: as the reference's Maj@N loop, path k starts when path
+  /// k-1 is done, so path k's code sees the variables of paths 1..k-1, and step t+1 starts when
+  /// all paths of step t are done (start_next_step_early is then ignored). Solutions still run
+  /// concurrently. Not with first_stage_as_one_request.
+  bool sequential_paths = false;
+
+  /// Whether step t+1 may start when path 0 of step t is done.
+  bool next_step_starts_early() const { return start_next_step_early && !sequential_paths; }
 
   int analyze_budget() const { return analyze_max_tokens > 0 ? analyze_max_tokens : max_tokens; }
 
@@ -114,6 +152,11 @@ struct VerifierConfig {
                      max_solutions_in_flight);
     GENPRM_CHECK_ARG(temperature >= 0.0f, "temperature must be >= 0, got {}", temperature);
     GENPRM_CHECK_ARG(top_p > 0.0f && top_p <= 1.0f, "top_p must be in (0, 1], got {}", top_p);
+    GENPRM_CHECK_ARG(reference_top_logprobs >= 1, "reference_top_logprobs must be >= 1, got {}",
+                     reference_top_logprobs);
+    GENPRM_CHECK_ARG(!(sequential_paths && first_stage_as_one_request),
+                     "sequential_paths runs the paths of a step one after another; it cannot be "
+                     "combined with first_stage_as_one_request (one request for all N analyses)");
   }
 };
 

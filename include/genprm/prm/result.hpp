@@ -29,8 +29,11 @@ struct CodeRun {
 struct PathResult {
   double reward = 0.5;
   bool judgement_found = false;  ///< a judgement position existed (else reward is 0.5)
-  std::string judgement;         ///< the sampled text inside \boxed{...}
+  std::string judgement;         ///< the sampled text inside \boxed{...} (reward = reference: the matched word)
   double p_yes = 0.0, p_no = 0.0;
+  /// Non-empty where the read-out could not follow the reference (reward = reference: the
+  /// reference would raise here; the reward is then 0.5). Says what happened.
+  std::string reward_note;
   std::string text;              ///< the whole verification (assistant turn) text
   std::vector<CodeRun> code;
   int rounds = 0;        ///< stage-2 generations (reference: cur_time)
@@ -46,6 +49,9 @@ struct StepResult {
   int step = 0;           ///< 1-based
   std::string paragraph;  ///< the step text that was verified (user turn t)
   double reward = 0.5;    ///< mean of the paths' rewards
+  /// "path {i}: {note}" for each path with a PathResult::reward_note, joined by "; "; empty when
+  /// none: a non-empty note marks a step whose reward the reference could not have computed.
+  std::string reward_note;
   std::vector<PathResult> paths;
   long prompt_tokens = 0;  ///< tokens of the step's first prompt
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache (earlier steps' KV)
@@ -82,6 +88,16 @@ inline int first_below(const std::vector<double>& rewards, double threshold) {
   return -1;
 }
 
+/// StepResult::reward_note of these paths (0-based path numbers).
+inline std::string step_reward_note(const std::vector<PathResult>& paths) {
+  std::string note;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (paths[i].reward_note.empty()) continue;
+    note += fmt::format("{}path {}: {}", note.empty() ? "" : "; ", i, paths[i].reward_note);
+  }
+  return note;
+}
+
 inline Json to_json(const CodeRun& c) {
   return Json{{"code", c.code}, {"output", c.output}, {"executed", c.executed}, {"ok", c.ok},
               {"timed_out", c.timed_out}, {"state_reset", c.state_reset}, {"order", c.order},
@@ -93,7 +109,7 @@ inline Json to_json(const PathResult& p) {
   for (const auto& c : p.code) code.push_back(to_json(c));
   return Json{{"reward", p.reward}, {"judgement_found", p.judgement_found},
               {"judgement", p.judgement}, {"p_yes", p.p_yes}, {"p_no", p.p_no},
-              {"text", p.text}, {"code", code}, {"rounds", p.rounds},
+              {"reward_note", p.reward_note}, {"text", p.text}, {"code", code}, {"rounds", p.rounds},
               {"fallbacks", p.fallbacks}, {"requests", p.requests},
               {"generated_tokens", p.generated_tokens}, {"prompt_tokens", p.prompt_tokens},
               {"cached_prompt_tokens", p.cached_prompt_tokens},
@@ -103,7 +119,8 @@ inline Json to_json(const PathResult& p) {
 inline Json to_json(const StepResult& s) {
   Json paths = Json::array();
   for (const auto& p : s.paths) paths.push_back(to_json(p));
-  return Json{{"step", s.step}, {"paragraph", s.paragraph}, {"reward", s.reward}, {"paths", paths},
+  return Json{{"step", s.step}, {"paragraph", s.paragraph}, {"reward", s.reward},
+              {"reward_note", s.reward_note}, {"paths", paths},
               {"prompt_tokens", s.prompt_tokens}, {"cached_prompt_tokens", s.cached_prompt_tokens},
               {"seconds", s.seconds}};
 }
@@ -166,6 +183,7 @@ inline SolutionResult solution_result_from_json(const Json& j) {
     st.step = detail::json_field<int>(js, "step", "verification result step");
     st.paragraph = detail::json_field<std::string>(js, "paragraph", "verification result step");
     st.reward = detail::json_field<double>(js, "reward", "verification result step");
+    st.reward_note = detail::json_field_or<std::string>(js, "reward_note", "");
     st.prompt_tokens = detail::json_field_or<long>(js, "prompt_tokens", 0);
     st.cached_prompt_tokens = detail::json_field_or<long>(js, "cached_prompt_tokens", 0);
     st.seconds = detail::json_field_or<double>(js, "seconds", 0.0);
@@ -177,6 +195,7 @@ inline SolutionResult solution_result_from_json(const Json& j) {
       p.judgement = detail::json_field_or<std::string>(jp, "judgement", "");
       p.p_yes = detail::json_field_or<double>(jp, "p_yes", 0.0);
       p.p_no = detail::json_field_or<double>(jp, "p_no", 0.0);
+      p.reward_note = detail::json_field_or<std::string>(jp, "reward_note", "");
       p.rounds = detail::json_field_or<int>(jp, "rounds", 0);
       p.fallbacks = detail::json_field_or<int>(jp, "fallbacks", 0);
       p.requests = detail::json_field_or<int>(jp, "requests", 0);

@@ -213,7 +213,7 @@ struct FakeExecutor {
       size_t eq = line.find(" = ");
       if (eq != std::string::npos) ns[line.substr(0, eq)] = line.substr(eq + 3);
     }
-    r.output = prm::detail::py_strip(out);
+    r.output = py_strip(out);
     return r;
   }
 
