@@ -29,17 +29,26 @@ def reference_block(text):
     return found[-1].strip() if found else None
 
 
-def reference_execute(code, namespace):
-    """CodeExecutor.execute's body (the SIGALRM timer left out)."""
-    try:
+class ReferenceCodeExecutor:
+    """The reference's CodeExecutor.execute(text): extraction, then the block under
+    redirect_stdout(io.StringIO()) (its 5 s SIGALRM timer left out: no block here loops)."""
+
+    def __init__(self):
+        self.namespace = {}
+
+    def execute(self, text):
+        code_block = reference_block(text)
+        if code_block is None:
+            return "Code format error: No code found."
         f = io.StringIO()
-        with contextlib.redirect_stdout(f):
-            exec(code, namespace)
-        return f.getvalue().strip()
-    except TimeoutError as te:
-        return f"Code execute time out: {te}"
-    except Exception as e:  # noqa: BLE001 (the reference's catch)
-        return f"Code execute Error: {type(e).__name__}: {e}"
+        try:
+            with contextlib.redirect_stdout(f):
+                exec(code_block, self.namespace)
+            return f.getvalue().strip()
+        except TimeoutError as te:
+            return f"Code execute time out: {te}"
+        except Exception as e:  # noqa: BLE001 (the reference's catch)
+            return f"Code execute Error: {type(e).__name__}: {e}"
 
 
 def test_python_whitespace_table_is_the_one_the_cpp_side_uses():
@@ -99,11 +108,20 @@ BLOCKS = [
 ]
 
 
+def genprm_execute(sb, text):
+    """What genprm's verifier appends for `text`: the no-code message, or the block's run."""
+    code = genprm.last_python_block(text)
+    return "Code format error: No code found." if code is None else sb.run(code)
+
+
 def test_in_band_texts_are_the_reference_executors():
-    namespace = {}
+    reference = ReferenceCodeExecutor()
     with Sandbox(timeout=5.0, workers=1) as sb:
         for code in BLOCKS:
-            assert sb.run(code) == reference_execute(code, namespace), code
+            text = f"```python\u3000\n{code}\n\u00a0```\n"
+            assert genprm_execute(sb, text) == reference.execute(text), code
+        for text in ["no block", "```python\nprint(1)", "```python\n\u2028```"]:
+            assert genprm_execute(sb, text) == reference.execute(text), ascii(text)
 
 
 @pytest.mark.parametrize("text", [

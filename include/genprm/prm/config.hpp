@@ -1,6 +1,7 @@
 #pragma once
 // GenPRM verifier configuration. Every default is the reference's (RyanLiu112/GenPRM,
 // src/prm_evaluation/genprm_inference.py and prm_evaluate.py); all of them can be changed.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,23 +15,44 @@ namespace genprm::prm {
 /// cot = --analyze, code_no_exec = --analyze --verify, direct = no flag.
 enum class VerifyMode { full, cot, code_no_exec, direct };
 
-inline const char* mode_name(VerifyMode m) {
-  switch (m) {
-    case VerifyMode::full: return "full";
-    case VerifyMode::cot: return "cot";
-    case VerifyMode::code_no_exec: return "code-no-exec";
-    case VerifyMode::direct: return "direct";
-  }
+namespace detail {
+/// One spelling of an enum value; `alias` spellings parse but are not the value's name.
+template <typename E>
+struct Spelling {
+  E value;
+  const char* text;
+  bool alias = false;
+};
+
+template <typename E, size_t N>
+const char* name_in(const Spelling<E> (&table)[N], E value) {
+  for (const auto& s : table)
+    if (s.value == value && !s.alias) return s.text;
   return "?";
 }
 
-inline VerifyMode parse_mode(const std::string& s) {
-  if (s == "full") return VerifyMode::full;
-  if (s == "cot") return VerifyMode::cot;
-  if (s == "code-no-exec" || s == "code_no_exec") return VerifyMode::code_no_exec;
-  if (s == "direct") return VerifyMode::direct;
-  throw ValueError(fmt::format("mode '{}' is not one of full, cot, code-no-exec, direct", s));
+/// ValueError "{what} '{s}' is not one of a, b, c" (the names, without aliases) when unknown.
+template <typename E, size_t N>
+E parse_in(const Spelling<E> (&table)[N], const std::string& s, const char* what) {
+  std::string names;
+  for (const auto& sp : table) {
+    if (s == sp.text) return sp.value;
+    if (!sp.alias) names += (names.empty() ? "" : ", ") + std::string(sp.text);
+  }
+  throw ValueError(fmt::format("{} '{}' is not one of {}", what, s, names));
 }
+
+inline constexpr Spelling<VerifyMode> kModeSpellings[] = {
+    {VerifyMode::full, "full"},
+    {VerifyMode::cot, "cot"},
+    {VerifyMode::code_no_exec, "code-no-exec"},
+    {VerifyMode::code_no_exec, "code_no_exec", true},
+    {VerifyMode::direct, "direct"},
+};
+}  // namespace detail
+
+inline const char* mode_name(VerifyMode m) { return detail::name_in(detail::kModeSpellings, m); }
+inline VerifyMode parse_mode(const std::string& s) { return detail::parse_in(detail::kModeSpellings, s, "mode"); }
 
 /// How the reward of one rationale is read from its final generation (reward.hpp).
 ///   exact (default): r = p(Yes) / (p(Yes) + p(No)) from the tracked (exact) log-probabilities at
@@ -43,18 +65,16 @@ inline VerifyMode parse_mode(const std::string& s) {
 ///     where the reference would raise.
 enum class RewardMode { exact, reference };
 
-inline const char* reward_mode_name(RewardMode m) {
-  switch (m) {
-    case RewardMode::exact: return "exact";
-    case RewardMode::reference: return "reference";
-  }
-  return "?";
-}
+namespace detail {
+inline constexpr Spelling<RewardMode> kRewardSpellings[] = {
+    {RewardMode::exact, "exact"},
+    {RewardMode::reference, "reference"},
+};
+}  // namespace detail
 
+inline const char* reward_mode_name(RewardMode m) { return detail::name_in(detail::kRewardSpellings, m); }
 inline RewardMode parse_reward_mode(const std::string& s) {
-  if (s == "exact") return RewardMode::exact;
-  if (s == "reference") return RewardMode::reference;
-  throw ValueError(fmt::format("reward '{}' is not one of exact, reference", s));
+  return detail::parse_in(detail::kRewardSpellings, s, "reward");
 }
 
 inline bool mode_analyzes(VerifyMode m) { return m != VerifyMode::direct; }

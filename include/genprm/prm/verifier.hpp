@@ -558,7 +558,10 @@ class Verifier {
   void finish_path(SolutionState& s, StepState& st, int i, const SampleOutput& final_gen) {
     PathState& p = st.paths[static_cast<size_t>(i)];
     p.result.text = p.cur + final_gen.text;
-    Judgement j = cfg_.reward == RewardMode::reference
+    // A failed request (fail_path) has no final generation to read: 0.5 and no note.
+    const bool failed = final_gen.finish_reason == "error";
+    Judgement j = failed ? Judgement{}
+        : cfg_.reward == RewardMode::reference
         ? read_reference_judgement(p.result.text, final_gen, tok_.yes_id, tok_.no_id)
         : read_judgement(p.cur, final_gen, tok_.decode);
     p.result.reward = j.reward;

@@ -85,15 +85,20 @@ const std::vector<TextRow> kRows = {
 };
 // clang-format on
 
-}  // namespace
-
-TEST_CASE("in-band texts: each case's exact text, the reference's unless marked ours") {
+SandboxOptions options(size_t max_output_bytes = SandboxOptions{}.max_output_bytes) {
   SandboxOptions o;
   o.python = GENPRM_PYTHON;
   o.timeout_s = 1.0;
   o.kill_grace_s = 0.3;
-  o.workers = 2;
-  SandboxPool pool(o);
+  o.workers = 1;
+  o.max_output_bytes = max_output_bytes;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("in-band texts: each case's exact text, the reference's unless marked ours") {
+  SandboxPool pool(options());
   auto s = pool.open_session();
   for (const TextRow& row : kRows) {
     CAPTURE(row.what);
@@ -107,11 +112,7 @@ TEST_CASE("in-band texts: each case's exact text, the reference's unless marked 
 }
 
 TEST_CASE("in-band texts: the output cap's marker (ours: the reference keeps everything)") {
-  SandboxOptions o;
-  o.python = GENPRM_PYTHON;
-  o.max_output_bytes = 8;
-  o.workers = 1;
-  SandboxPool pool(o);
+  SandboxPool pool(options(8));
   auto s = pool.open_session();
   CHECK(pool.run(s, "print('0123456789abc')").output ==
         "01234567\n[output truncated: 6 more characters not shown]");
@@ -119,10 +120,7 @@ TEST_CASE("in-band texts: the output cap's marker (ours: the reference keeps eve
 }
 
 TEST_CASE("a block fenced with Unicode whitespace runs (the reference's \\s and strip())") {
-  SandboxOptions o;
-  o.python = GENPRM_PYTHON;
-  o.workers = 1;
-  SandboxPool pool(o);
+  SandboxPool pool(options());
   auto s = pool.open_session();
   for (const char* w : {"\u00a0", "\u3000", "\u2028", "\u0085", "\u202f", "\x1c"}) {
     CAPTURE(w);

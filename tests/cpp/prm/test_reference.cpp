@@ -327,6 +327,9 @@ TEST_CASE("reward and sequential_paths options parse and validate") {
   CHECK(parse_reward_mode("reference") == RewardMode::reference);
   CHECK(std::string(reward_mode_name(RewardMode::reference)) == "reference");
   CHECK_THROWS_WITH_AS(parse_reward_mode("top20"), "reward 'top20' is not one of exact, reference", ValueError);
+  CHECK_THROWS_WITH_AS(parse_mode("fast"), "mode 'fast' is not one of full, cot, code-no-exec, direct", ValueError);
+  CHECK(parse_mode("code_no_exec") == VerifyMode::code_no_exec);
+  CHECK(std::string(mode_name(VerifyMode::code_no_exec)) == "code-no-exec");
   VerifierConfig c;
   CHECK(c.reward == RewardMode::exact);
   CHECK_FALSE(c.sequential_paths);
