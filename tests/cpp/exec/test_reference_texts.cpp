@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fast_options.hpp"
 #include "genprm/exec/sandbox.hpp"
 
 using genprm::CodeResult;
@@ -86,11 +87,7 @@ const std::vector<TextRow> kRows = {
 // clang-format on
 
 SandboxOptions options(size_t max_output_bytes = SandboxOptions{}.max_output_bytes) {
-  SandboxOptions o;
-  o.python = GENPRM_PYTHON;
-  o.timeout_s = 1.0;
-  o.kill_grace_s = 0.3;
-  o.workers = 1;
+  SandboxOptions o = fast_options(1);
   o.max_output_bytes = max_output_bytes;
   return o;
 }
