@@ -19,7 +19,8 @@
 // ("dumpable=0 noexec=1 nofork=1").
 //
 // Semantics follow GenPRM's CodeExecutor: one namespace dict for the whole session, stdout of
-// the block captured through sys.stdout and stripped, `Code execute Error: {Type}: {message}`
+// the block captured through sys.stdout into an io.StringIO (a capped subclass that carries
+// io.StringIO's name, so error texts naming stdout's type are the reference's) and stripped, `Code execute Error: {Type}: {message}`
 // on an exception (the block's stdout is then dropped), `Code execute time out: {e}` when the
 // SIGALRM timer fires (message "Code execution timed out"). The namespace survives a soft
 // timeout exactly as in the reference; the host kills the worker only when the block ignores it.
@@ -66,25 +67,24 @@ def _send(token, kind, text):
     while data:
         data = data[_write(_WFD, data):]
 
-class _CappedStdout(io.TextIOBase):
-    """Keeps the first _cap characters written; counts the rest."""
-    def __init__(self):
-        self.parts = []; self.kept = 0; self.dropped = 0
-    def writable(self):
-        return True
+_kept = [0, 0]  # characters of the running block's stdout kept, and dropped past the cap
+
+# The reference's io.StringIO (its redirect_stdout target) with a cap: keeps the first _cap
+# characters written and counts the rest. Named like io.StringIO, so that every text naming
+# stdout's type is the reference's ("'_io.StringIO' object has no attribute 'buffer'",
+# "<_io.StringIO object at ...>"); everything but write() is io.StringIO's.
+class _Stdout(io.StringIO):
+    __slots__ = ()
     def write(self, s):
         if not isinstance(s, str):
-            raise TypeError('write() argument must be str, not %s' % type(s).__name__)
-        room = _cap - self.kept
-        if room > 0:
-            self.parts.append(s[:room]); self.kept += min(room, len(s))
+            return io.StringIO.write(self, s)  # io.StringIO's own TypeError
+        room = max(_cap - _kept[0], 0)
+        io.StringIO.write(self, s[:room])  # also io.StringIO's error on a closed stdout
+        _kept[0] += min(room, len(s))
         if len(s) > room:
-            self.dropped += len(s) - max(room, 0)
+            _kept[1] += len(s) - room
         return len(s)
-    def flush(self):
-        pass
-    def getvalue(self):
-        return ''.join(self.parts)
+_Stdout.__name__, _Stdout.__qualname__, _Stdout.__module__ = '_io.StringIO', 'StringIO', '_io'
 
 def _cap_text(text, dropped):
     raw = text.encode('utf-8', 'replace')
@@ -163,7 +163,8 @@ def _main():
             resource.setrlimit(resource.RLIMIT_CPU, (want, hard))
         except (ValueError, OSError):
             pass
-        out = _CappedStdout()
+        out = _Stdout()
+        _kept[0] = _kept[1] = 0
         kind, text = b'O', ''
         try:
             try:
@@ -173,7 +174,7 @@ def _main():
                 exec(compile(code, '<string>', 'exec'), namespace)
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 sys.stdout = real_stdout
-                kind, text = b'O', _cap_text(out.getvalue().strip(), out.dropped)
+                kind, text = b'O', _cap_text(out.getvalue().strip(), _kept[1])
             except TimeoutError as te:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 sys.stdout = real_stdout

@@ -39,6 +39,7 @@
 #include "genprm/exec/isolation.hpp"
 #include "genprm/util/error.hpp"
 #include "genprm/util/fields.hpp"
+#include "genprm/util/python_text.hpp"  // last_python_block (GenPRM's code extraction)
 
 namespace genprm {
 
@@ -105,33 +106,6 @@ struct CodeResult {
                            field("state_reset", &C::state_reset), field("seconds", &C::seconds));
   }
 };
-
-/// Last ```python block of `text` exactly as GenPRM's CodeExecutor extracts it
-/// (re.findall(r'```python\s*(.*?)\s*```', text, re.DOTALL)[-1].strip()); nullopt when none.
-inline std::optional<std::string> last_python_block(const std::string& text) {
-  static const std::string open = "```python", fence = "```";
-  auto is_space = [](char ch) {
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
-  };
-  std::optional<std::string> last;
-  size_t pos = 0;
-  while ((pos = text.find(open, pos)) != std::string::npos) {
-    size_t body = pos + open.size();
-    while (body < text.size() && is_space(text[body])) ++body;
-    // The lazy group ends at the first fence; the whitespace around it is not part of it.
-    size_t close = text.find(fence, body);
-    if (close == std::string::npos) break;
-    size_t end = close;
-    while (end > body && is_space(text[end - 1])) --end;
-    std::string block = text.substr(body, end > body ? end - body : 0);
-    size_t b = 0, e = block.size();
-    while (b < e && is_space(block[b])) ++b;
-    while (e > b && is_space(block[e - 1])) --e;
-    last = block.substr(b, e - b);
-    pos = close + fence.size();
-  }
-  return last;
-}
 
 namespace exec_detail {
 

@@ -1,6 +1,7 @@
 #pragma once
 // GenPRM verifier configuration. Every default is the reference's (RyanLiu112/GenPRM,
 // src/prm_evaluation/genprm_inference.py and prm_evaluate.py); all of them can be changed.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -15,26 +16,72 @@ namespace genprm::prm {
 /// cot = --analyze, code_no_exec = --analyze --verify, direct = no flag.
 enum class VerifyMode { full, cot, code_no_exec, direct };
 
-inline const char* mode_name(VerifyMode m) {
-  switch (m) {
-    case VerifyMode::full: return "full";
-    case VerifyMode::cot: return "cot";
-    case VerifyMode::code_no_exec: return "code-no-exec";
-    case VerifyMode::direct: return "direct";
-  }
+namespace detail {
+/// One spelling of an enum value; `alias` spellings parse but are not the value's name.
+template <typename E>
+struct Spelling {
+  E value;
+  const char* text;
+  bool alias = false;
+};
+
+template <typename E, size_t N>
+const char* name_in(const Spelling<E> (&table)[N], E value) {
+  for (const auto& s : table)
+    if (s.value == value && !s.alias) return s.text;
   return "?";
 }
 
-inline VerifyMode parse_mode(const std::string& s) {
-  if (s == "full") return VerifyMode::full;
-  if (s == "cot") return VerifyMode::cot;
-  if (s == "code-no-exec" || s == "code_no_exec") return VerifyMode::code_no_exec;
-  if (s == "direct") return VerifyMode::direct;
-  throw ValueError(fmt::format("mode '{}' is not one of full, cot, code-no-exec, direct", s));
+/// ValueError "{what} '{s}' is not one of a, b, c" (the names, without aliases) when unknown.
+template <typename E, size_t N>
+E parse_in(const Spelling<E> (&table)[N], const std::string& s, const char* what) {
+  std::string names;
+  for (const auto& sp : table) {
+    if (s == sp.text) return sp.value;
+    if (!sp.alias) names += (names.empty() ? "" : ", ") + std::string(sp.text);
+  }
+  throw ValueError(fmt::format("{} '{}' is not one of {}", what, s, names));
+}
+
+inline constexpr Spelling<VerifyMode> kModeSpellings[] = {
+    {VerifyMode::full, "full"},
+    {VerifyMode::cot, "cot"},
+    {VerifyMode::code_no_exec, "code-no-exec"},
+    {VerifyMode::code_no_exec, "code_no_exec", true},
+    {VerifyMode::direct, "direct"},
+};
+}  // namespace detail
+
+inline const char* mode_name(VerifyMode m) { return detail::name_in(detail::kModeSpellings, m); }
+inline VerifyMode parse_mode(const std::string& s) { return detail::parse_in(detail::kModeSpellings, s, "mode"); }
+
+/// How the reward of one rationale is read from its final generation (reward.hpp).
+///   exact (default): r = p(Yes) / (p(Yes) + p(No)) from the tracked (exact) log-probabilities at
+///     the token after the last `\boxed{` of the final generation.
+///   reference: the reference's get_reward_score bit for bit: the decision from the first
+///     case-insensitive `(Yes|No)\}` match in the whole step text, the log-probabilities at the
+///     last occurrence of that token in the final generation, from the top-`reference_top_logprobs`
+///     list (float32, processed as vLLM V0 reports them), the list's smallest value for the other
+///     token when it is missing; 0.5 when nothing matches, and 0.5 with PathResult::reward_note
+///     where the reference would raise.
+enum class RewardMode { exact, reference };
+
+namespace detail {
+inline constexpr Spelling<RewardMode> kRewardSpellings[] = {
+    {RewardMode::exact, "exact"},
+    {RewardMode::reference, "reference"},
+};
+}  // namespace detail
+
+inline const char* reward_mode_name(RewardMode m) { return detail::name_in(detail::kRewardSpellings, m); }
+inline RewardMode parse_reward_mode(const std::string& s) {
+  return detail::parse_in(detail::kRewardSpellings, s, "reward");
 }
 
 inline const char* enum_name(VerifyMode m) { return mode_name(m); }
 inline VerifyMode parse_enum(const std::string& s, VerifyMode*) { return parse_mode(s); }
+inline const char* enum_name(RewardMode m) { return reward_mode_name(m); }
+inline RewardMode parse_enum(const std::string& s, RewardMode*) { return parse_reward_mode(s); }
 
 inline bool mode_analyzes(VerifyMode m) { return m != VerifyMode::direct; }
 inline bool mode_verifies(VerifyMode m) {
@@ -74,6 +121,10 @@ struct VerifierConfig {
   /// The reference sets VLLM_USE_V1=0: vLLM V0 returns log-probabilities of the processed
   /// distribution (after temperature, top-k and top-p), so p(Yes)/(p(Yes)+p(No)) is read there.
   bool processed_logprobs = true;
+  /// How the reward is read (RewardMode above). reference makes every stage-2 and fallback
+  /// request also return the top `reference_top_logprobs` log-probabilities per token.
+  RewardMode reward = RewardMode::exact;
+  int reference_top_logprobs = 20;  ///< the reference's SamplingParams(logprobs=20)
   std::optional<uint64_t> seed;  ///< when set, every request gets a seed derived from it and the content verified
 
   // Budgets.
@@ -96,6 +147,15 @@ struct VerifierConfig {
   /// true: step t+1 starts as soon as path 0 of step t is done (it only needs that text);
   /// false: it waits for all N paths of step t.
   bool start_next_step_early = true;
+  /// false (default): the N paths of a step run concurrently, their code blocks interleaved in
+  /// the solution's one namespace. true: as the reference's Maj@N loop, path k starts when path
+  /// k-1 is done, so path k's code sees the variables of paths 1..k-1, and step t+1 starts when
+  /// all paths of step t are done (start_next_step_early is then ignored). Solutions still run
+  /// concurrently. Not with first_stage_as_one_request.
+  bool sequential_paths = false;
+
+  /// Whether step t+1 may start when path 0 of step t is done.
+  bool next_step_starts_early() const { return start_next_step_early && !sequential_paths; }
 
   static auto fields() {
     using C = VerifierConfig;
@@ -103,6 +163,10 @@ struct VerifierConfig {
         field("mode", &C::mode, "full (analyze + code + execution), cot, code-no-exec or direct"),
         field("majority", &C::majority, "rationales per step (Maj@N); a step's reward is their mean"),
         field("threshold", &C::threshold, "a step is judged wrong when its reward is below it"),
+        field("reward", &C::reward, "exact (tracked p(Yes), p(No) at the judgement) or reference (its read-out)"),
+        field("reference_top_logprobs", &C::reference_top_logprobs),
+        field("sequential_paths", &C::sequential_paths,
+              "run a step's paths one after another over one namespace, as the reference"),
         field("system_prompt", &C::system_prompt), field("direct_system_prompt", &C::direct_system_prompt),
         field("analyze_template", &C::analyze_template), field("verify_template", &C::verify_template),
         field("output_template", &C::output_template), field("analyze_stop", &C::analyze_stop),
@@ -143,6 +207,11 @@ struct VerifierConfig {
                      max_solutions_in_flight);
     GENPRM_CHECK_ARG(temperature >= 0.0f, "temperature must be >= 0, got {}", temperature);
     GENPRM_CHECK_ARG(top_p > 0.0f && top_p <= 1.0f, "top_p must be in (0, 1], got {}", top_p);
+    GENPRM_CHECK_ARG(reference_top_logprobs >= 1, "reference_top_logprobs must be >= 1, got {}",
+                     reference_top_logprobs);
+    GENPRM_CHECK_ARG(!(sequential_paths && first_stage_as_one_request),
+                     "sequential_paths runs the paths of a step one after another; it cannot be "
+                     "combined with first_stage_as_one_request (one request for all N analyses)");
   }
 };
 

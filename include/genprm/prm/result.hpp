@@ -38,8 +38,11 @@ struct CodeRun {
 struct PathResult {
   double reward = 0.5;
   bool judgement_found = false;  ///< a judgement position existed (else reward is 0.5)
-  std::string judgement;         ///< the sampled text inside \boxed{...}
+  std::string judgement;         ///< the sampled text inside \boxed{...} (reward = reference: the matched word)
   double p_yes = 0.0, p_no = 0.0;
+  /// Non-empty where the read-out could not follow the reference (reward = reference: the
+  /// reference would raise here; the reward is then 0.5). Says what happened.
+  std::string reward_note;
   std::string text;              ///< the whole verification (assistant turn) text
   std::vector<CodeRun> code;
   int rounds = 0;        ///< stage-2 generations (reference: cur_time)
@@ -54,6 +57,7 @@ struct PathResult {
     using P = PathResult;
     return std::make_tuple(field("reward", &P::reward), field("judgement_found", &P::judgement_found),
                            field("judgement", &P::judgement), field("p_yes", &P::p_yes), field("p_no", &P::p_no),
+                           field("reward_note", &P::reward_note),
                            field("text", &P::text), field("code", &P::code), field("rounds", &P::rounds),
                            field("fallbacks", &P::fallbacks), field("requests", &P::requests),
                            field("generated_tokens", &P::generated_tokens), field("prompt_tokens", &P::prompt_tokens),
@@ -66,6 +70,9 @@ struct StepResult {
   int step = 0;           ///< 1-based
   std::string paragraph;  ///< the step text that was verified (user turn t)
   double reward = 0.5;    ///< mean of the paths' rewards
+  /// "path {i}: {note}" for each path with a PathResult::reward_note, joined by "; "; empty when
+  /// none: a non-empty note marks a step whose reward the reference could not have computed.
+  std::string reward_note;
   std::vector<PathResult> paths;
   long prompt_tokens = 0;  ///< tokens of the step's first prompt
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache (earlier steps' KV)
@@ -74,6 +81,7 @@ struct StepResult {
   static auto fields() {
     using S = StepResult;
     return std::make_tuple(field("step", &S::step), field("paragraph", &S::paragraph), field("reward", &S::reward),
+                           field("reward_note", &S::reward_note),
                            field("paths", &S::paths), field("prompt_tokens", &S::prompt_tokens),
                            field("cached_prompt_tokens", &S::cached_prompt_tokens), field("seconds", &S::seconds));
   }
@@ -128,6 +136,16 @@ inline int first_below(const std::vector<double>& rewards, double threshold) {
     if (rewards[i] < threshold) return static_cast<int>(i);
   }
   return -1;
+}
+
+/// StepResult::reward_note of these paths (0-based path numbers).
+inline std::string step_reward_note(const std::vector<PathResult>& paths) {
+  std::string note;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (paths[i].reward_note.empty()) continue;
+    note += fmt::format("{}path {}: {}", note.empty() ? "" : "; ", i, paths[i].reward_note);
+  }
+  return note;
 }
 
 /// What to_json(SolutionResult) wrote, read back (e.g. a result handed back as a prior).

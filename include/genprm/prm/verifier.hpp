@@ -10,7 +10,11 @@
 // with n = N, which makes every path wait for the slowest analysis); then every path advances on
 // its own: a path that stops at a code fence runs its code in the sandbox and submits its next
 // stage while the others keep decoding. Step t+1 of a solution starts as soon as path 0 of step t
-// is done (its text is assistant turn t, as the reference keeps the first path).
+// is done (its text is assistant turn t, as the reference keeps the first path). With
+// sequential_paths the paths of a step run one after another instead, as the reference's Maj@N
+// loop does (path k's code then sees the variables of paths 1..k-1), and step t+1 waits for all
+// of them; solutions still run concurrently.
+// The reward of each path is read as VerifierConfig::reward says (reward.hpp).
 //
 // Generator concept: uint64_t submit(GenerationRequest, GenerationCallback); bool poll().
 // Executor concept: S open_session(); void close_session(S); void submit(S, std::string code,
@@ -296,7 +300,7 @@ class Verifier {
     p.include_stop_str_in_output = true;
     p.processed_logprobs = cfg_.processed_logprobs;
     if (track) {
-      p.logprobs = 0;
+      p.logprobs = cfg_.reward == RewardMode::reference ? cfg_.reference_top_logprobs : 0;
       p.tracked_token_ids = {tok_.yes_id, tok_.no_id};
     }
     return p;
@@ -336,29 +340,22 @@ class Verifier {
     StepState& step = *st;
     s.steps.push_back(std::move(st));
     const int n = cfg_.majority;
-    if (mode_analyzes(cfg_.mode)) {
+    if (cfg_.sequential_paths) {
+      start_path(s, step, 0);  // path i + 1 starts when path i finishes (finish_path)
+    } else if (!cfg_.first_stage_as_one_request) {
+      for (int i = 0; i < n; ++i) start_path(s, step, i);
+    } else if (mode_analyzes(cfg_.mode)) {
       const std::string opening = cfg_.analyze_start(t);
-      const SamplingParams params = sampling(cfg_.analyze_budget(), {cfg_.analyze_stop}, false);
-      if (cfg_.first_stage_as_one_request) {
-        submit_stage(s, step, -1, n, opening, params,
-                     [this, opening](SolutionState& sp, StepState& stp, GenerationOutput out) {
-                       on_analyze_done(sp, stp, opening, std::move(out));
-                     });
-      } else {
-        for (int i = 0; i < n; ++i) {
-          submit_stage(s, step, i, 1, opening, params,
-                       [this, opening, i](SolutionState& sp, StepState& stp, GenerationOutput out) {
-                         if (!take_own(sp, stp, i, out)) return;
-                         on_analyze_sample(sp, stp, i, opening, std::move(out.samples[0]));
-                       });
-        }
-      }
+      submit_stage(s, step, -1, n, opening, sampling(cfg_.analyze_budget(), {cfg_.analyze_stop}, false),
+                   [this, opening](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                     on_analyze_done(sp, stp, opening, std::move(out));
+                   });
     } else {
       // No analysis: every path starts stage 2 from the same text.
-      std::string opening = mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template;
+      const std::string opening = stage2_opening();
       for (auto& p : step.paths) p.cur = opening;
       const int left = cfg_.max_tokens - count_tokens(opening);
-      if (left > 0 && cfg_.round_limit > 0 && cfg_.first_stage_as_one_request) {
+      if (left > 0 && cfg_.round_limit > 0) {
         submit_stage(s, step, -1, n, opening, stage2_params(left),
                      [this](SolutionState& sp, StepState& stp, GenerationOutput out) {
                        fan_out(sp, stp, std::move(out), [this](SolutionState& a, StepState& b, int i,
@@ -370,6 +367,26 @@ class Verifier {
         for (int i = 0; i < n; ++i) advance(s, step, i);
       }
     }
+  }
+
+  /// Without analysis, stage 2 starts from the verify opening (or the output one).
+  std::string stage2_opening() const {
+    return mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template;
+  }
+
+  /// Starts path i of a step on its own request: its analysis, or stage 2 directly.
+  void start_path(SolutionState& s, StepState& st, int i) {
+    if (!mode_analyzes(cfg_.mode)) {
+      st.paths[static_cast<size_t>(i)].cur = stage2_opening();
+      advance(s, st, i);
+      return;
+    }
+    const std::string opening = cfg_.analyze_start(st.t);
+    submit_stage(s, st, i, 1, opening, sampling(cfg_.analyze_budget(), {cfg_.analyze_stop}, false),
+                 [this, opening, i](SolutionState& sp, StepState& stp, GenerationOutput out) {
+                   if (!take_own(sp, stp, i, out)) return;
+                   on_analyze_sample(sp, stp, i, opening, std::move(out.samples[0]));
+                 });
   }
 
   /// Accounts a path's own single-sample request; false (path failed) when it came back bad.
@@ -435,7 +452,7 @@ class Verifier {
     PathState& p = st.paths[static_cast<size_t>(i)];
     p.result.generated_tokens += static_cast<long>(smp.token_ids.size());
     p.analysis = smp.text;
-    p.cur = opening + smp.text + (mode_verifies(cfg_.mode) ? cfg_.verify_template : cfg_.output_template);
+    p.cur = opening + smp.text + stage2_opening();
     advance(s, st, i);
   }
 
@@ -540,13 +557,19 @@ class Verifier {
 
   void finish_path(SolutionState& s, StepState& st, int i, const SampleOutput& final_gen) {
     PathState& p = st.paths[static_cast<size_t>(i)];
-    Judgement j = read_judgement(p.cur, final_gen, tok_.decode);
     p.result.text = p.cur + final_gen.text;
+    // A failed request (fail_path) has no final generation to read: 0.5 and no note.
+    const bool failed = final_gen.finish_reason == "error";
+    Judgement j = failed ? Judgement{}
+        : cfg_.reward == RewardMode::reference
+        ? read_reference_judgement(p.result.text, final_gen, tok_.yes_id, tok_.no_id)
+        : read_judgement(p.cur, final_gen, tok_.decode);
     p.result.reward = j.reward;
     p.result.judgement_found = j.found;
     p.result.judgement = j.sampled;
     p.result.p_yes = j.p_yes;
     p.result.p_no = j.p_no;
+    p.result.reward_note = j.note;
     p.result.finish_reason = final_gen.finish_reason;
     p.done = true;
     st.done_paths += 1;
@@ -554,9 +577,11 @@ class Verifier {
       // Assistant turn t of every later step's prompt.
       if (static_cast<int>(s.assistant_texts.size()) < st.t) s.assistant_texts.resize(static_cast<size_t>(st.t));
       s.assistant_texts[static_cast<size_t>(st.t - 1)] = p.result.text;
-      if (cfg_.start_next_step_early) maybe_start_next(s, st);
+      if (cfg_.next_step_starts_early()) maybe_start_next(s, st);
     }
-    if (st.done_paths == static_cast<int>(st.paths.size())) finish_step(s, st);
+    const int n = static_cast<int>(st.paths.size());
+    if (cfg_.sequential_paths && i + 1 < n) start_path(s, st, i + 1);
+    if (st.done_paths == n) finish_step(s, st);
   }
 
   void maybe_start_next(SolutionState& s, StepState& st) {
@@ -573,6 +598,7 @@ class Verifier {
       st.result.paths.push_back(std::move(p.result));
     }
     st.result.reward = sum / static_cast<double>(st.paths.size());
+    st.result.reward_note = step_reward_note(st.result.paths);
     st.result.seconds = std::chrono::duration<double>(Clock::now() - st.start).count();
     s.finished_steps += 1;
     if (!st.next_started) maybe_start_next(s, st);

@@ -9,22 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "fast_options.hpp"
 #include "genprm/exec/sandbox.hpp"
 
 using genprm::CodeResult;
 using genprm::SandboxOptions;
 using genprm::SandboxPool;
 
-namespace {
-SandboxOptions fast_options(int workers = 2) {
-  SandboxOptions o;
-  o.python = GENPRM_PYTHON;
-  o.timeout_s = 1.0;
-  o.kill_grace_s = 0.3;
-  o.workers = workers;
-  return o;
-}
-}  // namespace
 
 TEST_CASE("last_python_block matches GenPRM's regex extraction") {
   struct Row {

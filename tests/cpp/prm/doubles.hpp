@@ -2,11 +2,13 @@
 // Test doubles for the prm verifier: a byte-level fake tokenizer (with single tokens for "Yes"
 // and "No"), the DeepSeek-R1-Distill chat template (genprm::render_chat), a scripted Generator and a
 // fake code executor with one variable namespace per session.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -65,11 +67,15 @@ inline bool ends_with(const std::string& s, const std::string& x) {
 
 /// What the scripted model writes after a prompt: text (cut by the double at the request's stop
 /// strings and max_tokens, as the engine does) and the tracked log-probabilities of Yes / No at
-/// every position.
+/// every position; with SamplingParams::logprobs = k > 0, also the first k entries of `top` at
+/// every position (the sampled token's own log-probability is log(p_yes) / log(p_no) for the
+/// Yes / No tokens, else `other_logprob`).
 struct Continuation {
   std::string text;
   double p_yes = 0.8;
   double p_no = 0.2;
+  std::vector<std::pair<int32_t, float>> top;
+  float other_logprob = -0.01f;
 };
 
 struct ScriptedGenerator {
@@ -139,6 +145,10 @@ struct ScriptedGenerator {
       for (int32_t id : ids) {
         TokenLogprobs lp;
         lp.token = id;
+        lp.logprob = id == kYes ? static_cast<float>(std::log(c.p_yes))
+                     : id == kNo ? static_cast<float>(std::log(c.p_no)) : c.other_logprob;
+        const size_t k = static_cast<size_t>(std::max(p.req.params.logprobs, 0));
+        lp.top.assign(c.top.begin(), c.top.begin() + static_cast<long>(std::min(k, c.top.size())));
         for (int32_t tr : p.req.params.tracked_token_ids) {
           double pr = tr == kYes ? c.p_yes : tr == kNo ? c.p_no : 0.0;
           lp.tracked.push_back(static_cast<float>(std::log(pr)));
@@ -213,7 +223,7 @@ struct FakeExecutor {
       size_t eq = line.find(" = ");
       if (eq != std::string::npos) ns[line.substr(0, eq)] = line.substr(eq + 3);
     }
-    r.output = prm::detail::py_strip(out);
+    r.output = py_strip(out);
     return r;
   }
 
