@@ -155,7 +155,10 @@ class GenPRM:
     reference's, read from C++): ``threshold``, ``temperature``, ``top_p``, ``top_k``,
     ``repetition_penalty``, ``max_tokens``, ``analyze_max_tokens`` (0 = max_tokens),
     ``round_limit``, ``fallback_tokens``, ``max_fallbacks``, ``processed_logprobs`` (vLLM V0's,
-    as the reference ran), ``seed``, templates (``system_prompt``, ``analyze_template``,
+    as the reference ran), ``reward`` ("exact", the default: p(Yes)/(p(Yes)+p(No)) at the
+    judgement position; "reference": the reference implementation's read-out bit for bit, with
+    ``reward_note`` on steps it would have crashed on), ``sequential_paths`` (Maj@N paths of a step
+    one after another over one code namespace, as the reference), ``seed``, templates (``system_prompt``, ``analyze_template``,
     ``verify_template``, ``output_template``, ``direct_system_prompt``), ``max_solutions_in_flight``.
     ``engine`` / ``sandbox``: dicts of ``genprm.EngineOptions`` fields (kv_blocks,
     kv_memory_bytes, block_size, max_batch_tokens, max_running_seqs, seed, prefix_caching) and of

@@ -38,6 +38,7 @@ def test_verify_appends_resumes_and_reports_malformed(model_dir, tmp_path, capsy
     assert "in.jsonl:7: duplicate id 'r0'" in err
     rows = _rows(out)
     assert sorted(r["id"] for r in rows) == ["r0", "r1", "r2"]
+    assert {r["verification"]["reward"] for r in rows} == {"exact"}
     for r in rows:
         assert r["label"] == -1  # input fields kept
         assert len(r["value"]) == 1 and 0.0 <= r["value"][0] <= 1.0
@@ -75,3 +76,14 @@ def test_python_dash_m_genprm_help():
                        env=env, timeout=120)
     assert p.returncode == 0
     assert "--majority" in p.stdout and "--mode" in p.stdout
+
+
+def test_verify_reward_reference(model_dir, tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "problem": "What is 1 + 1?", "steps": ["1 + 1 = 2."]}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["verify", "--model", model_dir, "--input", str(inp), "--output", str(out), "--majority", "2",
+                     "--reward", "reference", "--sequential-paths"] + SMALL) == 0
+    (row,) = _rows(out)
+    assert row["verification"]["reward"] == "reference"
+    assert "reward_note" in row["verification"]["steps"][0]

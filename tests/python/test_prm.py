@@ -175,3 +175,17 @@ def test_beam_search_with_genprm_verifies_each_step_once(prm, model_dir):
         for c in cur["candidates"]:
             assert c["rewards"][:-1] == kept[tuple(c["steps"][:-1])]
     assert gen_on < gen_off
+
+
+def test_reward_reference_and_sequential_paths_options(model_dir):
+    exact = genprm.GenPRM(model_dir, majority=2, mode="direct", **SMALL)
+    ref = genprm.GenPRM(model_dir, majority=2, mode="direct", reward="reference", sequential_paths=True, **SMALL)
+    assert exact.options.verifier.reward == "exact" and ref.options.verifier.reward == "reference"
+    assert ref.options.verifier.sequential_paths
+    r = ref.verify(PROBLEM, STEPS[:2])
+    for step in r.to_dict()["steps"]:
+        assert "reward_note" in step and all("reward_note" in p for p in step["paths"])
+        for p in step["paths"]:  # no Yes/No match in a random model's text: 0.5, as the reference
+            assert p["reward"] == 0.5 or p["judgement"].lower() in ("yes", "no")
+    with pytest.raises(ValueError, match="reward"):
+        genprm.GenPRM(model_dir, reward="approximate")

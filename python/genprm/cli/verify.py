@@ -47,6 +47,11 @@ def add(sub: Any) -> None:
     v.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
     v.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=None,
                    help="solutions verified at once (default 32)")
+    v.add_argument("--reward", choices=["exact", "reference"], default=_D.verifier.reward,
+                   help="exact: p(Yes)/(p(Yes)+p(No)) at the judgement (default); reference: the reference "
+                        "implementation's read-out (first Yes/No match, top-20 log-probabilities), bit for bit")
+    v.add_argument("--sequential-paths", dest="sequential_paths", action="store_true",
+                   help="Maj@N as the reference: a step's paths run one after another over one code namespace")
     v.add_argument("--code-timeout", dest="code_timeout", type=float, default=_D.sandbox.timeout_s,
                    help="seconds per code block (default %(default)s, as the reference)")
     add_run(v, show="print each row's step rewards as it finishes")
@@ -59,7 +64,8 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     if not todo:
         return 0
-    options: Dict[str, Any] = {"threshold": args.threshold}
+    options: Dict[str, Any] = {"threshold": args.threshold, "reward": args.reward,
+                               "sequential_paths": args.sequential_paths}
     for opt in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
         value = getattr(args, opt)
         if value is not None:
@@ -78,7 +84,8 @@ def _verify(args: argparse.Namespace) -> int:
             record = dict(row)
             record.update({"value": d["value"], "first_wrong_step": d["first_wrong_step"],
                            "threshold": d["threshold"], "time": d["time"],
-                           "verification": {"mode": prm.mode, "majority": prm.majority, "steps": d["steps"],
+                           "verification": {"mode": prm.mode, "majority": prm.majority, "reward": args.reward,
+                                            "steps": d["steps"],
                                             "generated_tokens": d["generated_tokens"],
                                             "prompt_tokens": d["prompt_tokens"],
                                             "cached_prompt_tokens": d["cached_prompt_tokens"],
