@@ -5,7 +5,26 @@ Import torch first: the compiled core links libtorch and finds it already loaded
 """
 import torch as _torch  # noqa: F401  (loads libtorch for _core)
 
-from . import _core
+
+def _check_torch() -> None:
+    """ImportError naming both versions when the loaded torch is not the one genprm was compiled
+    against (libtorch's C++ ABI changes between releases: it would fail with an undefined symbol)."""
+    try:
+        from . import _build_info
+    except ImportError:  # a source tree without a build: _core's own import error says more
+        return
+    built, loaded = _build_info.TORCH_VERSION, _torch.__version__.split("+")[0]
+    if built and built.split(".")[:2] != loaded.split(".")[:2]:
+        raise ImportError(
+            f"genprm {_build_info.VERSION} was compiled against torch {built}, but torch {loaded} is loaded; "
+            "rebuild genprm against this torch (pip install --force-reinstall --no-cache-dir "
+            "--no-build-isolation <genprm source>, or make build in a checkout), or install torch "
+            f"{built}")
+
+
+_check_torch()
+
+from . import _core  # noqa: E402
 
 __version__ = _core.__version__
 
