@@ -68,6 +68,7 @@ class BigInt {
 
   bool is_zero() const { return limbs_.empty(); }
   bool is_negative() const { return negative_; }
+  bool is_one() const { return !negative_ && limbs_.size() == 1 && limbs_[0] == 1; }
   bool is_odd() const { return !limbs_.empty() && (limbs_[0] & 1u); }
   int sign() const { return is_zero() ? 0 : negative_ ? -1 : 1; }
   std::size_t limb_count() const { return limbs_.size(); }
@@ -86,17 +87,22 @@ class BigInt {
     return negative_ ? -v : v;
   }
 
-  /// log2|x| (-inf for zero), accurate to double precision even far beyond double's range.
-  double log2_abs() const {
+  /// |x| ~= mantissa * 2^exponent with the mantissa the top 64 bits (exact below 2^64): for
+  /// values beyond double's range (ratios, logarithms).
+  std::pair<double, std::size_t> mantissa_exponent() const {
     std::size_t bits = bit_length();
-    if (bits == 0) return -HUGE_VAL;
     std::size_t shift = bits > 64 ? bits - 64 : 0;
-    return std::log2(static_cast<double>(top_bits(shift))) + static_cast<double>(shift);
+    return {static_cast<double>(shifted_right(shift).abs().low64()), shift};
   }
-  double to_double() const {
-    std::size_t bits = bit_length();
-    std::size_t shift = bits > 64 ? bits - 64 : 0;
-    double v = std::ldexp(static_cast<double>(top_bits(shift)), static_cast<int>(std::min<std::size_t>(shift, 4096)));
+  /// log2|x| (-inf for zero).
+  double log2_abs() const {
+    if (is_zero()) return -HUGE_VAL;
+    auto [m, e] = mantissa_exponent();
+    return std::log2(m) + static_cast<double>(e);
+  }
+  double to_double() const {  // +-inf beyond double's range
+    auto [m, e] = mantissa_exponent();
+    double v = std::ldexp(m, static_cast<int>(std::min<std::size_t>(e, 4096)));
     return negative_ ? -v : v;
   }
 
@@ -161,21 +167,21 @@ class BigInt {
     return r;
   }
 
-  /// gcd(|a|, |b|), Euclid's algorithm; the last steps run on machine words.
+  /// gcd(|a|, |b|): a division step while the sizes are far apart (gcd(n!, 7)), then binary gcd
+  /// in place (shifts and subtractions, no allocation), finished on 128-bit words.
   static BigInt gcd(BigInt a, BigInt b) {
     a.negative_ = b.negative_ = false;
-    while (!b.is_zero()) {
-      if (a.limbs_.size() <= 2 && b.limbs_.size() <= 2) {
-        std::uint64_t x = a.low64(), y = b.low64();
-        while (y != 0) x = std::exchange(y, x % y);
-        return BigInt(static_cast<__int128>(x));
-      }
+    for (;;) {
+      if (a.limbs_.size() < b.limbs_.size()) std::swap(a, b);
+      if (b.is_zero()) return a;
+      if (a.limbs_.size() <= b.limbs_.size() + 1) break;
       BigInt q, r;
       divmod(a, b, q, r);
-      a = std::move(b);
-      b = std::move(r);
+      a = std::move(r);
     }
-    return a;
+    BigInt r;
+    r.limbs_ = binary_gcd(std::move(a.limbs_), std::move(b.limbs_));
+    return r;
   }
 
   /// base^exponent, or nullopt when |result| would exceed max_bits bits. Left-to-right square
@@ -194,15 +200,14 @@ class BigInt {
     return r;
   }
 
-  /// floor(sqrt(x)) for x >= 0 (Newton's iteration from above).
+  /// floor(sqrt(x)) for x >= 0: the root of the top half of the bits (recursively) gives a start
+  /// within a factor 1 + 2^-(bits/4) above the root, and Newton's iteration from above finishes.
   static BigInt isqrt(const BigInt& x) {
-    if (x.is_zero()) return x;
-    BigInt r = BigInt(1).shifted_left((x.bit_length() + 1) / 2);
-    for (;;) {
-      BigInt next = (r + x / r).shifted_right(1);
-      if (compare(next, r) >= 0) return r;
-      r = std::move(next);
-    }
+    std::size_t bits = x.bit_length();
+    if (bits <= 52) return BigInt(static_cast<__int128>(std::sqrt(static_cast<double>(x.low64()))) + 1).newton_sqrt_from(x);
+    std::size_t k = bits / 4;
+    BigInt start = (isqrt(x.shifted_right(2 * k)) + BigInt(1)).shifted_left(k);  // >= sqrt(x)
+    return start.newton_sqrt_from(x);
   }
 
   BigInt shifted_left(std::size_t bits) const {
@@ -247,7 +252,6 @@ class BigInt {
     if (limbs_.size() > 1) v |= static_cast<std::uint64_t>(limbs_[1]) << 32;
     return v;
   }
-  std::uint64_t top_bits(std::size_t shift) const { return shifted_right(shift).abs().low64(); }
 
   void multiply_add_small(Limb factor, Limb addend) {
     std::uint64_t carry = addend;
@@ -268,6 +272,71 @@ class BigInt {
     }
     while (!mag.empty() && mag.back() == 0) mag.pop_back();
     return static_cast<Limb>(rem);
+  }
+
+  /// Newton's iteration for floor(sqrt(x)) from *this >= sqrt(x): decreases until it stops.
+  BigInt newton_sqrt_from(const BigInt& x) const {
+    BigInt r = *this;
+    if (x.is_zero()) return x;
+    for (;;) {
+      BigInt next = (r + x / r).shifted_right(1);
+      if (compare(next, r) >= 0) return r;
+      r = std::move(next);
+    }
+  }
+  static std::size_t trailing_zeros(const std::vector<Limb>& x) {
+    std::size_t k = 0;
+    while (x[k] == 0) ++k;
+    return 32 * k + static_cast<std::size_t>(__builtin_ctz(x[k]));
+  }
+  /// x >>= bits in place (x non-zero, bits below its length).
+  static void shift_right_in_place(std::vector<Limb>& x, std::size_t bits) {
+    std::size_t drop = bits / 32;
+    unsigned s = bits % 32;
+    std::size_t n = x.size() - drop;
+    for (std::size_t k = 0; k < n; ++k) {
+      Limb hi = k + drop + 1 < x.size() ? x[k + drop + 1] : 0;
+      x[k] = s ? (x[k + drop] >> s) | (hi << (32 - s)) : x[k + drop];
+    }
+    x.resize(n);
+    while (!x.empty() && x.back() == 0) x.pop_back();
+  }
+  static unsigned __int128 to_u128(const std::vector<Limb>& x) {
+    unsigned __int128 v = 0;
+    for (std::size_t k = x.size(); k-- > 0;) v = (v << 32) | x[k];
+    return v;
+  }
+  /// Stein's binary gcd of two non-zero magnitudes.
+  static std::vector<Limb> binary_gcd(std::vector<Limb> x, std::vector<Limb> y) {
+    const std::size_t shift = std::min(trailing_zeros(x), trailing_zeros(y));
+    shift_right_in_place(x, trailing_zeros(x));
+    for (;;) {  // x odd
+      shift_right_in_place(y, trailing_zeros(y));
+      if (compare_magnitude(x, y) > 0) std::swap(x, y);
+      if (y.size() <= 4) {  // both fit 128 bits: finish on words
+        unsigned __int128 p = to_u128(x), q = to_u128(y);
+        while (p != 0) {
+          while ((p & 1) == 0) p >>= 1;
+          if (p < q) std::swap(p, q);
+          p -= q;
+        }
+        BigInt g(0);
+        for (; q != 0; q >>= 32) g.limbs_.push_back(static_cast<Limb>(q));
+        return g.shifted_left(shift).limbs_;
+      }
+      std::int64_t borrow = 0;  // y -= x (y >= x)
+      for (std::size_t k = 0; k < y.size() && (borrow || k < x.size()); ++k) {
+        std::int64_t t = static_cast<std::int64_t>(y[k]) - (k < x.size() ? x[k] : 0) - borrow;
+        borrow = t < 0;
+        y[k] = static_cast<Limb>(t + (borrow ? (std::int64_t{1} << 32) : 0));
+      }
+      while (!y.empty() && y.back() == 0) y.pop_back();
+      if (y.empty()) {
+        BigInt g;
+        g.limbs_ = std::move(x);
+        return g.shifted_left(shift).limbs_;
+      }
+    }
   }
 
   static int compare_magnitude(const std::vector<Limb>& a, const std::vector<Limb>& b) {

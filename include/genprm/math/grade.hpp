@@ -19,6 +19,8 @@
 //   * a set has over kMaxItems elements, or an element comparison in a set was Unknown.
 // Everything else is decided. The cost is bounded by the caps on length, nodes and items.
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -348,15 +350,16 @@ inline bool close(cplx a, cplx b, double tol, double bound = 0) {
 }
 
 struct Evaluated {
-  std::array<std::vector<std::optional<Rational>>, kPoints> exact;
-  std::array<std::optional<Rational>, kPoints> root;
+  std::array<std::vector<Exact>, kPoints> exact;
+  std::array<Exact, kPoints> root;
   Lanes value;
   RealLanes bound = RealLanes::Zero();
   bool numeric_done = false;
 };
 
 inline void evaluate_exact(const Expr& e, int lanes, Evaluated& out) {
-  for (int l = 0; l < lanes; ++l) out.root[l] = eval_exact(e, l, out.exact[l]);
+  std::size_t budget = kExactWorkBudget;  // shared by the lanes: bounds the cost of one side
+  for (int l = 0; l < lanes; ++l) out.root[l] = eval_exact(e, l, out.exact[l], &budget);
 }
 inline void evaluate_numeric(const Expr& e, int lanes, Evaluated& out) {
   for (int l = lanes; l < kPoints; ++l) out.exact[l] = out.exact[0];
@@ -366,6 +369,29 @@ inline void evaluate_numeric(const Expr& e, int lanes, Evaluated& out) {
   out.bound = eval_magnitude(e, buf, mags);
   out.numeric_done = true;
 }
+
+/// Exact values within relative tolerance `tol` (used only when a side was written as a decimal).
+/// Beyond 128 bits the comparison runs on logarithms, which do not overflow.
+inline bool exact_close(const Exact& a, const Exact& b, double tol) {
+  if (a.small() && b.small()) return close(cplx(a.to_double(), 0), cplx(b.to_double(), 0), tol);
+  Exact diff = a - b;
+  if (diff.is_zero()) return true;
+  return diff.has_value() && diff.log2_abs() <= std::log2(tol) + std::max(a.log2_abs(), b.log2_abs());
+}
+
+/// On how many lanes the two sides were compared, differed (of them on lanes 0-3, where every
+/// variable is positive), and held a number beyond the exact caps (constants only).
+struct LaneTally {
+  int valid = 0, valid_pos = 0, bad = 0, bad_pos = 0, too_large = 0;
+  void add(int lane, bool equal) {
+    ++valid;
+    valid_pos += lane < 4;
+    if (!equal) {
+      ++bad;
+      bad_pos += lane < 4;
+    }
+  }
+};
 
 inline Verdict compare_expr(const Expr& p, const Expr& r) {
   int sp = 0, sr = 0;
@@ -377,40 +403,58 @@ inline Verdict compare_expr(const Expr& p, const Expr& r) {
   Evaluated ep, er;
   evaluate_exact(p, lanes, ep);
   evaluate_exact(r, lanes, er);
-  bool all_exact = true;
-  for (int l = 0; l < lanes; ++l) all_exact = all_exact && ep.root[l] && er.root[l];
-  if (!all_exact) {
+  // A number too large to compute exactly is never compared in floating point. With variables
+  // the lanes are sample points of an identity, so such a lane is evaluated numerically.
+  auto undecidable = [&](int l) { return !vars && (ep.root[l].is_too_large() || er.root[l].is_too_large()); };
+  bool numeric = false;
+  for (int l = 0; l < lanes; ++l)
+    numeric = numeric || (!(ep.root[l].has_value() && er.root[l].has_value()) && !undecidable(l));
+  if (numeric) {
     evaluate_numeric(p, lanes, ep);
     evaluate_numeric(r, lanes, er);
   }
-  int valid_pos = 0, valid = 0, bad_pos = 0, bad = 0;
+  LaneTally t;
   for (int l = 0; l < lanes; ++l) {
-    cplx a = ep.value(l), b = er.value(l);
-    if (ep.root[l] && er.root[l]) {  // exact on this lane
-      a = cplx(ep.root[l]->to_double(), 0);
-      b = cplx(er.root[l]->to_double(), 0);
-      bool eq = *ep.root[l] == *er.root[l] || (tol > 1e-9 && close(a, b, tol));
-      ++valid;
-      valid_pos += l < 4;
-      if (!eq) {
-        ++bad;
-        bad_pos += l < 4;
-      }
+    const Exact &x = ep.root[l], &y = er.root[l];
+    if (x.has_value() && y.has_value()) {
+      t.add(l, x == y || (tol > 1e-9 && exact_close(x, y, tol)));
       continue;
     }
+    if (undecidable(l)) {
+      ++t.too_large;
+      continue;
+    }
+    cplx a = ep.value(l), b = er.value(l);
     if (!finite(a) || !finite(b)) continue;
-    ++valid;
-    valid_pos += l < 4;
-    if (!close(a, b, tol, std::max(ep.bound(l), er.bound(l)))) {
-      ++bad;
-      bad_pos += l < 4;
+    t.add(l, close(a, b, tol, std::max(ep.bound(l), er.bound(l))));
+  }
+  if (!vars) return t.too_large || t.valid == 0 ? Verdict::Unknown : t.bad ? Verdict::NotEqual : Verdict::Equal;
+  if (t.bad_pos > 0) return Verdict::NotEqual;
+  if (t.valid_pos == 0) return t.bad > 0 ? Verdict::NotEqual : Verdict::Unknown;
+  if (t.bad > 0) return Verdict::Unknown;  // equal only where the variables are positive
+  return Verdict::Equal;
+}
+
+/// compare_proportional on exact lane values: the ratio is the same rational on every lane.
+inline Verdict proportional_exact(const std::array<Exact, kPoints>& a, const std::array<Exact, kPoints>& b, double tol,
+                                  bool positive) {
+  Exact ratio;
+  int valid = 0;
+  for (int l = 0; l < kPoints; ++l) {
+    if (a[l].is_zero() || b[l].is_zero()) {
+      if (a[l].is_zero() && b[l].is_zero()) continue;  // both vanish here
+      return Verdict::NotEqual;
+    }
+    Exact q = a[l] / b[l];
+    if (!q.has_value()) return Verdict::Unknown;
+    if (valid++ == 0) {
+      ratio = q;
+    } else if (!(q == ratio || (tol > 1e-9 && exact_close(q, ratio, tol)))) {
+      return Verdict::NotEqual;
     }
   }
-  if (!vars) return valid == 0 ? Verdict::Unknown : bad ? Verdict::NotEqual : Verdict::Equal;
-  if (bad_pos > 0) return Verdict::NotEqual;
-  if (valid_pos == 0) return bad > 0 ? Verdict::NotEqual : Verdict::Unknown;
-  if (bad > 0) return Verdict::Unknown;  // equal only where the variables are positive
-  return Verdict::Equal;
+  if (valid < 2) return Verdict::Unknown;
+  return positive && ratio.sign() <= 0 ? Verdict::NotEqual : Verdict::Equal;
 }
 
 /// lhs1 - rhs1 is a constant non-zero multiple of lhs2 - rhs2 (positive for inequalities).
@@ -419,9 +463,12 @@ inline Verdict compare_proportional(const Expr& f1, const Expr& f2, bool positiv
   Evaluated e1, e2;
   evaluate_exact(f1, kPoints, e1);
   evaluate_exact(f2, kPoints, e2);
+  const double tol = (f1.approx || f2.approx) ? 1e-4 : 1e-9;
+  bool all_exact = true;
+  for (int l = 0; l < kPoints; ++l) all_exact = all_exact && e1.root[l].has_value() && e2.root[l].has_value();
+  if (all_exact) return proportional_exact(e1.root, e2.root, tol, positive);
   evaluate_numeric(f1, kPoints, e1);
   evaluate_numeric(f2, kPoints, e2);
-  const double tol = (f1.approx || f2.approx) ? 1e-4 : 1e-9;
   std::optional<cplx> ratio;
   int valid = 0;
   for (int l = 0; l < kPoints; ++l) {
