@@ -207,12 +207,177 @@ inline std::size_t relation_at(std::string_view s, std::size_t i, std::string* n
   return 0;
 }
 
+inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root].op == Op::Var; }
+
+inline Answer constant_answer(Expr e, std::string text) {
+  Answer a;
+  a.kind = Answer::Kind::Expr;
+  a.expr = std::move(e);
+  a.text = std::move(text);
+  return a;
+}
+
+/// +infinity or -infinity as an interval end.
+inline Answer infinity_answer(int sign) {
+  Expr e;
+  e.root = e.add(Op::Inf);
+  if (sign < 0) e.root = e.add(Op::Neg, e.root);
+  return constant_answer(std::move(e), sign < 0 ? "-\\infty" : "\\infty");
+}
+
+inline Answer interval_answer(char open, Answer low, Answer high, char close) {
+  Answer a;
+  a.kind = Answer::Kind::Seq;
+  a.open = open;
+  a.close = close;
+  a.items.push_back(std::move(low));
+  a.items.push_back(std::move(high));
+  return a;
+}
+
+/// The real line without the points `cut` (sorted): (-inf, c1) U (c1, c2) U ... U (cn, inf).
+inline Answer real_line_without(std::vector<Answer> cut) {
+  if (cut.empty()) return interval_answer('(', infinity_answer(-1), infinity_answer(1), ')');
+  Answer u;
+  u.kind = Answer::Kind::Seq;
+  u.open = u.close = 'U';
+  Answer low = infinity_answer(-1);
+  for (Answer& c : cut) {
+    u.items.push_back(interval_answer('(', std::move(low), c, ')'));
+    low = std::move(c);
+  }
+  u.items.push_back(interval_answer('(', std::move(low), infinity_answer(1), ')'));
+  return u;
+}
+
+/// The value of a constant real expression (nullopt with variables or a complex, non-finite value).
+inline std::optional<double> real_value(const Expr& e) {
+  if (e.has_vars) return std::nullopt;
+  std::vector<Lanes> buf;
+  cplx z = eval_numeric(e, buf)(0);
+  if (!std::isfinite(z.real()) || std::abs(z.imag()) > 1e-12 * std::max(1.0, std::abs(z.real()))) return std::nullopt;
+  return z.real();
+}
+
+/// `\mathbb{R}` and `\mathbb{R} \setminus \{0, 1\}` (also `\R`, `\Bbb R`, `-` for `\setminus`) as
+/// intervals; false for anything else.
+inline bool parse_real_line(std::string_view s, VarTable& vars, int depth, Answer& out) {
+  std::size_t len = 0;
+  for (std::string_view r : {"\\mathbb{R}", "\\mathbb R", "\\Bbb{R}", "\\Bbb R", "\\R"})
+    if (starts_with(s, r) && !(s.size() > r.size() && is_alpha(s[r.size()]))) len = r.size();
+  if (len == 0) return false;
+  std::string_view rest = s.substr(len);
+  if (rest.empty()) {
+    out = real_line_without({});
+    return true;
+  }
+  for (std::string_view minus : {"\\setminus", "\\backslash", "-"})
+    if (starts_with(rest, minus)) {
+      rest = rest.substr(minus.size());
+      break;
+    }
+  if (!(starts_with(rest, "\\{") && ends_with(rest, "\\}"))) return false;
+  Answer set = parse_answer(rest, vars, depth + 1);
+  if (set.kind != Answer::Kind::Seq || set.open != '{') return false;
+  std::vector<std::pair<double, Answer>> points;
+  for (Answer& it : set.items) {
+    auto v = it.kind == Answer::Kind::Expr ? real_value(it.expr) : std::nullopt;
+    if (!v) return false;
+    points.emplace_back(*v, std::move(it));
+  }
+  std::sort(points.begin(), points.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<Answer> cut;
+  for (auto& pt : points) cut.push_back(std::move(pt.second));
+  out = real_line_without(std::move(cut));
+  return true;
+}
+
+/// English number words, zero to 999,999 (`eight`, `twenty-one`, `two hundred and five`; spaces
+/// were removed by normalisation). nullopt for anything else.
+inline std::optional<int> number_word(std::string_view s) {
+  static constexpr std::string_view kSmall[] = {
+      "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+      "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
+  static constexpr std::string_view kTens[] = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
+  if (s.size() < 3 || s.size() > 80 || !is_alpha(s[0])) return std::nullopt;
+  std::string l = lower(s);
+  std::string_view t = l;
+  // Longest word first: "eighteen" before "eight", "seventy" before "seven".
+  auto take = [&t](std::string_view w) {
+    if (!starts_with(t, w)) return false;
+    t.remove_prefix(w.size());
+    if (!t.empty() && t[0] == '-') t.remove_prefix(1);
+    return true;
+  };
+  auto below_hundred = [&]() -> std::optional<int> {
+    for (int k = 7; k >= 0; --k)
+      if (take(kTens[k])) {
+        for (int u = 9; u >= 1; --u)
+          if (take(kSmall[u])) return 20 + 10 * k + u;
+        return 20 + 10 * k;
+      }
+    for (int k = 19; k >= 0; --k)
+      if (take(kSmall[k])) return k;
+    return std::nullopt;
+  };
+  auto below_thousand = [&]() -> std::optional<int> {
+    auto v = below_hundred();
+    if (!v || !take("hundred")) return v;
+    if (*v == 0 || *v > 9) return std::nullopt;
+    take("and");
+    if (t.empty() || starts_with(t, "thousand")) return *v * 100;
+    auto rest = below_hundred();
+    return rest && *rest > 0 ? std::optional<int>(*v * 100 + *rest) : std::nullopt;
+  };
+  auto value = below_thousand();
+  if (value && take("thousand")) {
+    if (*value == 0) return std::nullopt;
+    take("and");
+    auto rest = t.empty() ? std::optional<int>(0) : below_thousand();
+    value = rest ? std::optional<int>(*value * 1000 + *rest) : std::nullopt;
+  }
+  if (!t.empty()) return std::nullopt;
+  return value;
+}
+
+/// `a < x < b` (also with \le, or descending with > and \ge) as the interval (a, b), `[a, b]`...
+/// when the middle is one variable; Unparsed otherwise (`0 < 2x < 6`, `a < x > b`).
+inline Answer parse_chained(std::string_view s, std::size_t pos, const std::string& name, std::size_t pos2,
+                            const std::string& name2, VarTable& vars, int depth) {
+  Answer a;
+  a.text = std::string(s);
+  auto ascending = [](const std::string& n) { return n == "<" || n == "\\le"; };
+  auto descending = [](const std::string& n) { return n == ">" || n == "\\ge"; };
+  const bool up = ascending(name) && ascending(name2);
+  if (!up && !(descending(name) && descending(name2))) return a;
+  std::size_t len = relation_at(s, pos, nullptr), len2 = relation_at(s, pos2, nullptr);
+  Answer low = parse_answer(trim(s.substr(0, pos)), vars, depth + 1);
+  Answer mid = parse_answer(trim(s.substr(pos + len, pos2 - pos - len)), vars, depth + 1);
+  Answer high = parse_answer(trim(s.substr(pos2 + len2)), vars, depth + 1);
+  if (low.kind != Answer::Kind::Expr || high.kind != Answer::Kind::Expr || mid.kind != Answer::Kind::Expr ||
+      !is_single_var(mid.expr))
+    return a;
+  bool closed_low = (up ? name : name2).size() > 1, closed_high = (up ? name2 : name).size() > 1;  // \le, \ge
+  if (!up) std::swap(low, high);
+  Answer r = interval_answer(closed_low ? '[' : '(', std::move(low), std::move(high), closed_high ? ']' : ')');
+  r.text = a.text;
+  return r;
+}
+
 inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
   Answer a;
   a.text = std::string(s);
   if (depth > 8 || s.empty() || s.size() > kMaxParseChars) return a;
-  // Matrices.
+  // Matrices, also inside brackets: `\left(\begin{array}...\end{array}\right)`.
   if (starts_with(s, "\\begin{")) return parse_matrix(s, vars, depth);
+  if ((s[0] == '(' || s[0] == '[') && starts_with(s.substr(1), "\\begin{") && match_any_bracket(s) == s.size() - 1) {
+    Answer m = parse_matrix(s.substr(1, s.size() - 2), vars, depth);
+    if (m.kind == Answer::Kind::Matrix) return m;
+  }
+  if (Answer line; parse_real_line(s, vars, depth, line)) {
+    line.text = a.text;
+    return line;
+  }
   // Unions of intervals.
   {
     auto parts = split_top(s, [](std::string_view t, std::size_t i) -> std::size_t {
@@ -249,8 +414,8 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
   }
   // Relations.
   {
-    std::size_t pos = std::string_view::npos;
-    std::string name;
+    std::size_t pos = std::string_view::npos, pos2 = std::string_view::npos;
+    std::string name, name2;
     int d = 0;
     for (std::size_t i = 0; i < s.size(); ++i) {
       if (is_opener(s[i])) ++d;
@@ -258,12 +423,13 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
       std::string nm;
       std::size_t len = d == 0 ? relation_at(s, i, &nm) : 0;
       if (len) {
-        if (pos != std::string_view::npos) return a;  // chained relations: Unparsed
-        pos = i;
-        name = nm;
+        if (pos2 != std::string_view::npos) return a;  // three relations: Unparsed
+        (pos == std::string_view::npos ? pos : pos2) = i;
+        (name.empty() ? name : name2) = nm;
         i += len - 1;
       }
     }
+    if (pos2 != std::string_view::npos) return parse_chained(s, pos, name, pos2, name2, vars, depth);
     if (pos != std::string_view::npos) {
       std::size_t len = relation_at(s, pos, nullptr);
       std::string_view lhs = trim(s.substr(0, pos)), rhs = trim(s.substr(pos + len));
@@ -288,6 +454,11 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
       if (r.items[0].kind != Answer::Kind::Expr || r.items[1].kind != Answer::Kind::Expr) return a;
       return r;
     }
+  }
+  if (auto n = number_word(s)) {
+    Expr e;
+    e.root = e.number(Exact::integer(*n));
+    return constant_answer(std::move(e), a.text);
   }
   // Expressions (with \pm: the set of both branches).
   bool saw_pm = false;
@@ -542,8 +713,6 @@ inline Verdict compare_scalar_lanes(const Answer& p, const Answer& r) {
   return valid == 0 ? Verdict::Unknown : Verdict::Equal;
 }
 
-inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root].op == Op::Var; }
-
 inline Verdict compare_answers(const Answer& p, const Answer& r);
 
 /// The left side of `x = ...`, `f(x) = ...`, `a_1 = ...`: it names the unknown being answered.
@@ -599,6 +768,28 @@ inline Verdict compare_relations(const Answer& p, const Answer& r) {
 
 inline std::string lower_copy(std::string_view s) { return lower(s); }
 
+/// `x > 3` as the interval (3, \infty), `x \le 3` as (-\infty, 3], `x \ne 3` as (-\infty, 3) U (3, \infty):
+/// a relation between one variable and a constant. False for other relations.
+inline bool relation_as_interval(const Answer& rel, Answer& out) {
+  const Answer &lhs = rel.items[0], &rhs = rel.items[1];
+  const bool var_left = is_single_var(lhs.expr) && !rhs.expr.has_vars;
+  if (!var_left && !(is_single_var(rhs.expr) && !lhs.expr.has_vars)) return false;
+  const Answer& bound = var_left ? rhs : lhs;
+  if (rel.rel == "\\ne") {
+    out = real_line_without({bound});
+    return true;
+  }
+  if (rel.rel != "<" && rel.rel != "\\le") return false;  // > and \ge were turned around by the parser
+  const bool closed = rel.rel == "\\le";
+  out = var_left ? interval_answer('(', infinity_answer(-1), bound, closed ? ']' : ')')
+                 : interval_answer(closed ? '[' : '(', bound, infinity_answer(1), ')');
+  return true;
+}
+
+inline bool is_interval_or_union(const Answer& a) {
+  return a.kind == Answer::Kind::Seq && (a.open == 'U' || ((a.open == '(' || a.open == '[') && a.items.size() == 2));
+}
+
 inline Verdict compare_answers(const Answer& p, const Answer& r) {
   using K = Answer::Kind;
   if (p.kind == K::Unparsed || r.kind == K::Unparsed)
@@ -642,6 +833,12 @@ inline Verdict compare_answers(const Answer& p, const Answer& r) {
     return compare_expr(p.items[1].expr, r.expr);
   if (r.kind == K::Rel && p.kind == K::Expr && r.rel == "=" && names_unknown(r.items[0]))
     return compare_expr(p.expr, r.items[1].expr);
+  // `x > 0` against `(0, \infty)`.
+  Answer interval;
+  if (p.kind == K::Rel && is_interval_or_union(r) && relation_as_interval(p, interval))
+    return compare_answers(interval, r);
+  if (r.kind == K::Rel && is_interval_or_union(p) && relation_as_interval(r, interval))
+    return compare_answers(p, interval);
   return Verdict::NotEqual;
 }
 
@@ -676,6 +873,7 @@ inline Verdict compare(std::string_view prediction, std::string_view reference) 
   Normalized nr = normalize_detail(reference);
   if (nr.text.empty()) return np.text.empty() ? Verdict::Equal : Verdict::Unknown;
   if (np.text.empty()) return Verdict::NotEqual;
+  if (!np.noun.empty() && !nr.noun.empty() && np.noun != nr.noun) return Verdict::NotEqual;  // 2 dogs, 2 cats
   if (np.text == nr.text) return Verdict::Equal;
   if (char ref_letter = choice_letter(nr.text, false)) {
     return choice_letter(np.text, true) == ref_letter ? Verdict::Equal : Verdict::NotEqual;
