@@ -292,8 +292,8 @@ inline bool parse_real_line(std::string_view s, VarTable& vars, int depth, Answe
   return true;
 }
 
-/// English number words, zero to 999,999 (`eight`, `twenty-one`, `two hundred and five`; spaces
-/// were removed by normalisation). nullopt for anything else.
+/// English number words, zero to 999,999 (`eight`, `twenty-one`, `two hundred five`; spaces were
+/// removed by normalisation). nullopt for anything else.
 inline std::optional<int> number_word(std::string_view s) {
   static constexpr std::string_view kSmall[] = {
       "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -324,7 +324,6 @@ inline std::optional<int> number_word(std::string_view s) {
     auto v = below_hundred();
     if (!v || !take("hundred")) return v;
     if (*v == 0 || *v > 9) return std::nullopt;
-    take("and");
     if (t.empty() || starts_with(t, "thousand")) return *v * 100;
     auto rest = below_hundred();
     return rest && *rest > 0 ? std::optional<int>(*v * 100 + *rest) : std::nullopt;
@@ -332,7 +331,6 @@ inline std::optional<int> number_word(std::string_view s) {
   auto value = below_thousand();
   if (value && take("thousand")) {
     if (*value == 0) return std::nullopt;
-    take("and");
     auto rest = t.empty() ? std::optional<int>(0) : below_thousand();
     value = rest ? std::optional<int>(*value * 1000 + *rest) : std::nullopt;
   }
@@ -362,6 +360,18 @@ inline Answer parse_chained(std::string_view s, std::size_t pos, const std::stri
   Answer r = interval_answer(closed_low ? '[' : '(', std::move(low), std::move(high), closed_high ? ']' : ')');
   r.text = a.text;
   return r;
+}
+
+/// A numeral in a base (`123_4`, `1011_{2}`, `FF_{16}`): digits or capitals, with a digit, then a
+/// numeric subscript. Its spelling is the answer, so it is compared as text.
+inline bool is_base_numeral(std::string_view s) {
+  std::size_t u = s.find('_');
+  if (u == 0 || u == std::string_view::npos) return false;
+  std::string_view digits = s.substr(0, u), base = s.substr(u + 1);
+  if (base.size() > 2 && base.front() == '{' && base.back() == '}') base = base.substr(1, base.size() - 2);
+  auto numeral = [](char c) { return is_digit(c) || (c >= 'A' && c <= 'Z'); };
+  return std::all_of(digits.begin(), digits.end(), numeral) && std::any_of(digits.begin(), digits.end(), is_digit) &&
+         !base.empty() && base.size() <= 2 && std::all_of(base.begin(), base.end(), is_digit);
 }
 
 inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
@@ -454,6 +464,10 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
       if (r.items[0].kind != Answer::Kind::Expr || r.items[1].kind != Answer::Kind::Expr) return a;
       return r;
     }
+  }
+  if (is_base_numeral(s)) {
+    a.kind = Answer::Kind::Text;
+    return a;
   }
   if (auto n = number_word(s)) {
     Expr e;
