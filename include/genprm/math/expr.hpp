@@ -691,19 +691,23 @@ inline std::size_t exact_cost(const Node& n, const Exact& a, const Exact& b) {
       return bits > 256 ? square(bits / 32) : 0;
     }
     case Op::Fact:
-    case Op::Binom: {  // k multiplications and divisions of a number up to k log2 k bits
+    case Op::Binom: {  // k steps on a number of up to `bits` bits
       const Rational* k = (n.op == Op::Fact ? a : b).small();
       if (!k || k->num < 34) return 0;
       auto kk = static_cast<std::size_t>(std::min<i128>(k->num, kMaxExactFactorial));
       std::size_t bits = n.op == Op::Fact ? kk * 12 : kk * a.bit_size();  // log2 n! <= 12 n here
-      return kk * (bits / 32 + 1) * (n.op == Op::Binom ? 4 : 1);
+      // n! multiplies four factors per step at half the final size on average; C(n, k) both
+      // multiplies and divides.
+      return n.op == Op::Fact ? kk * (bits / 32 + 1) / 8 : kk * (bits / 32 + 1) * 4;
     }
     case Op::Sqrt: return 8 * square(a.limb_count());  // a few divisions
     default: {
       std::size_t limbs = a.limb_count() + b.limb_count();
       if (limbs == 0) return 0;
       bool integers = a.is_integer() && (n.b < 0 || b.is_integer());
-      return square(limbs + 1) * (integers ? 1 : 24);
+      if (integers && n.op != Op::Div)  // sums are linear, products quadratic; no gcd
+        return n.op == Op::Mul ? (a.limb_count() + 1) * (b.limb_count() + 1) : limbs;
+      return 24 * square(limbs + 1);  // a reduction to lowest terms
     }
   }
 }
