@@ -4,14 +4,16 @@
 // Pipeline: normalise both (normalize.hpp); equal strings (also case-insensitively) -> Equal;
 // a multiple-choice reference (A-E) -> compare letters; else parse each side into a structure
 // (matrix, union of intervals, bare list, set, tuple/interval, relation, expression, text) and
-// compare structurally. Scalars: exact rational arithmetic when both sides are rational at the
-// evaluation points (integers, fractions, powers, perfect-square roots), else complex numeric
+// compare structurally (README.md lists the rules). Scalars: exact rational arithmetic of any
+// size up to the caps of exact.hpp when both sides are rational at the evaluation points
+// (integers, fractions, powers, factorials, perfect-square roots), else complex numeric
 // evaluation on kPoints lanes with relative tolerance 1e-9, or 1e-4 when a side was written
 // with a decimal point (a rounded value). A `%` on one side only also tries value/100.
 //
 // Unknown (is_equiv() treats it as not equal) is returned when:
 //   * either side fails to parse as mathematics and the strings differ (unsupported commands,
-//     chained relations, malformed braces);
+//     chains that are not an interval of one variable, malformed braces);
+//   * a constant is beyond the exact caps (32768 bits, 3000!, the work budget): never Equal;
 //   * an answer is longer than kMaxParseChars after normalisation and the strings differ;
 //   * numeric evaluation is not finite on enough lanes (division by zero everywhere, overflow);
 //   * expressions with variables agree where every variable is positive but differ elsewhere

@@ -120,7 +120,7 @@ TEST_CASE("Exact: caps give TooLarge, undefined values NotRational; TooLarge win
 TEST_CASE("eval_exact: the work budget bounds one evaluation") {
   Expr e;
   VarTable vars;
-  REQUIRE(parse_expression("2999!+2998!+2997!+2996!+2995!+2994!", e, vars));
+  REQUIRE(parse_expression("2999!+2998!+2997!", e, vars));
   std::vector<Exact> values;
   std::size_t budget = kExactWorkBudget;
   CHECK(eval_exact(e, 0, values, &budget).has_value());
