@@ -8,12 +8,13 @@ import pytest
 import genprm  # noqa: F401  (loads torch and the core)
 from genprm import math as gm
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "math_equiv_cases.tsv"
+DATA_DIR = pathlib.Path(__file__).resolve().parents[1] / "data"
+DATA = DATA_DIR / "math_equiv_cases.tsv"
 
 
-def load_corpus():
+def load_corpus(path=DATA):
     rows = []
-    for n, line in enumerate(DATA.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line or line.startswith("#"):
             continue
         cols = line.split("\t")
@@ -24,6 +25,8 @@ def load_corpus():
 
 
 CORPUS = load_corpus()
+# Issue 17: exact big numbers and the answer forms the grader missed (shared with the C++ test).
+EXACT_FORMS = load_corpus(DATA_DIR / "math_equiv_exact_forms.tsv")
 
 
 def test_corpus_size_and_labels():
@@ -47,6 +50,28 @@ def test_is_equiv_many_matches_single_calls():
     assert gm.is_equiv_many(preds, refs) == [gm.is_equiv(p, r) for p, r in zip(preds, refs)]
     with pytest.raises(ValueError, match="same length"):
         gm.is_equiv_many(["1"], [])
+
+
+@pytest.mark.parametrize("n,expected,prediction,reference", EXACT_FORMS, ids=[f"line{r[0]}" for r in EXACT_FORMS])
+def test_exact_numbers_and_forms(n, expected, prediction, reference):
+    assert gm.compare(prediction, reference) == expected
+    assert gm.compare(reference, prediction) == expected
+    assert gm.is_equiv(prediction, reference) == (expected == "equal")
+
+
+def test_exact_numbers_and_forms_many():
+    assert len(EXACT_FORMS) >= 90
+    preds = [p for _, _, p, _ in EXACT_FORMS]
+    refs = [r for _, _, _, r in EXACT_FORMS]
+    assert gm.is_equiv_many(preds, refs) == [exp == "equal" for _, exp, _, _ in EXACT_FORMS]
+    assert gm.is_equiv_many(refs, preds) == [exp == "equal" for _, exp, _, _ in EXACT_FORMS]
+
+
+def test_counted_noun_in_normalize():
+    assert gm.normalize("18 eggs") == "18"
+    assert gm.normalize("5 hundred") == "5hundred"
+    assert gm.normalize("\u22125") == "-5"
+    assert gm.normalize("x_{1}") == "x_1"
 
 
 @pytest.mark.parametrize("text,answer,rule", [

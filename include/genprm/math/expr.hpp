@@ -2,7 +2,8 @@
 // Expression trees for answers: a bounded recursive-descent parser for LaTeX / plain math
 // (numbers, variables, + - * / ^, implicit products, \frac, \sqrt[n], \binom, |x|, n!, \pi, e, i,
 // trig/hyperbolic/log/exp functions, \pm) and two evaluators:
-//   * exact: Rational (128-bit, overflow -> not exact) for rational functions at rational points;
+//   * exact: Exact (exact.hpp: 128-bit rationals, big integers on overflow, TooLarge past a cap)
+//     for rational functions at rational points, with a bounded amount of work;
 //   * numeric: std::complex<double> on kPoints lanes at once (an Eigen array per node), so square
 //     roots and logarithms of negative numbers stay defined (principal branch) instead of failing.
 // Nodes are stored in creation order and children always precede parents, so both evaluators are
@@ -21,6 +22,7 @@
 
 #include <Eigen/Core>
 
+#include "genprm/math/exact.hpp"
 #include "genprm/math/normalize.hpp"
 #include "genprm/math/rational.hpp"
 
@@ -44,7 +46,7 @@ struct Node {
   Fn fn = Fn::None;
   int a = -1, b = -1;  // children (indices of earlier nodes)
   int var = -1;        // Op::Var: index in the VarTable
-  std::optional<Rational> q;  // Op::Num: exact value when it fits
+  Exact q;                    // Op::Num: exact value
   double value = 0;           // Op::Num: floating value
 };
 
@@ -76,7 +78,7 @@ struct Expr {
     n.b = b;
     return add(std::move(n));
   }
-  int number(Rational q) {
+  int number(const Exact& q) {
     Node n;
     n.op = Op::Num;
     n.q = q;
@@ -221,14 +223,12 @@ struct Parser {
       } else if (eat_command("\\div")) {
         left = node(Op::Div, left, parse_unary_factor());
       } else if (starts_atom()) {
-        bool integer_left = left >= 0 && out.nodes[left].op == Op::Num && out.nodes[left].q &&
-                            out.nodes[left].q->is_integer();
+        bool integer_left = left >= 0 && out.nodes[left].op == Op::Num && out.nodes[left].q.is_integer();
         int right = parse_power();
         // Mixed number: 2\frac{1}{2} is 5/2 (an integer directly followed by a numeric fraction).
         bool mixed = integer_left && right >= 0 && out.nodes[right].op == Op::Div &&
                      out.nodes[out.nodes[right].a].op == Op::Num && out.nodes[out.nodes[right].b].op == Op::Num &&
-                     out.nodes[out.nodes[right].a].q && out.nodes[out.nodes[right].a].q->is_integer() &&
-                     out.nodes[out.nodes[right].b].q && out.nodes[out.nodes[right].b].q->is_integer() &&
+                     out.nodes[out.nodes[right].a].q.is_integer() && out.nodes[out.nodes[right].b].q.is_integer() &&
                      i > 0 && s[i - 1] == '}';
         left = node(mixed ? Op::Add : Op::Mul, left, right);
       } else {
@@ -429,7 +429,7 @@ struct Parser {
     }
     Node n;
     n.op = Op::Num;
-    n.q = parse_decimal(digits);
+    n.q = Exact::from_decimal(digits);
     if (digits.size() > 400) {
       n.value = HUGE_VAL;
     } else {
@@ -439,10 +439,7 @@ struct Parser {
     if (decimal) out.approx = true;
     if (sci) {
       n.value *= std::pow(10.0, static_cast<double>(exp10));
-      if (n.q) {
-        auto p = pow_int(Rational::integer(10), exp10);
-        n.q = p ? *n.q * *p : std::nullopt;
-      }
+      n.q = n.q * Exact::integer(10).pow(Exact::integer(exp10));
     }
     if (failed || static_cast<int>(out.nodes.size()) >= kMaxNodes) return fail();
     return out.add(std::move(n));
@@ -515,7 +512,7 @@ struct Parser {
       ++i;
       power = parse_exponent();
       if (power >= 0 && out.nodes[power].op == Op::Neg && out.nodes[out.nodes[power].a].op == Op::Num &&
-          out.nodes[out.nodes[power].a].q == Rational::integer(1)) {
+          out.nodes[out.nodes[power].a].q == Exact::integer(1)) {
         inverse = true;
         power = -1;
       }
@@ -662,32 +659,6 @@ struct Parser {
   }
 };
 
-inline bool is_integer_value(const std::optional<Rational>& q) { return q && q->den == 1; }
-
-inline std::optional<Rational> factorial(const Rational& q) {
-  if (q.den != 1 || q.num < 0 || q.num > 33) return std::nullopt;
-  Rational r = Rational::integer(1);
-  for (i128 k = 2; k <= q.num; ++k) r.num *= k;
-  return r;
-}
-
-inline std::optional<Rational> binomial(const Rational& n, const Rational& k) {
-  // n choose k for integer 0 <= k <= 64 and any rational n: prod_{j=1..k} (n - k + j) / j.
-  if (k.den != 1 || k.num < 0 || k.num > 64) return std::nullopt;
-  if (n.den == 1 && n.num >= 0 && k.num > n.num) return Rational::integer(0);
-  Rational r = Rational::integer(1);
-  for (i128 j = 1; j <= k.num; ++j) {
-    auto f = n - Rational::integer(k.num - j);
-    if (!f) return std::nullopt;
-    auto m = r * *f;
-    if (!m) return std::nullopt;
-    auto d = *m / Rational::integer(j);
-    if (!d) return std::nullopt;
-    r = *d;
-  }
-  return r;
-}
-
 }  // namespace detail
 
 /// Parses `text` (already normalised) into `out`; `pm_sign` picks the branch of `\pm`.
@@ -703,39 +674,93 @@ inline bool parse_expression(std::string_view text, Expr& out, VarTable& vars, i
   return !p.failed && out.root >= 0;
 }
 
-/// Exact value of every node on lane `lane` (nullopt where not rational). Returns the root's.
-inline std::optional<Rational> eval_exact(const Expr& e, int lane, std::vector<std::optional<Rational>>& v) {
-  v.assign(e.nodes.size(), std::nullopt);
+/// Work allowed to one exact evaluation beyond 128 bits, in limb operations (a product of two
+/// n-limb numbers costs about n^2, a reduction to lowest terms about 24 n^2): about ten
+/// milliseconds at most. A node past it is TooLarge, so the grader answers Unknown.
+inline constexpr std::size_t kExactWorkBudget = std::size_t{1} << 23;
+
+namespace detail {
+/// Estimated limb operations of node `n` on values a and b (0 while everything is 128-bit).
+inline std::size_t exact_cost(const Node& n, const Exact& a, const Exact& b) {
+  auto square = [](std::size_t limbs) { return limbs * limbs; };
+  switch (n.op) {
+    case Op::Pow: {  // the result has about bits(a) * |b| bits
+      const Rational* e = b.small();
+      if (!e || !a.has_value()) return 0;
+      std::size_t bits = a.bit_size() * static_cast<std::size_t>(std::min<i128>(e->num < 0 ? -e->num : e->num, kMaxExactBits));
+      return bits > 256 ? square(bits / 32) : 0;
+    }
+    case Op::Fact:
+    case Op::Binom: {  // k steps on a number of up to `bits` bits
+      const Rational* k = (n.op == Op::Fact ? a : b).small();
+      if (!k || k->num < 34) return 0;
+      auto kk = static_cast<std::size_t>(std::min<i128>(k->num, kMaxExactFactorial));
+      std::size_t bits = n.op == Op::Fact ? kk * 12 : kk * a.bit_size();  // log2 n! <= 12 n here
+      // Measured: about kk / 2 passes over the final size for n!, 4 kk for C(n, k).
+      return n.op == Op::Fact ? kk * (bits / 32 + 1) / 2 : kk * (bits / 32 + 1) * 4;
+    }
+    case Op::Sqrt: return 8 * square(a.limb_count());  // a few divisions
+    default: {
+      std::size_t limbs = a.limb_count() + b.limb_count();
+      if (limbs == 0) return 0;
+      bool integers = a.is_integer() && (n.b < 0 || b.is_integer());
+      if (integers && n.op != Op::Div)  // sums are linear, products quadratic; no gcd
+        return n.op == Op::Mul ? (a.limb_count() + 1) * (b.limb_count() + 1) : limbs;
+      return 24 * square(limbs + 1);  // a reduction to lowest terms
+    }
+  }
+}
+}  // namespace detail
+
+/// Exact value of every node on lane `lane` (NotRational where not rational, TooLarge past the
+/// size caps or the work budget). Returns the root's. `shared_budget` (limb operations left) bounds
+/// several evaluations together; without it this one gets kExactWorkBudget.
+inline Exact eval_exact(const Expr& e, int lane, std::vector<Exact>& v, std::size_t* shared_budget = nullptr) {
+  v.assign(e.nodes.size(), Exact{});
+  std::size_t own_budget = kExactWorkBudget;
+  std::size_t& budget = shared_budget ? *shared_budget : own_budget;
+  const Exact none;
   for (std::size_t k = 0; k < e.nodes.size(); ++k) {
     const Node& n = e.nodes[k];
-    const std::optional<Rational> none;
-    const auto& a = n.a >= 0 ? v[n.a] : none;
-    const auto& b = n.b >= 0 ? v[n.b] : none;
-    std::optional<Rational> r;
+    const Exact& a = n.a >= 0 ? v[n.a] : none;
+    const Exact& b = n.b >= 0 ? v[n.b] : none;
+    std::size_t cost = detail::exact_cost(n, a, b);
+    if (cost > budget) {
+      v[k] = Exact::too_large();
+      continue;
+    }
+    budget -= cost;
+    Exact r;
     switch (n.op) {
       case Op::Num: r = n.q; break;
       case Op::Var: r = variable_value(n.var, lane); break;
-      case Op::Add: if (a && b) r = *a + *b; break;
-      case Op::Sub: if (a && b) r = *a - *b; break;
-      case Op::Mul: if (a && b) r = *a * *b; break;
-      case Op::Div: if (a && b) r = *a / *b; break;
-      case Op::Neg: if (a) r = negate(*a); break;
+      case Op::Add: r = a + b; break;
+      case Op::Sub: r = a - b; break;
+      case Op::Mul: r = a * b; break;
+      case Op::Div: r = a / b; break;
+      case Op::Neg: r = -a; break;
       case Op::Pow:
-        if (a && b && b->den == 1) r = pow_int(*a, b->num);
-        else if (a && b && b->den == 2 && b->num > 0 && b->num <= 64) {  // x^{3/2}: exact when a square
-          auto root = exact_sqrt(*a);
-          if (root) r = pow_int(*root, b->num);
+        if (b.small() && b.small()->den == 2) {
+          r = a.sqrt().pow(b * Exact::integer(2));  // x^{3/2}: exact when x is a square
+        } else {
+          r = a.pow(b);
         }
         break;
-      case Op::Sqrt: if (a) r = exact_sqrt(*a); break;
-      case Op::Abs: if (a) r = a->num < 0 ? negate(*a) : a; break;
-      case Op::Fact: if (a) r = detail::factorial(*a); break;
-      case Op::Binom: if (a && b) r = detail::binomial(*a, *b); break;
-      default: break;
+      case Op::Sqrt: r = a.sqrt(); break;
+      case Op::Abs: r = a.abs(); break;
+      case Op::Fact: r = a.factorial(); break;
+      case Op::Binom: r = Exact::binomial(a, b); break;
+      case Op::Pi:
+      case Op::E:
+      case Op::I:
+      case Op::Inf: break;
+      default:  // irrational functions; a TooLarge argument stays TooLarge
+        if (a.is_too_large() || b.is_too_large()) r = Exact::too_large();
+        break;
     }
-    v[k] = r;
+    v[k] = std::move(r);
   }
-  return e.root >= 0 ? v[e.root] : std::nullopt;
+  return e.root >= 0 ? v[e.root] : Exact{};
 }
 
 namespace detail {
@@ -762,7 +787,7 @@ inline cplx real_root(cplx a, double n) {  // odd roots of negative reals stay r
 /// Numeric value of the expression on every lane (complex, principal branches). `exact` holds the
 /// exact values per lane (from eval_exact) and is used for exponents such as 1/3 of negatives.
 inline Lanes eval_numeric(const Expr& e, std::vector<Lanes>& v,
-                          const std::array<std::vector<std::optional<Rational>>, kPoints>* exact = nullptr) {
+                          const std::array<std::vector<Exact>, kPoints>* exact = nullptr) {
   const double inf = HUGE_VAL;
   const double pi = 3.14159265358979323846;
   v.resize(e.nodes.size());
@@ -786,12 +811,12 @@ inline Lanes eval_numeric(const Expr& e, std::vector<Lanes>& v,
       case Op::Pow:
         for (int l = 0; l < kPoints; ++l) {
           cplx base = v[n.a](l), ex = v[n.b](l);
-          const std::optional<Rational>* q = exact ? &(*exact)[l][n.b] : nullptr;
-          if (q && *q && (*q)->den == 1 && (*q)->num >= -1024 && (*q)->num <= 1024) {
-            r(l) = detail::ipow(base, static_cast<int>((*q)->num));
-          } else if (q && *q && ((*q)->den % 2 == 1) && std::abs(base.imag()) <= 1e-300 && base.real() < 0) {
-            double mag = std::pow(-base.real(), (*q)->to_double());
-            bool odd_num = ((*q)->num % 2) != 0;
+          const Rational* q = exact ? (*exact)[l][n.b].small() : nullptr;
+          if (q && q->den == 1 && q->num >= -1024 && q->num <= 1024) {
+            r(l) = detail::ipow(base, static_cast<int>(q->num));
+          } else if (q && (q->den % 2 == 1) && std::abs(base.imag()) <= 1e-300 && base.real() < 0) {
+            double mag = std::pow(-base.real(), q->to_double());
+            bool odd_num = (q->num % 2) != 0;
             r(l) = cplx(odd_num ? -mag : mag, 0);
           } else if (base == cplx(0, 0)) {
             r(l) = ex.real() > 0 ? cplx(0, 0) : cplx(inf, 0);

@@ -4,14 +4,16 @@
 // Pipeline: normalise both (normalize.hpp); equal strings (also case-insensitively) -> Equal;
 // a multiple-choice reference (A-E) -> compare letters; else parse each side into a structure
 // (matrix, union of intervals, bare list, set, tuple/interval, relation, expression, text) and
-// compare structurally. Scalars: exact rational arithmetic when both sides are rational at the
-// evaluation points (integers, fractions, powers, perfect-square roots), else complex numeric
+// compare structurally (README.md lists the rules). Scalars: exact rational arithmetic of any
+// size up to the caps of exact.hpp when both sides are rational at the evaluation points
+// (integers, fractions, powers, factorials, perfect-square roots), else complex numeric
 // evaluation on kPoints lanes with relative tolerance 1e-9, or 1e-4 when a side was written
 // with a decimal point (a rounded value). A `%` on one side only also tries value/100.
 //
 // Unknown (is_equiv() treats it as not equal) is returned when:
 //   * either side fails to parse as mathematics and the strings differ (unsupported commands,
-//     chained relations, malformed braces);
+//     chains that are not an interval of one variable, malformed braces);
+//   * a constant is beyond the exact caps (32768 bits, 3000!, the work budget): never Equal;
 //   * an answer is longer than kMaxParseChars after normalisation and the strings differ;
 //   * numeric evaluation is not finite on enough lanes (division by zero everywhere, overflow);
 //   * expressions with variables agree where every variable is positive but differ elsewhere
@@ -19,6 +21,8 @@
 //   * a set has over kMaxItems elements, or an element comparison in a set was Unknown.
 // Everything else is decided. The cost is bounded by the caps on length, nodes and items.
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -205,12 +209,187 @@ inline std::size_t relation_at(std::string_view s, std::size_t i, std::string* n
   return 0;
 }
 
+inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root].op == Op::Var; }
+
+inline Answer constant_answer(Expr e, std::string text) {
+  Answer a;
+  a.kind = Answer::Kind::Expr;
+  a.expr = std::move(e);
+  a.text = std::move(text);
+  return a;
+}
+
+/// +infinity or -infinity as an interval end.
+inline Answer infinity_answer(int sign) {
+  Expr e;
+  e.root = e.add(Op::Inf);
+  if (sign < 0) e.root = e.add(Op::Neg, e.root);
+  return constant_answer(std::move(e), sign < 0 ? "-\\infty" : "\\infty");
+}
+
+inline Answer interval_answer(char open, Answer low, Answer high, char close) {
+  Answer a;
+  a.kind = Answer::Kind::Seq;
+  a.open = open;
+  a.close = close;
+  a.items.push_back(std::move(low));
+  a.items.push_back(std::move(high));
+  return a;
+}
+
+/// The real line without the points `cut` (sorted): (-inf, c1) U (c1, c2) U ... U (cn, inf).
+inline Answer real_line_without(std::vector<Answer> cut) {
+  if (cut.empty()) return interval_answer('(', infinity_answer(-1), infinity_answer(1), ')');
+  Answer u;
+  u.kind = Answer::Kind::Seq;
+  u.open = u.close = 'U';
+  Answer low = infinity_answer(-1);
+  for (Answer& c : cut) {
+    u.items.push_back(interval_answer('(', std::move(low), c, ')'));
+    low = std::move(c);
+  }
+  u.items.push_back(interval_answer('(', std::move(low), infinity_answer(1), ')'));
+  return u;
+}
+
+/// The value of a constant real expression (nullopt with variables or a complex, non-finite value).
+inline std::optional<double> real_value(const Expr& e) {
+  if (e.has_vars) return std::nullopt;
+  std::vector<Lanes> buf;
+  cplx z = eval_numeric(e, buf)(0);
+  if (!std::isfinite(z.real()) || std::abs(z.imag()) > 1e-12 * std::max(1.0, std::abs(z.real()))) return std::nullopt;
+  return z.real();
+}
+
+/// `\mathbb{R}` and `\mathbb{R} \setminus \{0, 1\}` (also `\R`, `\Bbb R`, `-` for `\setminus`) as
+/// intervals; false for anything else.
+inline bool parse_real_line(std::string_view s, VarTable& vars, int depth, Answer& out) {
+  std::size_t len = 0;
+  for (std::string_view r : {"\\mathbb{R}", "\\mathbb R", "\\Bbb{R}", "\\Bbb R", "\\R"})
+    if (starts_with(s, r) && !(s.size() > r.size() && is_alpha(s[r.size()]))) len = r.size();
+  if (len == 0) return false;
+  std::string_view rest = s.substr(len);
+  if (rest.empty()) {
+    out = real_line_without({});
+    return true;
+  }
+  for (std::string_view minus : {"\\setminus", "\\backslash", "-"})
+    if (starts_with(rest, minus)) {
+      rest = rest.substr(minus.size());
+      break;
+    }
+  if (!(starts_with(rest, "\\{") && ends_with(rest, "\\}"))) return false;
+  Answer set = parse_answer(rest, vars, depth + 1);
+  if (set.kind != Answer::Kind::Seq || set.open != '{') return false;
+  std::vector<std::pair<double, Answer>> points;
+  for (Answer& it : set.items) {
+    auto v = it.kind == Answer::Kind::Expr ? real_value(it.expr) : std::nullopt;
+    if (!v) return false;
+    points.emplace_back(*v, std::move(it));
+  }
+  std::sort(points.begin(), points.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<Answer> cut;
+  for (auto& pt : points) cut.push_back(std::move(pt.second));
+  out = real_line_without(std::move(cut));
+  return true;
+}
+
+/// English number words, zero to 999,999 (`eight`, `twenty-one`, `two hundred five`; spaces were
+/// removed by normalisation). nullopt for anything else.
+inline std::optional<int> number_word(std::string_view s) {
+  static constexpr std::string_view kSmall[] = {
+      "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+      "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"};
+  static constexpr std::string_view kTens[] = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"};
+  if (s.size() < 3 || s.size() > 80 || !is_alpha(s[0])) return std::nullopt;
+  std::string l = lower(s);
+  std::string_view t = l;
+  // Longest word first: "eighteen" before "eight", "seventy" before "seven".
+  auto take = [&t](std::string_view w) {
+    if (!starts_with(t, w)) return false;
+    t.remove_prefix(w.size());
+    if (!t.empty() && t[0] == '-') t.remove_prefix(1);
+    return true;
+  };
+  auto below_hundred = [&]() -> std::optional<int> {
+    for (int k = 7; k >= 0; --k)
+      if (take(kTens[k])) {
+        for (int u = 9; u >= 1; --u)
+          if (take(kSmall[u])) return 20 + 10 * k + u;
+        return 20 + 10 * k;
+      }
+    for (int k = 19; k >= 0; --k)
+      if (take(kSmall[k])) return k;
+    return std::nullopt;
+  };
+  auto below_thousand = [&]() -> std::optional<int> {
+    auto v = below_hundred();
+    if (!v || !take("hundred")) return v;
+    if (*v == 0 || *v > 9) return std::nullopt;
+    if (t.empty() || starts_with(t, "thousand")) return *v * 100;
+    auto rest = below_hundred();
+    return rest && *rest > 0 ? std::optional<int>(*v * 100 + *rest) : std::nullopt;
+  };
+  auto value = below_thousand();
+  if (value && take("thousand")) {
+    if (*value == 0) return std::nullopt;
+    auto rest = t.empty() ? std::optional<int>(0) : below_thousand();
+    value = rest ? std::optional<int>(*value * 1000 + *rest) : std::nullopt;
+  }
+  if (!t.empty()) return std::nullopt;
+  return value;
+}
+
+/// `a < x < b` (also with \le, or descending with > and \ge) as the interval (a, b), `[a, b]`...
+/// when the middle is one variable; Unparsed otherwise (`0 < 2x < 6`, `a < x > b`).
+inline Answer parse_chained(std::string_view s, std::size_t pos, const std::string& name, std::size_t pos2,
+                            const std::string& name2, VarTable& vars, int depth) {
+  Answer a;
+  a.text = std::string(s);
+  auto ascending = [](const std::string& n) { return n == "<" || n == "\\le"; };
+  auto descending = [](const std::string& n) { return n == ">" || n == "\\ge"; };
+  const bool up = ascending(name) && ascending(name2);
+  if (!up && !(descending(name) && descending(name2))) return a;
+  std::size_t len = relation_at(s, pos, nullptr), len2 = relation_at(s, pos2, nullptr);
+  Answer low = parse_answer(trim(s.substr(0, pos)), vars, depth + 1);
+  Answer mid = parse_answer(trim(s.substr(pos + len, pos2 - pos - len)), vars, depth + 1);
+  Answer high = parse_answer(trim(s.substr(pos2 + len2)), vars, depth + 1);
+  if (low.kind != Answer::Kind::Expr || high.kind != Answer::Kind::Expr || mid.kind != Answer::Kind::Expr ||
+      !is_single_var(mid.expr))
+    return a;
+  bool closed_low = (up ? name : name2).size() > 1, closed_high = (up ? name2 : name).size() > 1;  // \le, \ge
+  if (!up) std::swap(low, high);
+  Answer r = interval_answer(closed_low ? '[' : '(', std::move(low), std::move(high), closed_high ? ']' : ')');
+  r.text = a.text;
+  return r;
+}
+
+/// A numeral in a base (`123_4`, `1011_{2}`, `FF_{16}`): digits or capitals, with a digit, then a
+/// numeric subscript. Its spelling is the answer, so it is compared as text.
+inline bool is_base_numeral(std::string_view s) {
+  std::size_t u = s.find('_');
+  if (u == 0 || u == std::string_view::npos) return false;
+  std::string_view digits = s.substr(0, u), base = s.substr(u + 1);
+  if (base.size() > 2 && base.front() == '{' && base.back() == '}') base = base.substr(1, base.size() - 2);
+  auto numeral = [](char c) { return is_digit(c) || (c >= 'A' && c <= 'Z'); };
+  return std::all_of(digits.begin(), digits.end(), numeral) && std::any_of(digits.begin(), digits.end(), is_digit) &&
+         !base.empty() && base.size() <= 2 && std::all_of(base.begin(), base.end(), is_digit);
+}
+
 inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
   Answer a;
   a.text = std::string(s);
   if (depth > 8 || s.empty() || s.size() > kMaxParseChars) return a;
-  // Matrices.
+  // Matrices, also inside brackets: `\left(\begin{array}...\end{array}\right)`.
   if (starts_with(s, "\\begin{")) return parse_matrix(s, vars, depth);
+  if ((s[0] == '(' || s[0] == '[') && starts_with(s.substr(1), "\\begin{") && match_any_bracket(s) == s.size() - 1) {
+    Answer m = parse_matrix(s.substr(1, s.size() - 2), vars, depth);
+    if (m.kind == Answer::Kind::Matrix) return m;
+  }
+  if (Answer line; parse_real_line(s, vars, depth, line)) {
+    line.text = a.text;
+    return line;
+  }
   // Unions of intervals.
   {
     auto parts = split_top(s, [](std::string_view t, std::size_t i) -> std::size_t {
@@ -247,8 +426,8 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
   }
   // Relations.
   {
-    std::size_t pos = std::string_view::npos;
-    std::string name;
+    std::size_t pos = std::string_view::npos, pos2 = std::string_view::npos;
+    std::string name, name2;
     int d = 0;
     for (std::size_t i = 0; i < s.size(); ++i) {
       if (is_opener(s[i])) ++d;
@@ -256,12 +435,13 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
       std::string nm;
       std::size_t len = d == 0 ? relation_at(s, i, &nm) : 0;
       if (len) {
-        if (pos != std::string_view::npos) return a;  // chained relations: Unparsed
-        pos = i;
-        name = nm;
+        if (pos2 != std::string_view::npos) return a;  // three relations: Unparsed
+        (pos == std::string_view::npos ? pos : pos2) = i;
+        (name.empty() ? name : name2) = nm;
         i += len - 1;
       }
     }
+    if (pos2 != std::string_view::npos) return parse_chained(s, pos, name, pos2, name2, vars, depth);
     if (pos != std::string_view::npos) {
       std::size_t len = relation_at(s, pos, nullptr);
       std::string_view lhs = trim(s.substr(0, pos)), rhs = trim(s.substr(pos + len));
@@ -286,6 +466,15 @@ inline Answer parse_answer(std::string_view s, VarTable& vars, int depth) {
       if (r.items[0].kind != Answer::Kind::Expr || r.items[1].kind != Answer::Kind::Expr) return a;
       return r;
     }
+  }
+  if (is_base_numeral(s)) {
+    a.kind = Answer::Kind::Text;
+    return a;
+  }
+  if (auto n = number_word(s)) {
+    Expr e;
+    e.root = e.number(Exact::integer(*n));
+    return constant_answer(std::move(e), a.text);
   }
   // Expressions (with \pm: the set of both branches).
   bool saw_pm = false;
@@ -348,15 +537,16 @@ inline bool close(cplx a, cplx b, double tol, double bound = 0) {
 }
 
 struct Evaluated {
-  std::array<std::vector<std::optional<Rational>>, kPoints> exact;
-  std::array<std::optional<Rational>, kPoints> root;
+  std::array<std::vector<Exact>, kPoints> exact;
+  std::array<Exact, kPoints> root;
   Lanes value;
   RealLanes bound = RealLanes::Zero();
   bool numeric_done = false;
 };
 
 inline void evaluate_exact(const Expr& e, int lanes, Evaluated& out) {
-  for (int l = 0; l < lanes; ++l) out.root[l] = eval_exact(e, l, out.exact[l]);
+  std::size_t budget = kExactWorkBudget;  // shared by the lanes: bounds the cost of one side
+  for (int l = 0; l < lanes; ++l) out.root[l] = eval_exact(e, l, out.exact[l], &budget);
 }
 inline void evaluate_numeric(const Expr& e, int lanes, Evaluated& out) {
   for (int l = lanes; l < kPoints; ++l) out.exact[l] = out.exact[0];
@@ -366,6 +556,29 @@ inline void evaluate_numeric(const Expr& e, int lanes, Evaluated& out) {
   out.bound = eval_magnitude(e, buf, mags);
   out.numeric_done = true;
 }
+
+/// Exact values within relative tolerance `tol` (used only when a side was written as a decimal).
+/// Beyond 128 bits the comparison runs on logarithms, which do not overflow.
+inline bool exact_close(const Exact& a, const Exact& b, double tol) {
+  if (a.small() && b.small()) return close(cplx(a.to_double(), 0), cplx(b.to_double(), 0), tol);
+  Exact diff = a - b;
+  if (diff.is_zero()) return true;
+  return diff.has_value() && diff.log2_abs() <= std::log2(tol) + std::max(a.log2_abs(), b.log2_abs());
+}
+
+/// On how many lanes the two sides were compared, differed (of them on lanes 0-3, where every
+/// variable is positive), and held a number beyond the exact caps (constants only).
+struct LaneTally {
+  int valid = 0, valid_pos = 0, bad = 0, bad_pos = 0, too_large = 0;
+  void add(int lane, bool equal) {
+    ++valid;
+    valid_pos += lane < 4;
+    if (!equal) {
+      ++bad;
+      bad_pos += lane < 4;
+    }
+  }
+};
 
 inline Verdict compare_expr(const Expr& p, const Expr& r) {
   int sp = 0, sr = 0;
@@ -377,40 +590,58 @@ inline Verdict compare_expr(const Expr& p, const Expr& r) {
   Evaluated ep, er;
   evaluate_exact(p, lanes, ep);
   evaluate_exact(r, lanes, er);
-  bool all_exact = true;
-  for (int l = 0; l < lanes; ++l) all_exact = all_exact && ep.root[l] && er.root[l];
-  if (!all_exact) {
+  // A number too large to compute exactly is never compared in floating point. With variables
+  // the lanes are sample points of an identity, so such a lane is evaluated numerically.
+  auto undecidable = [&](int l) { return !vars && (ep.root[l].is_too_large() || er.root[l].is_too_large()); };
+  bool numeric = false;
+  for (int l = 0; l < lanes; ++l)
+    numeric = numeric || (!(ep.root[l].has_value() && er.root[l].has_value()) && !undecidable(l));
+  if (numeric) {
     evaluate_numeric(p, lanes, ep);
     evaluate_numeric(r, lanes, er);
   }
-  int valid_pos = 0, valid = 0, bad_pos = 0, bad = 0;
+  LaneTally t;
   for (int l = 0; l < lanes; ++l) {
-    cplx a = ep.value(l), b = er.value(l);
-    if (ep.root[l] && er.root[l]) {  // exact on this lane
-      a = cplx(ep.root[l]->to_double(), 0);
-      b = cplx(er.root[l]->to_double(), 0);
-      bool eq = *ep.root[l] == *er.root[l] || (tol > 1e-9 && close(a, b, tol));
-      ++valid;
-      valid_pos += l < 4;
-      if (!eq) {
-        ++bad;
-        bad_pos += l < 4;
-      }
+    const Exact &x = ep.root[l], &y = er.root[l];
+    if (x.has_value() && y.has_value()) {
+      t.add(l, x == y || (tol > 1e-9 && exact_close(x, y, tol)));
       continue;
     }
+    if (undecidable(l)) {
+      ++t.too_large;
+      continue;
+    }
+    cplx a = ep.value(l), b = er.value(l);
     if (!finite(a) || !finite(b)) continue;
-    ++valid;
-    valid_pos += l < 4;
-    if (!close(a, b, tol, std::max(ep.bound(l), er.bound(l)))) {
-      ++bad;
-      bad_pos += l < 4;
+    t.add(l, close(a, b, tol, std::max(ep.bound(l), er.bound(l))));
+  }
+  if (!vars) return t.too_large || t.valid == 0 ? Verdict::Unknown : t.bad ? Verdict::NotEqual : Verdict::Equal;
+  if (t.bad_pos > 0) return Verdict::NotEqual;
+  if (t.valid_pos == 0) return t.bad > 0 ? Verdict::NotEqual : Verdict::Unknown;
+  if (t.bad > 0) return Verdict::Unknown;  // equal only where the variables are positive
+  return Verdict::Equal;
+}
+
+/// compare_proportional on exact lane values: the ratio is the same rational on every lane.
+inline Verdict proportional_exact(const std::array<Exact, kPoints>& a, const std::array<Exact, kPoints>& b, double tol,
+                                  bool positive) {
+  Exact ratio;
+  int valid = 0;
+  for (int l = 0; l < kPoints; ++l) {
+    if (a[l].is_zero() || b[l].is_zero()) {
+      if (a[l].is_zero() && b[l].is_zero()) continue;  // both vanish here
+      return Verdict::NotEqual;
+    }
+    Exact q = a[l] / b[l];
+    if (!q.has_value()) return Verdict::Unknown;
+    if (valid++ == 0) {
+      ratio = q;
+    } else if (!(q == ratio || (tol > 1e-9 && exact_close(q, ratio, tol)))) {
+      return Verdict::NotEqual;
     }
   }
-  if (!vars) return valid == 0 ? Verdict::Unknown : bad ? Verdict::NotEqual : Verdict::Equal;
-  if (bad_pos > 0) return Verdict::NotEqual;
-  if (valid_pos == 0) return bad > 0 ? Verdict::NotEqual : Verdict::Unknown;
-  if (bad > 0) return Verdict::Unknown;  // equal only where the variables are positive
-  return Verdict::Equal;
+  if (valid < 2) return Verdict::Unknown;
+  return positive && ratio.sign() <= 0 ? Verdict::NotEqual : Verdict::Equal;
 }
 
 /// lhs1 - rhs1 is a constant non-zero multiple of lhs2 - rhs2 (positive for inequalities).
@@ -419,9 +650,12 @@ inline Verdict compare_proportional(const Expr& f1, const Expr& f2, bool positiv
   Evaluated e1, e2;
   evaluate_exact(f1, kPoints, e1);
   evaluate_exact(f2, kPoints, e2);
+  const double tol = (f1.approx || f2.approx) ? 1e-4 : 1e-9;
+  bool all_exact = true;
+  for (int l = 0; l < kPoints; ++l) all_exact = all_exact && e1.root[l].has_value() && e2.root[l].has_value();
+  if (all_exact) return proportional_exact(e1.root, e2.root, tol, positive);
   evaluate_numeric(f1, kPoints, e1);
   evaluate_numeric(f2, kPoints, e2);
-  const double tol = (f1.approx || f2.approx) ? 1e-4 : 1e-9;
   std::optional<cplx> ratio;
   int valid = 0;
   for (int l = 0; l < kPoints; ++l) {
@@ -495,8 +729,6 @@ inline Verdict compare_scalar_lanes(const Answer& p, const Answer& r) {
   return valid == 0 ? Verdict::Unknown : Verdict::Equal;
 }
 
-inline bool is_single_var(const Expr& e) { return e.root >= 0 && e.nodes[e.root].op == Op::Var; }
-
 inline Verdict compare_answers(const Answer& p, const Answer& r);
 
 /// The left side of `x = ...`, `f(x) = ...`, `a_1 = ...`: it names the unknown being answered.
@@ -552,6 +784,28 @@ inline Verdict compare_relations(const Answer& p, const Answer& r) {
 
 inline std::string lower_copy(std::string_view s) { return lower(s); }
 
+/// `x > 3` as the interval (3, \infty), `x \le 3` as (-\infty, 3], `x \ne 3` as (-\infty, 3) U (3, \infty):
+/// a relation between one variable and a constant. False for other relations.
+inline bool relation_as_interval(const Answer& rel, Answer& out) {
+  const Answer &lhs = rel.items[0], &rhs = rel.items[1];
+  const bool var_left = is_single_var(lhs.expr) && !rhs.expr.has_vars;
+  if (!var_left && !(is_single_var(rhs.expr) && !lhs.expr.has_vars)) return false;
+  const Answer& bound = var_left ? rhs : lhs;
+  if (rel.rel == "\\ne") {
+    out = real_line_without({bound});
+    return true;
+  }
+  if (rel.rel != "<" && rel.rel != "\\le") return false;  // > and \ge were turned around by the parser
+  const bool closed = rel.rel == "\\le";
+  out = var_left ? interval_answer('(', infinity_answer(-1), bound, closed ? ']' : ')')
+                 : interval_answer(closed ? '[' : '(', bound, infinity_answer(1), ')');
+  return true;
+}
+
+inline bool is_interval_or_union(const Answer& a) {
+  return a.kind == Answer::Kind::Seq && (a.open == 'U' || ((a.open == '(' || a.open == '[') && a.items.size() == 2));
+}
+
 inline Verdict compare_answers(const Answer& p, const Answer& r) {
   using K = Answer::Kind;
   if (p.kind == K::Unparsed || r.kind == K::Unparsed)
@@ -595,6 +849,12 @@ inline Verdict compare_answers(const Answer& p, const Answer& r) {
     return compare_expr(p.items[1].expr, r.expr);
   if (r.kind == K::Rel && p.kind == K::Expr && r.rel == "=" && names_unknown(r.items[0]))
     return compare_expr(p.expr, r.items[1].expr);
+  // `x > 0` against `(0, \infty)`.
+  Answer interval;
+  if (p.kind == K::Rel && is_interval_or_union(r) && relation_as_interval(p, interval))
+    return compare_answers(interval, r);
+  if (r.kind == K::Rel && is_interval_or_union(p) && relation_as_interval(r, interval))
+    return compare_answers(p, interval);
   return Verdict::NotEqual;
 }
 
@@ -629,6 +889,7 @@ inline Verdict compare(std::string_view prediction, std::string_view reference) 
   Normalized nr = normalize_detail(reference);
   if (nr.text.empty()) return np.text.empty() ? Verdict::Equal : Verdict::Unknown;
   if (np.text.empty()) return Verdict::NotEqual;
+  if (!np.noun.empty() && !nr.noun.empty() && np.noun != nr.noun) return Verdict::NotEqual;  // 2 dogs, 2 cats
   if (np.text == nr.text) return Verdict::Equal;
   if (char ref_letter = choice_letter(nr.text, false)) {
     return choice_letter(np.text, true) == ref_letter ? Verdict::Equal : Verdict::NotEqual;

@@ -19,6 +19,9 @@ inline constexpr std::size_t kMaxNormalizeChars = 4096;
 struct Normalized {
   std::string text;
   bool percent = false;  // a `%`, `\%` or "percent" was removed
+  /// A word after a number that is not a known unit (`18 eggs` -> "egg"), lower case and without
+  /// a plural `s`: removed from `text`, kept so that `2 dogs` and `2 cats` still differ.
+  std::string noun;
 };
 
 namespace detail {
@@ -260,6 +263,73 @@ inline bool drop_unit_words(std::string& s, bool& percent) {
   return any;
 }
 
+/// Number words that multiply or build a number (`5 hundred` is not `5` with a unit).
+inline bool is_scale_word(std::string_view w) {
+  for (std::string_view s : {"hundred", "thousand", "million", "billion", "trillion", "dozen"})
+    if (w == s || (w.size() == s.size() + 1 && starts_with(w, s) && w.back() == 's')) return true;
+  return false;
+}
+
+/// Digits with an optional sign, decimal part and thousands commas (`-1,234.5`).
+inline bool is_plain_number(std::string_view s) {
+  if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+  bool digit = false;
+  for (char c : s) {
+    if (is_digit(c)) digit = true;
+    else if (c != ',' && c != '.') return false;
+  }
+  return digit;
+}
+
+/// Drops a last word that counts things (`18 eggs`: letters only, three or more) after a plain
+/// number, and records it in `noun`. Runs after drop_unit_words, which drops the known units.
+inline void drop_count_noun(std::string& s, std::string& noun) {
+  std::string_view t = trim(s);
+  std::size_t sp = t.find_last_of(' ');
+  if (sp == std::string_view::npos) return;
+  std::string_view word = t.substr(sp + 1);
+  while (!word.empty() && word.back() == '.') word.remove_suffix(1);
+  std::string_view before = trim(t.substr(0, sp));
+  if (word.size() < 3 || !is_plain_number(before) ||
+      !std::all_of(word.begin(), word.end(), [](char c) { return is_alpha(c); }))
+    return;
+  std::string lw = lower(word);
+  if (is_scale_word(lw)) return;
+  if (lw.size() > 3 && lw.back() == 's') lw.pop_back();
+  noun = std::move(lw);
+  s = std::string(before);
+}
+
+/// Non-ASCII spellings of ASCII mathematics: the minus sign U+2212, ×, ÷, ·, π, ∞, ≤, ≥, ≠, √ and
+/// the no-break space. Runs only when the text has a non-ASCII byte.
+inline void replace_unicode_symbols(std::string& s) {
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) return;
+  static constexpr std::pair<std::string_view, std::string_view> kSymbols[] = {
+      {"\xE2\x88\x92", "-"},          {"\xC3\x97", "\\times "},     {"\xC3\xB7", "\\div "},
+      {"\xC2\xB7", "\\cdot "},       {"\xE2\x8B\x85", "\\cdot "}, {"\xCF\x80", "\\pi "},
+      {"\xE2\x88\x9E", "\\infty "}, {"\xE2\x89\xA4", "\\le "},   {"\xE2\x89\xA5", "\\ge "},
+      {"\xE2\x89\xA0", "\\ne "},    {"\xE2\x88\x9A", "\\sqrt "}, {"\xC2\xA0", " "}};
+  for (const auto& [from, to] : kSymbols) replace_all(s, from, to);
+}
+
+/// `x_{1}` -> `x_1` and `123_{4}` -> `123_4`: one spelling for one-character subscripts.
+inline void unbrace_short_subscripts(std::string& s) {
+  if (s.find("_{") == std::string::npos) return;
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '_' && i + 3 < s.size() && s[i + 1] == '{' && (is_alpha(s[i + 2]) || is_digit(s[i + 2])) &&
+        s[i + 3] == '}') {
+      out.push_back('_');
+      out.push_back(s[i + 2]);
+      i += 3;
+      continue;
+    }
+    out.push_back(s[i]);
+  }
+  s.swap(out);
+}
+
 /// Removes spaces, keeping one only where it ends a command name before a letter (`\pi r`).
 inline void remove_spaces(std::string& s) {
   std::string out;
@@ -376,11 +446,12 @@ inline void tidy_numbers(std::string& s) {
 
 }  // namespace detail
 
-/// The full normalisation, in this order: whitespace; `$`, `\(`/`\)`; `\displaystyle`;
-/// `\left`/`\right`/`\bigl`...; spacing commands (`\!`, `\,`, `\;`, `\quad`, `~`);
-/// `\dfrac`/`\tfrac`/`\cfrac` -> `\frac`; `^\circ`/`°`; `\%`/`%` (flagged); a trailing
-/// `\text{unit}`; `\text{X}`/`\mathrm{X}`/`\boxed{X}`... -> `X`; trailing unit words; " and "/" or "
-/// -> `,`; infinity spellings; spaces; `x =`/`x \in` prefix with a short left side; `\frac12`,
+/// The full normalisation, in this order: whitespace; Unicode symbols (`−`, `×`, `π`, ...); `$`,
+/// `\(`/`\)`; `\displaystyle`; `\left`/`\right`/`\bigl`...; spacing commands (`\!`, `\,`, `\;`,
+/// `\quad`, `~`); `\dfrac`/`\tfrac`/`\cfrac` -> `\frac`; `^\circ`/`°`; `\%`/`%` (flagged); a trailing
+/// `\text{unit}`; `\text{X}`/`\mathrm{X}`/`\boxed{X}`... -> `X`; trailing unit words and a counted
+/// noun (`18 eggs`, kept aside); " and "/" or " -> `,`; infinity spellings; spaces; `_{1}` -> `_1`;
+/// `x =`/`x \in` prefix with a short left side; `\frac12`,
 /// `\sqrt2`; integer `a/b` -> `\frac{a}{b}`; thousands separators; `.5` -> `0.5`, `5.00` -> `5`;
 /// trailing period.
 inline Normalized normalize_detail(std::string_view input) {
@@ -395,6 +466,7 @@ inline Normalized normalize_detail(std::string_view input) {
   for (char& c : s)
     if (c == '\n' || c == '\r' || c == '\t' || c == '\x01') c = ' ';
   replace_all(s, "\\\\", "\x01");  // protect `\\` (matrix rows) from the `\ ` rule below
+  replace_unicode_symbols(s);
   replace_all(s, "\\$", "");
   replace_all(s, "$", "");
   replace_all(s, "\\(", "");
@@ -427,6 +499,7 @@ inline Normalized normalize_detail(std::string_view input) {
   }
   unwrap_commands(s);
   drop_unit_words(s, r.percent);
+  drop_count_noun(s, r.noun);
   replace_all(s, " and ", ",");
   replace_all(s, " or ", ",");
   replace_all(s, ",and ", ",");
@@ -441,6 +514,7 @@ inline Normalized normalize_detail(std::string_view input) {
     for (const auto& [from, to] : kAliases) replace_all(s, from, to, true);
   }
   remove_spaces(s);
+  unbrace_short_subscripts(s);
   while (!s.empty() && s.back() == '.') s.pop_back();
   // Drop a leading `x =` / `x \in` with a short left-hand side.
   {

@@ -1,7 +1,7 @@
 #pragma once
 // Exact rationals on 128-bit integers with overflow detection. Every operation returns
-// std::nullopt instead of overflowing, so callers fall back to floating point: the cost of one
-// operation is bounded (no big-number growth), and 1/2^99 vs 1/2^98 is still decided exactly.
+// std::nullopt instead of overflowing: the fast path of Exact (exact.hpp), which then continues
+// on big integers.
 #include <cmath>
 #include <cstdint>
 #include <optional>

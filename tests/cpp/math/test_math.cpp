@@ -18,9 +18,10 @@ struct Case {
   std::string expected, prediction, reference;
 };
 
-std::vector<Case> load_corpus() {
-  std::ifstream in(std::string(GENPRM_TEST_DATA) + "/math_equiv_cases.tsv");
-  REQUIRE_MESSAGE(in.good(), "cannot open tests/data/math_equiv_cases.tsv");
+/// Rows `expected <TAB> prediction <TAB> reference` of a file in tests/data ('#' lines are comments).
+std::vector<Case> load_cases(const std::string& file) {
+  std::ifstream in(std::string(GENPRM_TEST_DATA) + "/" + file);
+  REQUIRE_MESSAGE(in.good(), "cannot open tests/data/" << file);
   std::vector<Case> cases;
   std::string line;
   int n = 0;
@@ -37,6 +38,8 @@ std::vector<Case> load_corpus() {
   }
   return cases;
 }
+
+std::vector<Case> load_corpus() { return load_cases("math_equiv_cases.tsv"); }
 
 }  // namespace
 
@@ -186,4 +189,17 @@ TEST_CASE("hostile inputs: no crash, no hang, bounded work") {
   CHECK(compare(set, set + " ") == Verdict::Equal);
   CHECK(compare("\\frac{}{}", "1") == Verdict::Unknown);
   CHECK(compare(std::string("\0\xff\xfe", 3), "1") != Verdict::Equal);
+}
+
+TEST_CASE("exact big numbers and the issue-17 answer forms (tests/data/math_equiv_exact_forms.tsv)") {
+  auto cases = load_cases("math_equiv_exact_forms.tsv");
+  CHECK(cases.size() >= 90);
+  for (const Case& c : cases) {
+    std::string got = to_string(compare(c.prediction, c.reference));
+    CHECK_MESSAGE(got == c.expected, "line " << c.line << ": compare(\"" << c.prediction << "\", \"" << c.reference
+                                              << "\") = " << got << ", expected " << c.expected);
+    // Both directions: none of these rules is one-sided.
+    std::string back = to_string(compare(c.reference, c.prediction));
+    CHECK_MESSAGE(back == c.expected, "line " << c.line << ": reversed pair is " << back);
+  }
 }
