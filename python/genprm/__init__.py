@@ -25,6 +25,7 @@ def _check_torch() -> None:
 _check_torch()
 
 from . import _core  # noqa: E402
+from . import _bound  # noqa: E402,F401  (mapping reads, repr, equality, pickling of the bound structs)
 
 __version__ = _core.__version__
 
