@@ -33,7 +33,7 @@ void bind_engine(py::module_& m) {
   for (const char* name : {"token_ids", "text", "finish_reason", "stop_reason", "logprobs"}) {
     out.def_property_readonly(name, [name](const GenerationOutput& o) -> py::object {
       GENPRM_CHECK(!o.samples.empty(), "request {} has no sample: {}", o.request_id, o.error);
-      return py::cast(o.samples.front()).attr(name);
+      return field_value(o.samples.front(), name);
     });
   }
 

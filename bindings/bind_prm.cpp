@@ -42,7 +42,12 @@ void bind_prm(py::module_& m) {
   bind_struct<prm::PathResult>(m, "PathResult", "One rationale of a step: reward, judgement, text, code runs.");
   bind_struct<prm::StepResult>(m, "StepResult", "One verified step: its reward (mean over paths) and paths.");
   bind_struct<prm::VerificationTime>(m, "VerificationTime", "Wall-clock seconds of one verification call.");
-  bind_struct<SolutionResult>(m, "SolutionResult", "The verification of one solution (genprm.VerificationResult).");
+  auto result = bind_struct<SolutionResult>(m, "SolutionResult",
+                                            "The verification of one solution (genprm.VerificationResult).");
+  result.attr("PRIOR_KEYS") = py::tuple(py::cast(std::vector<std::string>(std::begin(prm::kPriorKeys),
+                                                                          std::end(prm::kPriorKeys))));
+  result.attr("PRIOR_STEP_KEYS") = py::tuple(py::cast(
+      std::vector<std::string>(std::begin(prm::kPriorStepKeys), std::end(prm::kPriorStepKeys))));
 
   using Row = std::tuple<std::string, std::string, std::vector<std::string>>;
   py::class_<Handle>(m, "GenPRMCore",

@@ -7,6 +7,7 @@
 // equality and pickling to every such class. Options and results of every
 // layer are bound this way (bind_struct), so no option is spelled twice and no JSON text crosses.
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -37,6 +38,17 @@ py::object field_to_python(const Fl& f, const T& v, bool as_dict) {
     if ((f.flags & kNoneIfEmpty) && v.empty()) return py::none();
   }
   return to_python(v, as_dict);
+}
+
+/// The field `name` of `s` as its property reads it (without converting the other fields).
+template <typename S>
+py::object field_value(const S& s, const char* name) {
+  py::object out;
+  for_each_field<S>([&](const auto& f) {
+    if (!out && std::strcmp(f.name, name) == 0) out = field_to_python(f, s.*(f.member), false);
+  });
+  GENPRM_CHECK(static_cast<bool>(out), "no field '{}'", name);
+  return out;
 }
 
 /// Writes the fields of `s` into `d` (as to_dict: nested structs as dicts).
@@ -196,12 +208,10 @@ py::class_<S> bind_struct(py::module_& m, const char* name, const char* doc) {
           return s;
         }),
         "Keyword construction; unset fields keep their C++ defaults.");
-  std::vector<std::string> names;
   for_each_field<S>([&](const auto& f) {
     using T = typename std::decay_t<decltype(f)>::type;
     auto mem = f.member;
     const std::string path = cls + "." + f.name;
-    names.emplace_back(f.name);
     // Type-erased accessors: pybind11 instantiates its call machinery once for these two types
     // instead of once per field (which doubled the bindings' compile time).
     const std::function<py::object(py::object)> get = [f](py::object self) -> py::object {
@@ -215,7 +225,7 @@ py::class_<S> bind_struct(py::module_& m, const char* name, const char* doc) {
     };
     c.def_property(f.name, py::cpp_function(get, py::is_method(c)), py::cpp_function(set, py::is_method(c)), f.doc);
   });
-  c.attr("FIELDS") = py::tuple(py::cast(names));
+  c.attr("FIELDS") = py::tuple(py::cast(field_names<S>()));
   // Type-erased like the accessors; mapping reads, equality, repr and pickling are generic and
   // added to every class with FIELDS once, in Python (python/genprm/_bound.py).
   const std::function<py::object(py::object)> to_dict = [](py::object self) -> py::object {

@@ -54,10 +54,10 @@ class VerificationResult:
         """A result from its ``to_dict()`` (e.g. a row of ``genprm verify``'s output)."""
         return cls(dict(data))
 
-    def _core_result(self) -> Any:
+    def _core_result(self, what: str = "prior") -> Any:
         """The C++ SolutionResult (built from the dict when this result was read from JSON)."""
         if self._result is None:
-            self._result = _core.SolutionResult.from_dict(self._data)
+            self._result = _result_from_dict(self._data, what)
         return self._result
 
     def __getattr__(self, name: str) -> Any:
@@ -113,17 +113,27 @@ def results_to_dataframe(results: Iterable[VerificationResult]):
     return pd.DataFrame(rows)
 
 
+def _result_from_dict(d: Mapping[str, Any], what: str) -> Any:
+    """A written result as the C++ SolutionResult; it must have the keys a prior needs (the C++
+    lists SolutionResult.PRIOR_KEYS / PRIOR_STEP_KEYS, as prm/result.hpp reads JSON)."""
+    for key in _core.SolutionResult.PRIOR_KEYS:
+        if key not in d:
+            raise ValueError(f"{what}: prior: verification result: missing '{key}'")
+    for st in d["steps"]:
+        for key in _core.SolutionResult.PRIOR_STEP_KEYS:
+            if not isinstance(st, Mapping) or key not in st:
+                raise ValueError(f"{what}: prior: verification result step: missing '{key}'")
+    return _core.SolutionResult.from_dict(d)
+
+
 def _prior(prior: Any, what: str) -> Any:
     """The C++ SolutionResult of a prior (VerificationResult or its to_dict()), or None."""
     if prior is None:
         return None
     if isinstance(prior, VerificationResult):
-        return prior._core_result()
+        return prior._core_result(what)
     if isinstance(prior, Mapping):
-        for key in ("id", "problem", "value", "steps"):
-            if key not in prior:
-                raise ValueError(f"{what}: prior: verification result: missing '{key}'")
-        return _core.SolutionResult.from_dict(prior)
+        return _result_from_dict(prior, what)
     raise ValueError(f"{what}: prior must be a VerificationResult (or its to_dict()) or None, "
                      f"got {type(prior).__name__}")
 

@@ -139,6 +139,14 @@ def test_verify_prior_errors_and_verify_many(prm):
         prm.verify(PROBLEM, ["2 + 3 = 6.", STEPS[1]], prior=prior)
     with pytest.raises(ValueError, match="prior must be"):
         prm.verify(PROBLEM, STEPS, prior="nope")
+    written = prior.to_dict()
+    del written["problem"]
+    with pytest.raises(ValueError, match="verification result: missing 'problem'"):
+        prm.verify(PROBLEM, STEPS, prior=written)
+    written = prior.to_dict()
+    del written["steps"][0]["paragraph"]  # written before paragraphs were recorded
+    with pytest.raises(ValueError, match="verification result step: missing 'paragraph'"):
+        prm.verify(PROBLEM, STEPS, prior=genprm.VerificationResult.from_dict(written))
     with pytest.raises(ValueError, match="2 priors for 1 rows"):
         prm.verify_many([(PROBLEM, STEPS)], progress=False, prior=[prior, None])
     out = prm.verify_many([(PROBLEM, STEPS), ("1+1?", ["2."])], progress=False, prior=[prior, None])

@@ -148,16 +148,20 @@ inline std::string step_reward_note(const std::vector<PathResult>& paths) {
   return note;
 }
 
-/// What to_json(SolutionResult) wrote, read back (e.g. a result handed back as a prior).
-/// `problem` and each step's `paragraph` are required (results written before they existed
-/// cannot serve as a prior); other fields keep their defaults when absent.
+/// The keys a written result needs to serve as a prior (results written before `problem` and
+/// each step's `paragraph` existed cannot); the Python side checks dicts against the same lists
+/// (SolutionResult.PRIOR_KEYS / PRIOR_STEP_KEYS).
+inline constexpr const char* kPriorKeys[] = {"id", "problem", "value", "steps"};
+inline constexpr const char* kPriorStepKeys[] = {"paragraph", "reward", "paths"};
+
+/// What to_json(SolutionResult) wrote, read back (e.g. a result handed back as a prior): the
+/// prior keys are required, other fields keep their defaults when absent.
 inline SolutionResult solution_result_from_json(const Json& j) {
   constexpr const char* what = "verification result";
   GENPRM_CHECK_ARG(j.is_object(), "{}: expected a JSON object", what);
-  for (const char* key : {"id", "problem", "value", "steps"})
-    GENPRM_CHECK_ARG(j.contains(key), "{}: missing '{}'", what, key);
+  for (const char* key : kPriorKeys) GENPRM_CHECK_ARG(j.contains(key), "{}: missing '{}'", what, key);
   for (const auto& st : j.at("steps"))
-    for (const char* key : {"paragraph", "reward", "paths"})
+    for (const char* key : kPriorStepKeys)
       GENPRM_CHECK_ARG(st.is_object() && st.contains(key), "{} step: missing '{}'", what, key);
   return struct_from_json<SolutionResult>(j, what);
 }
