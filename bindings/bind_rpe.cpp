@@ -67,6 +67,9 @@ void bind_rpe(py::module_& m) {
   bind_struct<rpe::KRule>(m, "KRule", "Dynamic K from MC(s_1): k_low below `low`, k_mid below `high`, else k_high.");
   bind_struct<rpe::LabelConfig>(m, "LabelConfig", "RPE threshold epsilon on P_t and the difference variant's.");
   bind_struct<rpe::RolloutParams>(m, "RolloutParams", "How rollouts are sampled (policy side).");
+  bind_struct<rpe::AdaptiveMC>(m, "AdaptiveMC",
+                               "Adaptive Monte Carlo: rollouts in rounds, an estimate stops once its decision is "
+                               "settled (error at most delta each); off by default.");
   bind_struct<rpe::LabelerConfig>(m, "LabelerConfig", "Options of RPE labelling (fixed_k 0: the dynamic rule).");
   bind_struct<rpe::SamplerConfig>(m, "SamplerConfig", "Options of step-forced solution sampling.");
   bind_struct<rpe::StepLabels>(m, "StepLabels", "Labels of one step from its MC estimates.");

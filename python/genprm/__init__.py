@@ -58,6 +58,16 @@ from . import rpe  # noqa: E402,F401  (genprm.rpe: MC + RPE step labels)
 __all__ += ["rpe"]
 from . import search  # noqa: E402,F401  (genprm.search: BoN, votes, beam search, refinement)
 __all__ += ["search"]
+from . import display  # noqa: E402,F401  (genprm.display: HTML of results in Jupyter)
+__all__ += ["display"]
+
+
+def __getattr__(name: str):
+    """``genprm.plot`` on first use: it needs matplotlib, an optional dependency."""
+    if name == "plot":
+        import importlib
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'genprm' has no attribute {name!r}")
 
 # Options and results of every layer: C++ structs bound once (keyword construction with the C++
 # defaults, a readable repr, to_dict() / from_dict(), pickling).

@@ -82,6 +82,12 @@ class VerificationResult:
         """One row per step (needs pandas)."""
         return results_to_dataframe([self])
 
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: steps, coloured rewards, collapsible rationales with their code
+        and its output (genprm.display.verification_html)."""
+        from .display import verification_html
+        return verification_html(self._data)
+
     def __repr__(self) -> str:
         vals = ", ".join(f"{v:.3f}" for v in self._data["value"])
         return (f"VerificationResult(id={self._data['id']!r}, value=[{vals}], "

@@ -15,19 +15,30 @@ cancelled). RPE: P_t = MC(s_t, a_t) / MC(s_t) (MC(s_t) = previous step's MC, MC(
 label = P_t >= epsilon; also the hard label (MC > 0) and the difference MC(s_t, a_t) - MC(s_t).
 0/0 gives P_t = 0 (label 0); x/0 with x > 0 gives P_t = inf (label 1).
 
+Adaptive Monte Carlo (``adaptive=True``, off by default): every estimate draws its rollouts in
+rounds (8) that are pieces of the fixed scheme's requests (same seeds, consecutive samples) and
+stops once an exact binomial test decides what it feeds: a step its RPE label (MC(s_t, a_t)
+against epsilon * MC(s_t)), MC(s_1) its bucket of the dynamic K rule. Each decided estimate is
+wrong with probability at most ``delta`` (0.05; a union bound over its checks); an estimate never
+decided is exactly the fixed-K one. ``adaptive={"round": 4, "delta": 0.1}`` changes the settings.
+A step's ``k`` is then the rollouts it used, ``rounds`` its requests, ``early`` whether the test
+stopped it; ``first_early`` says the same of MC(s_1).
+
 Result dicts (JSON-serialisable apart from an infinite ``progress``): ``id``, ``mc_first``,
 ``k_first``, ``correct_first``, ``first_requests``, ``k``, ``epsilon``, ``labels``,
 ``hard_labels``, ``mc``, ``steps`` (per step: ``step``, ``k``, ``correct``, ``rollout``,
-``estimated``, ``mc_raw``, ``mc``, ``mc_prev``, ``propagated``, ``progress``, ``label``,
+``estimated``, ``mc_raw``, ``rounds``, ``early``, ``mc``, ``mc_prev``, ``propagated``, ``progress``, ``label``,
 ``hard_label``, ``difference``, ``difference_label``, ``prompt_tokens``, ``cached_prompt_tokens``,
 ``generated_tokens``), token totals (``prompt_tokens``, ``cached_prompt_tokens``,
-``generated_tokens``), ``requests``, ``seconds`` and ``error`` ("" unless a request failed).
+``generated_tokens``), ``requests``, ``rollouts`` (that came back), ``first_early``, ``seconds`` and
+``error`` ("" unless a request failed).
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import _core
+from .display import RPEResult
 from .tokenizer import problem_prompt
 
 __all__ = ["compute_labels", "k_for", "split_steps", "join_steps", "label_steps", "label_many",
@@ -37,6 +48,7 @@ _LABEL = _core.LabelerConfig()
 _SAMPLE = _core.SamplerConfig()
 _ROLLOUT = _LABEL.rollout
 _K_RULE = _LABEL.k_rule
+_ADAPTIVE = _LABEL.adaptive
 
 STEP_PREFIX = _LABEL.step_prefix
 
@@ -95,11 +107,24 @@ def _rollout(temperature: float, top_p: float, top_k: int, max_tokens: int,
             "max_tokens": max_tokens, "stop": [str(x) for x in stop or ()]}
 
 
+def _adaptive(adaptive: Any) -> Dict[str, Any]:
+    """The C++ AdaptiveMC of the ``adaptive`` keyword: a bool, or a dict of its fields (``round``,
+    ``delta``), which turns it on."""
+    if isinstance(adaptive, bool):
+        return {"enabled": adaptive}
+    if isinstance(adaptive, Mapping):
+        unknown = sorted(set(adaptive) - (set(_core.AdaptiveMC.FIELDS) - {"enabled"}))
+        if unknown:
+            raise ValueError(f"adaptive: unknown key(s) {unknown}; known: round, delta")
+        return {"enabled": True, **dict(adaptive)}
+    raise ValueError(f"adaptive must be a bool or a dict with 'round' / 'delta', got {type(adaptive).__name__}")
+
+
 def _labeler_config(*, epsilon: float, k: Optional[int], temperature: float, top_p: float, top_k: int,
                     max_tokens: int, seed: Optional[int], first_k: Optional[int],
                     k_rule: Optional[Mapping[str, Any]], difference_epsilon: float, step_prefix: str,
                     stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int,
-                    keep_rollouts: bool) -> Any:
+                    keep_rollouts: bool, adaptive: Any = _ADAPTIVE.enabled) -> Any:
     """The C++ LabelerConfig of label_many's keywords (None: the C++ default)."""
     if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not (0.0 < float(epsilon) <= 1.0):
         raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
@@ -126,7 +151,7 @@ def _labeler_config(*, epsilon: float, k: Optional[int], temperature: float, top
         fixed_k=k, first_k=first_k, step_prefix=str(step_prefix),
         rollout=_rollout(temperature, top_p, top_k, max_tokens, stop), seed=seed,
         max_problems_in_flight=max_problems_in_flight, cancel_after_zero=bool(cancel_after_zero),
-        keep_rollouts=bool(keep_rollouts))
+        keep_rollouts=bool(keep_rollouts), adaptive=_adaptive(adaptive))
 
 
 def _core_engine(engine: Any):
@@ -171,8 +196,8 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
                step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
                stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = _LABEL.cancel_after_zero,
                max_problems_in_flight: int = _LABEL.max_problems_in_flight,
-               keep_rollouts: bool = _LABEL.keep_rollouts, tokenizer: Any = None,
-               progress: bool = True,
+               keep_rollouts: bool = _LABEL.keep_rollouts, adaptive: Any = _ADAPTIVE.enabled,
+               tokenizer: Any = None, progress: bool = True,
                on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """Labels many solutions, up to ``max_problems_in_flight`` at once over one engine.
 
@@ -184,7 +209,9 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     ``k``: a fixed K for every estimate (default: the dynamic rule; ``k_rule`` =
     ``{"thresholds": (0.1, 0.9), "ks": (128, 64, 32)}`` changes it); ``first_k``: the first
     batch of the MC(s_1) estimate (default the smallest K). ``keep_rollouts``: every rollout's
-    text in the result (``steps[i]["rollouts"]``, ``first_rollouts``). ``seed``: every request seeded from
+    text in the result (``steps[i]["rollouts"]``, ``first_rollouts``). ``adaptive``: True (or a dict
+    ``{"round": 8, "delta": 0.05}``) draws rollouts in rounds and stops each estimate once its label
+    (its K, for MC(s_1)) is decided (module docstring). ``seed``: every request seeded from
     (seed, row id, step, batch): reproducible. ``on_result(index, result)`` runs as each row
     finishes; results are returned in input order (see the module docstring for their keys).
     """
@@ -193,7 +220,7 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
                              max_tokens=max_tokens, seed=seed, first_k=first_k, k_rule=k_rule,
                              difference_epsilon=difference_epsilon, step_prefix=step_prefix, stop=stop,
                              cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight,
-                             keep_rollouts=keep_rollouts)
+                             keep_rollouts=keep_rollouts, adaptive=adaptive)
     items = [_row(r, i, tokenizer, system_prompt) for i, r in enumerate(rows)]
     if not items:
         return []
@@ -206,14 +233,14 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
         if bar is not None:
             bar.update(1)
         if on_result is not None:
-            on_result(i, r.to_dict())
+            on_result(i, RPEResult(r.to_dict()))
 
     try:
         results = _core.rpe_label(core, items, config, system_prompt, done)
     finally:
         if bar is not None:
             bar.close()
-    return [r.to_dict() for r in results]
+    return [RPEResult(r.to_dict()) for r in results]
 
 
 def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
@@ -224,8 +251,8 @@ def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
                 difference_epsilon: float = _LABEL.labels.difference_epsilon,
                 step_prefix: str = STEP_PREFIX, system_prompt: Optional[str] = None,
                 stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = _LABEL.cancel_after_zero,
-                keep_rollouts: bool = _LABEL.keep_rollouts, prompt: Optional[str] = None, tokenizer: Any = None,
-                id: str = "") -> Dict[str, Any]:
+                keep_rollouts: bool = _LABEL.keep_rollouts, adaptive: Any = _ADAPTIVE.enabled,
+                prompt: Optional[str] = None, tokenizer: Any = None, id: str = "") -> Dict[str, Any]:
     """MC estimates and RPE labels of one solution (``steps``: list of step texts, e.g.
     split_steps of a step-forced solution) against the ground truth ``answer``. Options as in
     label_many; ``prompt``: a pre-rendered chat prompt. Returns the result dict."""
@@ -238,7 +265,7 @@ def label_steps(engine: Any, problem: str, steps: Sequence[str], answer: str, *,
                           max_tokens=max_tokens, seed=seed, first_k=first_k, k_rule=k_rule,
                           difference_epsilon=difference_epsilon, step_prefix=step_prefix,
                           system_prompt=system_prompt, stop=stop, cancel_after_zero=cancel_after_zero,
-                          keep_rollouts=keep_rollouts, tokenizer=tokenizer, progress=False)[0]
+                          keep_rollouts=keep_rollouts, adaptive=adaptive, tokenizer=tokenizer, progress=False)[0]
     except ValueError as e:
         msg = str(e)
         if msg.startswith("rows[0]: "):  # name the argument of this function

@@ -21,6 +21,8 @@ scores rank lowest; a missing answer (None or blank) never wins a vote while any
 A scorer is a ``genprm.GenPRM`` or any callable ``scorer(problem, solutions) -> list`` where
 ``solutions`` is a list of step lists and each entry of the result is that solution's list of
 step rewards (or a dict ``{"rewards": [...], "critiques": [...]}``, or a VerificationResult).
+
+Result dicts are ``genprm.display.SearchResult`` (a dict subclass) and render as HTML in Jupyter.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from . import _core
+from .display import SearchResult
 from .tokenizer import problem_prompt
 
 __all__ = ["AGGREGATIONS", "aggregate", "best_of_n", "majority_vote", "weighted_vote", "beam_search",
@@ -194,7 +197,7 @@ def _beam_result(res: Any, sep: str) -> Dict[str, Any]:
     d = res.to_dict()
     for beam in [d["best"], *d["finished"], *(c for it in d["iterations"] for c in it["candidates"])]:
         beam["text"] = sep.join(beam["steps"])
-    return d
+    return SearchResult(d)
 
 
 def _refine_options(*, max_turns, max_tokens, threshold, sampling, aggregation, refine_template, seed,
@@ -209,7 +212,7 @@ def _refine_options(*, max_turns, max_tokens, threshold, sampling, aggregation, 
 def _refine_result(res: Any) -> Dict[str, Any]:
     d = res.to_dict()
     d["final"] = d["turns"][-1] if d["turns"] else None
-    return d
+    return SearchResult(d)
 
 
 def beam_search(policy: Any, scorer: Any, problem: str, *, beams: int = _BEAM.beams, width: int = _BEAM.width,
@@ -586,8 +589,9 @@ def _bon_row(i: int, item: Dict[str, Any], res: Dict[str, Any], error: Optional[
     """One problem's row: the item, its candidates, the picks by method, the main pick's grade."""
     picks = {} if error is not None else {p.pop("method"): p for p in res["picks"]}
     main = picks.get(f"bon_{aggregation}")
-    return {"index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
-            "candidates": res["candidates"], "picks": picks,
-            "prediction": None if main is None else main["answer"],
-            "correct": main["correct"] if main is not None else (None if item["answer"] is None else False),
-            "pass": None if error is not None else res["pass"], "error": error}
+    return SearchResult({
+        "index": i, "id": item["id"], "problem": item["problem"], "answer": item["answer"],
+        "candidates": res["candidates"], "picks": picks,
+        "prediction": None if main is None else main["answer"],
+        "correct": main["correct"] if main is not None else (None if item["answer"] is None else False),
+        "pass": None if error is not None else res["pass"], "error": error})

@@ -530,7 +530,7 @@ class BasicEngine {
         SamplingRow r;
         r.params = &s.req->req.params;
         r.seed = s.req->seed;
-        r.sample_index = static_cast<uint64_t>(s.sample + c);
+        r.sample_index = static_cast<uint64_t>(s.req->req.params.first_sample) + static_cast<uint64_t>(s.sample + c);
         r.position = s.tokens.size() - s.prompt_len;
         r.history = &s.tokens;
         rows.push_back(r);

@@ -42,6 +42,7 @@ inline void check_sampling_params(const SamplingParams& p, int64_t vocab_size) {
   GENPRM_CHECK_ARG(p.repetition_penalty > 0.0f, "SamplingParams.repetition_penalty must be > 0, got {}",
                    p.repetition_penalty);
   GENPRM_CHECK_ARG(p.max_tokens >= 1, "SamplingParams.max_tokens must be >= 1, got {}", p.max_tokens);
+  GENPRM_CHECK_ARG(p.first_sample >= 0, "SamplingParams.first_sample must be >= 0, got {}", p.first_sample);
   GENPRM_CHECK_ARG(p.logprobs >= -1 && p.logprobs <= vocab_size,
                    "SamplingParams.logprobs must be -1 (none), 0 or a top-k count <= vocab size {}, got {}",
                    vocab_size, p.logprobs);

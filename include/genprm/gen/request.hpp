@@ -30,6 +30,10 @@ struct SamplingParams {
   /// boundary may flip), so tokens repeat exactly for the same inputs and layout (tests/python/
   /// test_engine_determinism.py).
   std::optional<uint64_t> seed;
+  /// Sample i of the request draws as sample first_sample + i: with the same seed, a request of
+  /// n samples starting at m draws what samples m..m+n-1 of one larger request draw (RPE's
+  /// adaptive rounds take the fixed K's rollouts in pieces this way).
+  int first_sample = 0;
   int logprobs = -1;             ///< -1: none; 0: sampled token only; k > 0: also top-k alternatives
   /// false: log-probabilities of the raw model distribution (log_softmax of the logits, vLLM V1's
   /// default); true: of the processed distribution actually sampled from (after repetition
@@ -48,6 +52,7 @@ struct SamplingParams {
                            field("stop_token_ids", &S::stop_token_ids),
                            field("include_stop_str_in_output", &S::include_stop_str_in_output),
                            field("ignore_eos", &S::ignore_eos), field("seed", &S::seed),
+                           field("first_sample", &S::first_sample),
                            field("logprobs", &S::logprobs), field("processed_logprobs", &S::processed_logprobs),
                            field("tracked_token_ids", &S::tracked_token_ids));
   }

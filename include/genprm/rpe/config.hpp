@@ -33,6 +33,29 @@ struct RolloutParams {
   }
 };
 
+/// Adaptive Monte Carlo (rpe/adaptive.hpp; off by default, so labels are the fixed-K ones): an
+/// estimate draws its rollouts in rounds and stops as soon as the exact binomial test decides
+/// what it feeds (a step: its RPE label against epsilon * MC(s_t); MC(s_1): its bucket of the K
+/// rule), each decided estimate wrong with probability at most `delta` (union bound over its
+/// checks). Rounds are pieces of the fixed scheme's own requests (same seeds, consecutive
+/// samples: SamplingParams::first_sample), so an estimate that is never decided is exactly the
+/// fixed-K one, and a decided one uses its first rollouts.
+struct AdaptiveMC {
+  bool enabled = false;
+  int round = 8;        ///< rollouts per round (one request each)
+  double delta = 0.05;  ///< error bound of each decided estimate, in (0, 0.5)
+
+  void validate() const {
+    GENPRM_CHECK_ARG(round >= 1, "adaptive.round must be >= 1, got {}", round);
+    GENPRM_CHECK_ARG(delta > 0.0 && delta < 0.5, "adaptive.delta must be in (0, 0.5), got {}", delta);
+  }
+
+  static auto fields() {
+    using A = AdaptiveMC;
+    return std::make_tuple(field("enabled", &A::enabled), field("round", &A::round), field("delta", &A::delta));
+  }
+};
+
 struct LabelerConfig {
   LabelConfig labels;  ///< epsilon, difference_epsilon
   KRule k_rule;        ///< dynamic K from MC(s_1)
@@ -53,9 +76,11 @@ struct LabelerConfig {
   bool cancel_after_zero = true;
   /// Keep every rollout's text in the result (StepResult::rollouts, LabelResult::first_rollouts).
   bool keep_rollouts = false;
+  AdaptiveMC adaptive;  ///< rollouts in rounds with early stopping (off by default)
 
   void validate() const {
     labels.validate();
+    adaptive.validate();
     k_rule.validate();
     rollout.validate("LabelerConfig");
     GENPRM_CHECK_ARG(fixed_k >= 0, "k must be >= 1 (or 0 for the dynamic rule), got {}", fixed_k);
@@ -72,7 +97,7 @@ struct LabelerConfig {
                            field("rollout", &L::rollout), field("seed", &L::seed),
                            field("max_problems_in_flight", &L::max_problems_in_flight),
                            field("cancel_after_zero", &L::cancel_after_zero),
-                           field("keep_rollouts", &L::keep_rollouts));
+                           field("keep_rollouts", &L::keep_rollouts), field("adaptive", &L::adaptive));
   }
 };
 

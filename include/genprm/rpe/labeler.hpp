@@ -19,6 +19,15 @@
 //     are reported with estimated = false, so results do not depend on timing.
 //  4. labels.hpp's compute_labels turns (MC(s_1), MC(s_t, a_t)) into RPE / hard / difference
 //     labels.
+// Adaptive Monte Carlo (LabelerConfig::adaptive, off by default; the tests in adaptive.hpp): every
+// estimate draws rounds of `round` rollouts, each round a piece of the fixed scheme's request
+// (same seed, SamplingParams::first_sample = rollouts taken so far; MC(s_1)'s rounds never cross
+// the end of one of its fixed requests). MC(s_1) stops where the fixed scheme stops or once its
+// K bucket is decided. Every step's first round is submitted at once; a step is checked when its
+// round is back and the step before it is final (its MC(s_t) is then known, so the result does
+// not depend on timing), and draws its next round only when its label is still open and it has
+// fewer than K. A step with no right rollout is final as a zero: later steps stop (cancelled
+// rounds with cancel_after_zero).
 // Problems run concurrently (max_problems_in_flight), everything through callbacks; with a seed
 // every request is seeded from (seed, problem id, step, batch), so results are reproducible.
 //
@@ -40,6 +49,7 @@
 #include <vector>
 
 #include "genprm/gen/request.hpp"
+#include "genprm/rpe/adaptive.hpp"
 #include "genprm/rpe/config.hpp"
 #include "genprm/rpe/grade.hpp"
 #include "genprm/rpe/labels.hpp"
@@ -134,6 +144,8 @@ class Labeler {
     uint64_t request_id = 0;
     bool outstanding = false;
     bool cancelled = false;
+    bool waiting = false;  ///< adaptive: its last round is back, it awaits its check
+    bool settled = false;  ///< adaptive: its estimate is final
     StepResult result;
   };
   struct ProblemState {
@@ -143,6 +155,12 @@ class Labeler {
     std::string base;  ///< the chat prompt (assistant turn opened)
     int first_batches = 0;
     int steps_outstanding = 0;
+    // adaptive
+    int first_boundary = 0;     ///< where the fixed scheme's current MC(s_1) request ends
+    int first_batch_start = 0;  ///< where it starts
+    int first_checks = 0;       ///< most checks of MC(s_1) (its per-check level is delta / this)
+    int step_checks = 0;        ///< most checks of a step
+    int rounds_in_flight = 0;
     std::vector<StepState> steps;
     Clock::time_point start;
     LabelResult result;
@@ -165,7 +183,10 @@ class Labeler {
       finish(*pp);
       return;
     }
-    submit_first(*pp, cfg_.first_batch());
+    if (cfg_.adaptive.enabled)
+      start_first_adaptive(*pp);
+    else
+      submit_first(*pp, cfg_.first_batch());
   }
 
   ProblemState* find(uint64_t key) {
@@ -202,7 +223,10 @@ class Labeler {
       if (pp == nullptr) return;  // failed earlier; this is a straggler
       pp->result.prompt_tokens += static_cast<long>(out.prompt_ids.size());
       pp->result.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
-      for (const auto& s : out.samples) pp->result.generated_tokens += static_cast<long>(s.token_ids.size());
+      for (const auto& s : out.samples) {
+        pp->result.generated_tokens += static_cast<long>(s.token_ids.size());
+        if (s.finish_reason != "abort") pp->result.rollouts += 1;
+      }
       on_done(*pp, std::move(out));
     });
   }
@@ -251,6 +275,151 @@ class Labeler {
     });
   }
 
+  // ---- adaptive MC(s_1): rounds inside the fixed scheme's requests ----
+  void start_first_adaptive(ProblemState& p) {
+    p.first_boundary = cfg_.first_batch();
+    p.first_batch_start = 0;
+    if (cfg_.fixed_k == 0) {
+      const KRule& k = cfg_.k_rule;
+      p.first_checks = std::max(1, max_checks({cfg_.first_batch(), k.k_low, k.k_mid, k.k_high}, cfg_.adaptive.round) - 1);
+    }
+    submit_first_round(p);
+  }
+
+  void submit_first_round(ProblemState& p) {
+    const int taken = p.result.k_first;
+    // With a fixed K nothing about MC(s_1) is decided early: its K rollouts in one request.
+    const int n = cfg_.fixed_k > 0 ? p.first_boundary - taken : std::min(cfg_.adaptive.round, p.first_boundary - taken);
+    SamplingParams sp = params(p, 0, p.first_batches);
+    sp.first_sample = taken - p.first_batch_start;
+    submit_rollouts(p, cfg_.step_prefix, n, std::move(sp),
+                    [this, n](ProblemState& pp, GenerationOutput out) { on_first_round(pp, n, std::move(out)); });
+  }
+
+  void on_first_round(ProblemState& p, int n, GenerationOutput out) {
+    if (std::string why = bad_output(out, n); !why.empty()) {
+      fail(p, fmt::format("MC(s_1) request: {}", why));
+      return;
+    }
+    LabelResult& r = p.result;
+    r.first_requests += 1;
+    r.k_first += n;
+    r.correct_first += count_correct(p, cfg_.step_prefix, out);
+    if (cfg_.keep_rollouts)
+      for (auto& smp : out.samples) r.first_rollouts.push_back(std::move(smp.text));
+    const double mc = static_cast<double>(r.correct_first) / r.k_first;
+    int k = 0;
+    if (cfg_.fixed_k > 0) {
+      if (r.k_first >= cfg_.fixed_k) k = cfg_.fixed_k;
+    } else {
+      const bool at_boundary = r.k_first == p.first_boundary;
+      const int want = cfg_.k_rule.k_for(mc);
+      if (at_boundary && want <= r.k_first) {
+        k = want;  // where the fixed scheme stops
+      } else if (const int d = decide_k(cfg_.k_rule, r.k_first, r.correct_first,
+                                        check_level(cfg_.adaptive.delta, p.first_checks));
+                 d > 0) {
+        k = d;
+        r.first_early = true;
+      } else if (at_boundary) {  // the fixed scheme's next request (a top-up) begins here
+        p.first_batch_start = r.k_first;
+        p.first_boundary = want;
+        ++p.first_batches;
+      }
+    }
+    if (k == 0) {
+      submit_first_round(p);
+      return;
+    }
+    r.k = k;
+    r.mc_first = mc;
+    start_steps(p);
+  }
+
+  // ---- adaptive steps ----
+  void submit_step_round(ProblemState& p, int t) {
+    StepState& st = p.steps[static_cast<size_t>(t - 1)];
+    const int n = std::min(cfg_.adaptive.round, p.result.k - st.result.k);
+    SamplingParams sp = params(p, t, 0);
+    sp.first_sample = st.result.k;
+    st.outstanding = true;
+    st.waiting = false;
+    ++p.rounds_in_flight;
+    st.request_id = submit_rollouts(p, st.text, n, std::move(sp), [this, t, n](ProblemState& pp, GenerationOutput out) {
+      on_step_round(pp, t, n, std::move(out));
+    });
+  }
+
+  void on_step_round(ProblemState& p, int t, int n, GenerationOutput out) {
+    StepState& st = p.steps[static_cast<size_t>(t - 1)];
+    --p.rounds_in_flight;
+    if (!st.outstanding || st.settled) {  // cancelled, or after a zero
+      st.outstanding = false;
+      if (p.steps_outstanding == 0 && p.rounds_in_flight == 0) finish(p);
+      return;
+    }
+    st.outstanding = false;
+    if (std::string why = bad_output(out, n); !why.empty()) {
+      fail(p, fmt::format("step {} request: {}", t, why));
+      return;
+    }
+    StepResult& r = st.result;
+    r.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+    r.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+    for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
+    r.correct += count_correct(p, st.text, out);
+    r.k += n;
+    r.rounds += 1;
+    if (cfg_.keep_rollouts)
+      for (auto& smp : out.samples) r.rollouts.push_back(std::move(smp.text));
+    st.waiting = true;
+    settle(p);
+  }
+
+  /// Checks the steps in order while the step before is final; draws the next round of the first
+  /// open one; finishes the problem when every step is final.
+  void settle(ProblemState& p) {
+    const int T = static_cast<int>(p.steps.size());
+    const double alpha = check_level(cfg_.adaptive.delta, p.step_checks);
+    double mc_prev = p.result.mc_first;
+    for (int t = 1; t < T; ++t) {
+      StepState& st = p.steps[static_cast<size_t>(t - 1)];
+      StepResult& r = st.result;
+      if (!st.settled) {
+        if (!st.waiting) return;  // its round is out; the later steps wait for it
+        bool done = r.k >= p.result.k;
+        if (!done && decide_label(r.k, r.correct, mc_prev, cfg_.labels.epsilon, alpha) != Decision::Open) {
+          done = true;
+          r.early = true;
+        }
+        if (!done) {
+          submit_step_round(p, t);
+          return;
+        }
+        st.waiting = false;
+        st.settled = true;
+        --p.steps_outstanding;
+        r.mc_raw = static_cast<double>(r.correct) / r.k;
+        if (r.correct == 0) {  // a zero: the later steps' MC is 0 by propagation
+          for (int u = t + 1; u < T; ++u) {
+            StepState& later = p.steps[static_cast<size_t>(u - 1)];
+            later.settled = true;
+            later.waiting = false;
+            --p.steps_outstanding;
+            if (later.outstanding && cfg_.cancel_after_zero) {
+              later.outstanding = false;
+              later.cancelled = true;
+              gen_.cancel(later.request_id);
+            }
+          }
+          break;
+        }
+      }
+      mc_prev = r.mc_raw;
+    }
+    if (p.steps_outstanding == 0 && p.rounds_in_flight == 0) finish(p);
+  }
+
   void start_steps(ProblemState& p) {
     const auto& steps = p.input.steps;
     const int T = static_cast<int>(steps.size());
@@ -266,6 +435,13 @@ class Labeler {
     last.k = 0;
     last.correct = solution_correct(p.steps.back().text, p.input.answer, grader_) ? 1 : 0;
     last.mc_raw = last.correct;
+    if (cfg_.adaptive.enabled) {
+      p.step_checks = std::max(1, max_checks({p.result.k}, cfg_.adaptive.round) - 1);
+      p.steps_outstanding = T - 1;
+      for (int t = 1; t < T; ++t) submit_step_round(p, t);
+      if (p.steps_outstanding == 0) finish(p);
+      return;
+    }
     for (int t = 1; t < T; ++t) {
       StepState& st = p.steps[static_cast<size_t>(t - 1)];
       st.outstanding = true;
@@ -294,6 +470,7 @@ class Labeler {
     for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
     r.correct = count_correct(p, st.text, out);
     r.mc_raw = static_cast<double>(r.correct) / k;
+    r.rounds = 1;
     if (cfg_.keep_rollouts)
       for (auto& smp : out.samples) r.rollouts.push_back(std::move(smp.text));
     if (r.correct == 0 && cfg_.cancel_after_zero) {
@@ -333,6 +510,8 @@ class Labeler {
           s.k = 0;
           s.correct = 0;
           s.mc_raw = 0.0;
+          s.rounds = 0;
+          s.early = false;
           s.rollouts.clear();
         }
         if (s.mc_raw == 0.0) zero_seen = true;

@@ -13,13 +13,15 @@ namespace genprm::rpe {
 /// One step of a labelled solution.
 struct StepResult {
   int step = 0;         ///< 1-based
-  int k = 0;            ///< rollouts sampled from the prefix through this step (0: last step, or not run)
+  int k = 0;            ///< rollouts used from the prefix through this step (0: last step, or not run)
   int correct = 0;      ///< rollouts whose final answer equals the ground truth (last step: its own answer, 0/1)
   bool rollout = true;  ///< false for the last step (graded from its own answer)
   bool estimated = true;   ///< false when the step's rollouts were cancelled or not used (after a zero)
   double mc_raw = 0.0;     ///< correct / k before zero propagation (0 when not estimated)
+  int rounds = 0;          ///< requests the estimate took (1 with a fixed K; adaptive: its rounds)
+  bool early = false;      ///< adaptive: stopped before K, its label decided by the sequential test
   StepLabels labels;       ///< mc, progress, rpe / hard / difference labels
-  long prompt_tokens = 0;         ///< tokens of the step's prompt (chat prompt + prefix)
+  long prompt_tokens = 0;         ///< tokens of the step's prompt (chat prompt + prefix), summed over its requests
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache at admission
   long generated_tokens = 0;      ///< all K rollouts together
   std::vector<std::string> rollouts;  ///< the completions' texts (LabelerConfig::keep_rollouts)
@@ -28,7 +30,8 @@ struct StepResult {
     using S = StepResult;
     return std::make_tuple(field("step", &S::step), field("k", &S::k), field("correct", &S::correct),
                            field("rollout", &S::rollout), field("estimated", &S::estimated),
-                           field("mc_raw", &S::mc_raw), field("labels", &S::labels, "", kFlatten),
+                           field("mc_raw", &S::mc_raw), field("rounds", &S::rounds), field("early", &S::early),
+                           field("labels", &S::labels, "", kFlatten),
                            field("prompt_tokens", &S::prompt_tokens),
                            field("cached_prompt_tokens", &S::cached_prompt_tokens),
                            field("generated_tokens", &S::generated_tokens),
@@ -41,14 +44,16 @@ struct LabelResult {
   double mc_first = 0.0;   ///< MC(s_1): correct_first / k_first
   int k_first = 0;         ///< rollouts from the prompt alone (first batch + top-ups)
   int correct_first = 0;
-  int first_requests = 0;  ///< requests of the MC(s_1) estimate (1 + top-ups)
-  int k = 0;               ///< K of the step estimates (dynamic rule or fixed)
+  int first_requests = 0;  ///< requests of the MC(s_1) estimate (1 + top-ups; adaptive: its rounds)
+  bool first_early = false;  ///< adaptive: MC(s_1) stopped before the fixed scheme would, its K decided
+  int k = 0;               ///< K of the step estimates (dynamic rule or fixed; adaptive: the most a step takes)
   double epsilon = LabelConfig{}.epsilon;
   std::vector<StepResult> steps;
   std::vector<int> labels;       ///< RPE labels per step (0/1)
   std::vector<int> hard_labels;  ///< MC > 0 per step
   std::vector<double> mc;        ///< MC(s_t, a_t) after propagation
   int requests = 0;
+  long rollouts = 0;  ///< rollouts that came back (MC(s_1) and steps; cancelled ones not counted)
   long prompt_tokens = 0;         ///< submitted, summed over requests (a request's prompt counted once for its n)
   long cached_prompt_tokens = 0;  ///< of those, found in the prefix cache
   long generated_tokens = 0;
@@ -60,9 +65,10 @@ struct LabelResult {
     using L = LabelResult;
     return std::make_tuple(field("id", &L::id), field("mc_first", &L::mc_first), field("k_first", &L::k_first),
                            field("correct_first", &L::correct_first), field("first_requests", &L::first_requests),
-                           field("k", &L::k), field("epsilon", &L::epsilon), field("steps", &L::steps),
+                           field("first_early", &L::first_early), field("k", &L::k), field("epsilon", &L::epsilon), field("steps", &L::steps),
                            field("labels", &L::labels), field("hard_labels", &L::hard_labels), field("mc", &L::mc),
-                           field("requests", &L::requests), field("prompt_tokens", &L::prompt_tokens),
+                           field("requests", &L::requests), field("rollouts", &L::rollouts),
+                           field("prompt_tokens", &L::prompt_tokens),
                            field("cached_prompt_tokens", &L::cached_prompt_tokens),
                            field("generated_tokens", &L::generated_tokens), field("seconds", &L::seconds),
                            field("first_rollouts", &L::first_rollouts, "", kOmitEmpty), field("error", &L::error));

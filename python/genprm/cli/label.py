@@ -4,8 +4,9 @@ Input rows: {"problem", "steps": [...] (or "solution": one string, split on "\\n
 and optionally "id" (default: the row's line number) and "prompt" (a pre-rendered chat prompt).
 The model is the policy (e.g. Qwen2.5-Math-7B-Instruct). Each finished row is appended to the
 output at once: the input row plus "id", "labels", "hard_labels", "mc", "mc_first", "k" and
-"rpe" (the whole result: per-step MC, K, correct counts, P_t, the three label variants, token
-counts; P_t = null where it is infinite). Rerunning resumes: ids already in the output are
+"rpe" (the whole result: per-step MC, rollouts used (k), correct counts, P_t, the three label
+variants, token counts; P_t = null where it is infinite). --adaptive draws the rollouts in rounds
+and stops each estimate as soon as its label is decided (per-step "k", "rounds", "early"). Rerunning resumes: ids already in the output are
 skipped. A malformed row is reported with its line number and skipped."""
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ def add(sub: Any) -> None:
     p.add_argument("--system-prompt", dest="system_prompt", default=None,
                    help="system turn (default: the chat template's own default)")
     p.add_argument("--keep-rollouts", dest="keep_rollouts", action="store_true", help="store every rollout's text")
+    p.add_argument("--adaptive", action="store_true",
+                   help="adaptive Monte Carlo: rollouts in rounds, each estimate stops once its label (MC(s_1): its K) "
+                        "is decided by an exact binomial test; each decided estimate wrong with probability <= delta")
+    p.add_argument("--adaptive-round", dest="adaptive_round", type=int, default=_L.adaptive.round,
+                   help="rollouts per round with --adaptive (default %(default)s)")
+    p.add_argument("--adaptive-delta", dest="adaptive_delta", type=float, default=_L.adaptive.delta,
+                   help="error bound of each decided estimate with --adaptive (default %(default)s)")
     add_device(p)
     p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
     p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=_L.max_problems_in_flight, help="problems labelled at once")
@@ -80,13 +88,15 @@ def _cli_label(args: argparse.Namespace) -> int:
                            "mc": res["mc"], "mc_first": res["mc_first"], "k": res["k"], "rpe": _json_safe(res)})
             append(record)
             if args.show:
-                eprint(f"{row['id']}: MC(s_1) {res['mc_first']:.3f}, K {res['k']}, mc "
+                used = res["k_first"] + sum(s["k"] for s in res["steps"])
+                eprint(f"{row['id']}: MC(s_1) {res['mc_first']:.3f}, K {res['k']}, rollouts used {used}, mc "
                        f"[{', '.join(f'{m:.3f}' for m in res['mc'])}], labels {res['labels']}"
                        + (f", error: {res['error']}" if res["error"] else ""))
 
         label_many(engine, [r for _, r in todo], epsilon=args.epsilon, k=args.k, first_k=args.first_k,
                    temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
                    system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
+                   adaptive={"round": args.adaptive_round, "delta": args.adaptive_delta} if args.adaptive else False,
                    max_problems_in_flight=args.max_in_flight, progress=not args.no_progress, on_result=write)
     eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(engine.stats())}")
     return 0

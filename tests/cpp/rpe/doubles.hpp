@@ -32,6 +32,8 @@ struct ScriptedGenerator {
   /// completion text for (prompt text, sample index, earlier requests of the same prompt)
   using Script = std::function<std::string(const std::string& prompt, int sample, int repeat)>;
   Script script;
+  /// When set, used instead of `script`: completion text for (request, sample index).
+  std::function<std::string(const GenerationRequest&, int sample)> request_script;
   struct Pending {
     uint64_t id;
     GenerationRequest req;
@@ -47,6 +49,7 @@ struct ScriptedGenerator {
   size_t max_pending = 0;
   std::string fail_prompt_containing;  // requests whose prompt contains this come back with an error
   std::function<void()> on_poll;       // observation hook (runs at the start of each poll)
+  bool imitate_cache = true;           // false: cached_prompt_tokens stays 0 (long runs: no quadratic scan)
 
   uint64_t submit(GenerationRequest req, GenerationCallback cb) {
     log.push_back(req);
@@ -79,7 +82,7 @@ struct ScriptedGenerator {
     GenerationOutput out;
     out.request_id = p.id;
     out.prompt_ids = bytes_of(p.req.prompt_text);
-    out.cached_prompt_tokens = longest_cached(out.prompt_ids);
+    out.cached_prompt_tokens = imitate_cache ? longest_cached(out.prompt_ids) : 0;
     const int repeat = repeats[p.req.prompt_text]++;
     if (!fail_prompt_containing.empty() && p.req.prompt_text.find(fail_prompt_containing) != std::string::npos) {
       out.error = "scripted failure";
@@ -89,14 +92,14 @@ struct ScriptedGenerator {
         if (p.cancelled) {
           s.finish_reason = "abort";
         } else {
-          s.text = script(p.req.prompt_text, i, repeat);
+          s.text = request_script ? request_script(p.req, i) : script(p.req.prompt_text, i, repeat);
           s.token_ids = bytes_of(s.text);
           s.finish_reason = "stop";
         }
         out.samples.push_back(std::move(s));
       }
     }
-    seen.push_back(out.prompt_ids);
+    if (imitate_cache) seen.push_back(out.prompt_ids);
     p.cb(std::move(out));
     return !pending.empty();
   }
