@@ -118,11 +118,7 @@ struct PagedAttentionPlan {
     for (int64_t s = 0; s < num_seqs; ++s) {
       const int64_t n = qs[s + 1] - qs[s];
       const int64_t c = ctx[s];
-      GENPRM_CHECK_ARG(n >= 1, "forward: sequence {} has {} new tokens (query_start must increase)", s, n);
-      GENPRM_CHECK_ARG(c >= n, "forward: sequence {} has context_len {} < its {} new tokens", s, c, n);
-      GENPRM_CHECK_ARG(c <= max_blocks * block_size,
-                       "forward: sequence {} has context_len {} but block_tables holds {} blocks of {} slots", s, c,
-                       max_blocks, block_size);
+      check_sequence(s, n, c, max_blocks, block_size);
       if (n == 1) {
         dec_seq.push_back(s);
         dec_row.push_back(qs[s]);
@@ -155,6 +151,14 @@ struct PagedAttentionPlan {
   }
 
  private:
+  static void check_sequence(int64_t s, int64_t n, int64_t c, int64_t max_blocks, int64_t block_size) {
+    GENPRM_CHECK_ARG(n >= 1, "forward: sequence {} has {} new tokens (query_start must increase)", s, n);
+    GENPRM_CHECK_ARG(c >= n, "forward: sequence {} has context_len {} < its {} new tokens", s, c, n);
+    GENPRM_CHECK_ARG(c <= max_blocks * block_size,
+                     "forward: sequence {} has context_len {} but block_tables holds {} blocks of {} slots", s, c,
+                     max_blocks, block_size);
+  }
+
   static PagedAttentionPlan build_for_kernel(const ForwardBatch& batch, int64_t block_size, const at::Tensor& tables,
                                              int64_t num_seqs, int64_t max_blocks) {
     PagedAttentionPlan plan;
@@ -169,11 +173,7 @@ struct PagedAttentionPlan {
     for (int64_t s = 0; s < num_seqs; ++s) {
       const int64_t n = qs[s + 1] - qs[s];
       const int64_t c = ctx[s];
-      GENPRM_CHECK_ARG(n >= 1, "forward: sequence {} has {} new tokens (query_start must increase)", s, n);
-      GENPRM_CHECK_ARG(c >= n, "forward: sequence {} has context_len {} < its {} new tokens", s, c, n);
-      GENPRM_CHECK_ARG(c <= max_blocks * block_size,
-                       "forward: sequence {} has context_len {} but block_tables holds {} blocks of {} slots", s, c,
-                       max_blocks, block_size);
+      check_sequence(s, n, c, max_blocks, block_size);
       if (n > 1 && c == n) {  // no cached prefix: SDPA over the chunk's own keys
         Chunk ch;
         ch.row_start = qs[s];

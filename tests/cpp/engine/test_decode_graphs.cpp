@@ -12,31 +12,21 @@
 #include <string>
 #include <vector>
 
+#include "engine_test_util.hpp"
 #include "genprm/engine/engine.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/util/json.hpp"
 
 using namespace genprm;
+using genprm::test::low_precision;
+using genprm::test::tiny;
 
 namespace {
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-bool low_precision() { return parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")) != at::kFloat; }
-
-const Qwen2Model& tiny_model() {
-  static Qwen2Model m = Qwen2Model::load(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a",
-                                         parse_device(env_or("GENPRM_TEST_DEVICE", "cpu")),
-                                         parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")));
-  return m;
-}
 
 // Static buffers on the CPU; on CUDA the default mode, which captures graphs when genprm has its
 // kernels (else static buffers there too).
 DecodeGraphMode mode_under_test() {
-  if (tiny_model().device().is_cuda() && cuda_ops::kCompiledIn) return DecodeGraphMode::Auto;
+  if (tiny().device().is_cuda() && cuda_ops::kCompiledIn) return DecodeGraphMode::Auto;
   return DecodeGraphMode::Static;
 }
 
@@ -56,7 +46,7 @@ at::Tensor i32(const std::vector<int32_t>& v, at::Device d) { return at::tensor(
 }  // namespace
 
 TEST_CASE("forward_decode over fixed-shape inputs equals the paged forward, padding rows aside") {
-  const Qwen2Model& m = tiny_model();
+  const Qwen2Model& m = tiny();
   const at::Device dev = m.device();
   const int64_t bs = 4, W = 6;  // tables wider than any sequence needs: unused entries point anywhere valid
   KvCacheView kv = m.allocate_kv(32, bs);
@@ -141,7 +131,7 @@ TEST_CASE("engine with decode graphs: the Hugging Face greedy golden, batched; o
     reqs.push_back(r);
   }
   for (DecodeGraphMode mode : {mode_under_test(), DecodeGraphMode::Off}) {
-    Engine eng(tiny_model(), {}, options(mode));
+    Engine eng(tiny(), {}, options(mode));
     auto outs = eng.generate(reqs);
     const EngineStats st = eng.stats();
     if (mode == DecodeGraphMode::Off) {
@@ -150,7 +140,7 @@ TEST_CASE("engine with decode graphs: the Hugging Face greedy golden, batched; o
     } else {
       CHECK(st.graph_buckets == 4);  // 1, 2, 4, 8
       CHECK(st.graph_steps >= 20);   // every decode step once the prompts are in
-      CHECK(st.graphs_captured == (tiny_model().device().is_cuda() && cuda_ops::kCompiledIn));
+      CHECK(st.graphs_captured == (tiny().device().is_cuda() && cuda_ops::kCompiledIn));
     }
     for (size_t i = 0; i < rows.size(); ++i) {
       auto want = rows[i].at("greedy").get<std::vector<int32_t>>();
@@ -180,8 +170,8 @@ TEST_CASE("engine with decode graphs: batches and contexts beyond the buckets ru
     r.params.ignore_eos = true;
     reqs.push_back(r);
   }
-  Engine with(tiny_model(), {}, options(mode_under_test(), 2, 16));
-  Engine without(tiny_model(), {}, options(DecodeGraphMode::Off));
+  Engine with(tiny(), {}, options(mode_under_test(), 2, 16));
+  Engine without(tiny(), {}, options(DecodeGraphMode::Off));
   auto a = with.generate(reqs);
   auto b = without.generate(reqs);
   const EngineStats st = with.stats();
@@ -201,5 +191,5 @@ TEST_CASE("EngineOptions.decode_graphs: names, and bad values named") {
   CHECK_THROWS_WITH_AS(parse_enum("on", static_cast<DecodeGraphMode*>(nullptr)),
                        doctest::Contains("decode_graphs 'on' is not valid"), ValueError);
   EngineOptions o = options(DecodeGraphMode::Static, 0);
-  CHECK_THROWS_WITH_AS(Engine(tiny_model(), {}, o), doctest::Contains("graph_max_batch must be >= 1"), ValueError);
+  CHECK_THROWS_WITH_AS(Engine(tiny(), {}, o), doctest::Contains("graph_max_batch must be >= 1"), ValueError);
 }

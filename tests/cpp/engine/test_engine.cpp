@@ -11,29 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "engine_test_util.hpp"
 #include "genprm/engine/engine.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/util/json.hpp"
 
 using namespace genprm;
+using genprm::test::low_precision;
+using genprm::test::tiny;
 
 namespace {
-
-// GENPRM_TEST_DEVICE (cpu, cuda) and GENPRM_TEST_DTYPE (float32, bfloat16, float16) select where
-// the model runs (scripts/device-check.sh). Exact comparisons need float32: in lower precision
-// only the tests that compare the engine with itself run.
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-bool low_precision() { return parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")) != at::kFloat; }
-
-const Qwen2Model& tiny() {
-  static Qwen2Model m = Qwen2Model::load(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a",
-                                         parse_device(env_or("GENPRM_TEST_DEVICE", "cpu")),
-                                         parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")));
-  return m;
-}
 
 std::vector<int32_t> prompt(size_t n, int32_t salt) {
   std::vector<int32_t> t(n);
