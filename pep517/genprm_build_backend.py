@@ -166,7 +166,8 @@ def prepare_metadata_for_build_editable(metadata_directory, config_settings=None
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     pin = _use_torch()
-    name = _skb.build_wheel(wheel_directory, config_settings, metadata_directory)
+    # Not the prepared metadata: scikit-build-core would find it differs (pinned) from its own.
+    name = _skb.build_wheel(wheel_directory, config_settings, None)
     if pin is not None:
         pin_wheel(Path(wheel_directory) / name, pin)
     return name
@@ -174,7 +175,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
     pin = _use_torch()
-    name = _skb.build_editable(wheel_directory, config_settings, metadata_directory)
+    # Not the prepared metadata: scikit-build-core would find it differs (pinned) from its own.
+    name = _skb.build_editable(wheel_directory, config_settings, None)
     if pin is not None:
         pin_wheel(Path(wheel_directory) / name, pin)
     return name
