@@ -988,7 +988,8 @@ std::string SandboxPool::describe_isolation() const {
   s += fmt::format("interpreter: {} -I -B (isolated mode, scrubbed environment)\n", exe_);
   s += fmt::format(
       "rlimits: cpu {}s per block ({}s per worker), address space {} MiB, file size {} MiB, "
-      "processes {}, open files {}, no core dumps\n",
+      "tasks (processes + threads, the main thread included) {}, open files {}, no core dumps, "
+      "no locked memory\n",
       opts_.cpu_s, opts_.session_cpu_s > 0 ? opts_.session_cpu_s : 20 * opts_.cpu_s,
       opts_.memory_bytes >> 20, opts_.file_size_bytes >> 20, opts_.max_processes,
       opts_.max_open_files);
@@ -1046,8 +1047,13 @@ std::string SandboxPool::describe_isolation() const {
   s += fmt::format(
       "new processes (fork, vfork, clone without CLONE_THREAD): {}\n",
       nofork ? fmt::format("denied (worker's own seccomp filter, EPERM): one process holds "
-                           "everything a block starts, under one address-space limit, with at "
-                           "most {} threads", opts_.max_processes)
+                           "everything a block starts, its threads share one address-space "
+                           "limit; at most {} threads, the main one included; memfd_create "
+                           "denied{}",
+                           opts_.max_processes,
+                           p.mount_ns ? fmt::format("; work dir files in a tmpfs of {} MiB",
+                                                    opts_.workdir_bytes >> 20)
+                                      : std::string())
              : fmt::format("allowed (each process has its own address-space limit; at most {} "
                            "processes and threads)", opts_.max_processes));
   s += "leftovers: a worker still running a thread or process of a block after its reply is "
