@@ -142,41 +142,34 @@ def _pin_dist_info(directory: str, name: str, pin: Optional[str]) -> str:
 
 
 # --- the hooks -----------------------------------------------------------------------------------
-def get_requires_for_build_wheel(config_settings=None) -> List[str]:
-    extra = [] if find_torch() is not None else ["torch"]
-    return list(_skb.get_requires_for_build_wheel(config_settings)) + extra
+# Wheel and editable hooks differ only in which scikit-build-core hook they wrap.
+def _requires(hook):
+    def get_requires(config_settings=None) -> List[str]:
+        return list(hook(config_settings)) + ([] if find_torch() is not None else ["torch"])
+    return get_requires
 
 
-def get_requires_for_build_editable(config_settings=None) -> List[str]:
-    extra = [] if find_torch() is not None else ["torch"]
-    return list(_skb.get_requires_for_build_editable(config_settings)) + extra
+def _prepare(hook):
+    def prepare_metadata(metadata_directory, config_settings=None):
+        pin = _use_torch()
+        return _pin_dist_info(metadata_directory, hook(metadata_directory, config_settings), pin)
+    return prepare_metadata
 
 
-def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
-    pin = _use_torch()
-    return _pin_dist_info(metadata_directory,
-                          _skb.prepare_metadata_for_build_wheel(metadata_directory, config_settings), pin)
+def _build(hook):
+    def build(wheel_directory, config_settings=None, metadata_directory=None):
+        pin = _use_torch()
+        # Not the prepared metadata: scikit-build-core would find it differs (pinned) from its own.
+        name = hook(wheel_directory, config_settings, None)
+        if pin is not None:
+            pin_wheel(Path(wheel_directory) / name, pin)
+        return name
+    return build
 
 
-def prepare_metadata_for_build_editable(metadata_directory, config_settings=None):
-    pin = _use_torch()
-    return _pin_dist_info(metadata_directory,
-                          _skb.prepare_metadata_for_build_editable(metadata_directory, config_settings), pin)
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    pin = _use_torch()
-    # Not the prepared metadata: scikit-build-core would find it differs (pinned) from its own.
-    name = _skb.build_wheel(wheel_directory, config_settings, None)
-    if pin is not None:
-        pin_wheel(Path(wheel_directory) / name, pin)
-    return name
-
-
-def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
-    pin = _use_torch()
-    # Not the prepared metadata: scikit-build-core would find it differs (pinned) from its own.
-    name = _skb.build_editable(wheel_directory, config_settings, None)
-    if pin is not None:
-        pin_wheel(Path(wheel_directory) / name, pin)
-    return name
+get_requires_for_build_wheel = _requires(_skb.get_requires_for_build_wheel)
+get_requires_for_build_editable = _requires(_skb.get_requires_for_build_editable)
+prepare_metadata_for_build_wheel = _prepare(_skb.prepare_metadata_for_build_wheel)
+prepare_metadata_for_build_editable = _prepare(_skb.prepare_metadata_for_build_editable)
+build_wheel = _build(_skb.build_wheel)
+build_editable = _build(_skb.build_editable)

@@ -513,20 +513,14 @@ class BasicEngine {
       if (sched[i].n_new == 1 && s.computed + 1 == s.tokens.size() && s.tokens.size() > s.prompt_len) ++decode_rows;
     }
     const bool any_logits = !logit_rows.empty();
-    at::Tensor logits;  // [R, V] float32
-    // A decode-only step (every row one new token, every row's logits) over the static buffers.
-    const bool decode_only = graphs_.enabled() && tok.size() == sched.size() && logit_rows.size() == sched.size();
-    double t_fwd = now_seconds();
-    if (decode_only) {
-      stats_.schedule_seconds += t_fwd - step_start_;
-      copy_blocks(kv_, copies);
-      logits = graphs_.run(tok, pos, slot, ctx, table, max_blocks);
-      if (logits.defined()) ++stats_.graph_steps;
-    }
-    if (!logits.defined()) {
+    // A decode-only step (every row one new token, every row's logits) that fits a bucket of the
+    // static buffers runs there; any other step through Model::forward.
+    const bool static_step = graphs_.enabled() && tok.size() == sched.size() && logit_rows.size() == sched.size() &&
+                             graphs_.fits(sched.size(), max_blocks);
+    ForwardBatch batch;
+    if (!static_step) {
       if (!any_logits) logit_rows.push_back(0);
       const auto i64 = at::TensorOptions().dtype(at::kLong);
-      ForwardBatch batch;
       batch.token_ids = at::tensor(tok, i64);
       batch.positions = at::tensor(pos, i64);
       batch.slot_mapping = at::tensor(slot, i64);
@@ -534,12 +528,17 @@ class BasicEngine {
           at::tensor(table, i64).view({static_cast<int64_t>(sched.size()), static_cast<int64_t>(max_blocks)});
       batch.logits_indices = at::tensor(logit_rows, i64);
       batch.query_start = std::move(qstart);
-      batch.context_lens = std::move(ctx);
-      if (!decode_only) {
-        t_fwd = now_seconds();
-        stats_.schedule_seconds += t_fwd - step_start_;
-        copy_blocks(kv_, copies);
-      }
+      batch.context_lens = std::move(ctx);  // not needed after: this step is not a static one
+    }
+
+    const double t_fwd = now_seconds();
+    stats_.schedule_seconds += t_fwd - step_start_;
+    copy_blocks(kv_, copies);
+    at::Tensor logits;  // [R, V] float32
+    if (static_step) {
+      logits = graphs_.run(tok, pos, slot, ctx, table, max_blocks);
+      ++stats_.graph_steps;
+    } else {
       logits = model_.forward(batch, kv_);
     }
     const double t_after = now_seconds();

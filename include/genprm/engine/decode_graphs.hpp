@@ -137,19 +137,16 @@ class DecodeGraphs {
   bool enabled() const { return !buckets_.empty(); }
   const DecodeGraphReport& report() const { return report_; }
 
-  /// Logits [rows, vocab] of a decode-only step, or an undefined tensor when it fits no bucket.
+  /// Whether a decode-only step of `rows` sequences, `table_width` blocks at most, fits a bucket.
+  bool fits(size_t rows, size_t table_width) const { return bucket_for(rows, table_width) != nullptr; }
+
+  /// Logits [rows, vocab] of a decode-only step that fits (see fits()).
   /// tok/pos/slot/ctx: one entry per row; table: rows x table_width block ids, row-major.
   at::Tensor run(const std::vector<int64_t>& tok, const std::vector<int64_t>& pos, const std::vector<int64_t>& slot,
                  const std::vector<int64_t>& ctx, const std::vector<int64_t>& table, size_t table_width) {
     const int64_t rows = static_cast<int64_t>(tok.size());
-    if (!enabled() || rows < 1 || static_cast<int64_t>(table_width) > width_) return {};
-    Bucket* b = nullptr;
-    for (auto& c : buckets_)
-      if (c->rows >= rows) {
-        b = c.get();
-        break;
-      }
-    if (b == nullptr) return {};
+    Bucket* b = bucket_for(tok.size(), table_width);
+    GENPRM_CHECK(b != nullptr, "DecodeGraphs::run: a step of {} rows and {} blocks fits no bucket", rows, table_width);
     int32_t* h = b->host.template data_ptr<int32_t>();
     const int64_t B = b->rows;
     for (int64_t i = 0; i < rows; ++i) {
@@ -178,6 +175,14 @@ class DecodeGraphs {
     at::Tensor logits;        // the captured forward's output (CUDA)
     std::unique_ptr<cuda_ops::CudaGraph> graph;
   };
+
+  // The smallest bucket that holds `rows` sequences of `table_width` blocks, or null.
+  Bucket* bucket_for(size_t rows, size_t table_width) const {
+    if (rows < 1 || static_cast<int64_t>(table_width) > width_) return nullptr;
+    for (const auto& c : buckets_)
+      if (c->rows >= static_cast<int64_t>(rows)) return c.get();
+    return nullptr;
+  }
 
   // Rows [from, rows) of the host buffer: token 0 at position 0 into the scratch block.
   void fill_padding(Bucket& b, int64_t from) const {

@@ -67,27 +67,32 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
 
   bool any_penalty = false, any_filter = false, any_greedy = false, all_greedy = true;
   bool any_raw_lp = false, any_proc_lp = false;
-  std::vector<float> temp(static_cast<size_t>(R)), top_p(static_cast<size_t>(R)), min_p(static_cast<size_t>(R));
+  // The per-row parameters cross to the device as ONE tensor (one transfer, no wait for the
+  // forward): rows temperature, top-p, min-p, top-k, uniform, greedy flag.
+  std::vector<float> packed(static_cast<size_t>(6 * R));
   std::vector<int64_t> top_k(static_cast<size_t>(R));
-  std::vector<double> uni(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) {
     const SamplingParams& p = *rows[static_cast<size_t>(r)].params;
     const bool greedy = p.temperature == 0.0f;
     any_greedy |= greedy;
     all_greedy &= greedy;
     any_penalty |= p.repetition_penalty != 1.0f;
-    temp[r] = greedy ? 1.0f : p.temperature;
     top_k[r] = (p.top_k > 0 && p.top_k < V) ? p.top_k : V;
-    top_p[r] = p.top_p < 1.0f ? p.top_p : 2.0f;  // 2: never reached by a cumulative probability
-    min_p[r] = p.min_p;
+    packed[r] = greedy ? 1.0f : p.temperature;
+    packed[R + r] = p.top_p < 1.0f ? p.top_p : 2.0f;  // 2: never reached by a cumulative probability
+    packed[2 * R + r] = p.min_p;
+    packed[3 * R + r] = static_cast<float>(top_k[r]);  // exact: vocabularies are below 2^24
+    packed[5 * R + r] = greedy ? 1.0f : 0.0f;
     const bool filters = !greedy && (top_k[r] < V || p.top_p < 1.0f || p.min_p > 0.0f);
     any_filter |= filters;
     const bool wants_lp = p.logprobs >= 0 || !p.tracked_token_ids.empty();
     any_raw_lp |= wants_lp && !p.processed_logprobs;
     any_proc_lp |= wants_lp && p.processed_logprobs;
     const SamplingRow& row = rows[static_cast<size_t>(r)];
-    uni[r] = counter_uniform(row.seed, row.sample_index, row.position);
+    packed[4 * R + r] = static_cast<float>(counter_uniform(row.seed, row.sample_index, row.position));
   }
+  const at::Tensor params = at::tensor(packed, f32).view({6, R}).to(dev, /*non_blocking=*/true);
+  auto param = [&](int i) { return params.select(0, i).unsqueeze(1); };  // [R, 1]
 
   at::Tensor raw_lp;
   if (any_raw_lp) raw_lp = at::log_softmax(raw, 1);
@@ -111,20 +116,6 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
 
   at::Tensor greedy_tok;
   if (any_greedy) greedy_tok = logits.argmax(1);
-
-  // The per-row parameters cross to the device as ONE tensor (one transfer, no wait for the
-  // forward): rows temperature, top-p, min-p, top-k, uniform, greedy flag.
-  std::vector<float> packed(static_cast<size_t>(6 * R));
-  for (int64_t r = 0; r < R; ++r) {
-    packed[r] = temp[r];
-    packed[R + r] = top_p[r];
-    packed[2 * R + r] = min_p[r];
-    packed[3 * R + r] = static_cast<float>(top_k[r]);  // exact: vocabularies are below 2^24
-    packed[4 * R + r] = static_cast<float>(uni[r]);
-    packed[5 * R + r] = rows[static_cast<size_t>(r)].params->temperature == 0.0f ? 1.0f : 0.0f;
-  }
-  const at::Tensor params = at::tensor(packed, f32).view({6, R}).to(dev, /*non_blocking=*/true);
-  auto param = [&](int i) { return params.select(0, i).unsqueeze(1); };  // [R, 1]
 
   at::Tensor scaled, probs, sampled, proc_lp;
   if (!all_greedy || any_proc_lp) scaled = logits / param(0);

@@ -109,10 +109,12 @@ struct PagedAttentionPlan {
     GENPRM_CHECK_ARG(batch.block_tables.dim() == 2 && batch.block_tables.size(0) == num_seqs,
                      "forward: block_tables must be [S, max_blocks] with S = {}", num_seqs);
     const int64_t max_blocks = batch.block_tables.size(1);
+    if (kernel) {
+      plan_for_kernel(plan, batch, device, num_seqs, max_blocks);
+      return plan;
+    }
     const auto idx = at::TensorOptions().dtype(at::kLong).device(device);
     const at::Tensor tables = batch.block_tables.to(idx);
-
-    if (kernel) return build_for_kernel(batch, block_size, tables, num_seqs, max_blocks);
     std::vector<int64_t> dec_seq, dec_row, dec_ctx;
     int64_t max_dec_ctx = 0;
     for (int64_t s = 0; s < num_seqs; ++s) {
@@ -159,14 +161,14 @@ struct PagedAttentionPlan {
                      max_blocks, block_size);
   }
 
-  static PagedAttentionPlan build_for_kernel(const ForwardBatch& batch, int64_t block_size, const at::Tensor& tables,
-                                             int64_t num_seqs, int64_t max_blocks) {
-    PagedAttentionPlan plan;
-    plan.block_size = block_size;
+  // The kernel path of build: `plan` has its block size and token count; the block tables cross
+  // to the device once, as the kernel's int32.
+  static void plan_for_kernel(PagedAttentionPlan& plan, const ForwardBatch& batch, at::Device device, int64_t num_seqs,
+                              int64_t max_blocks) {
+    const int64_t block_size = plan.block_size;
     plan.use_kernel = true;
     const auto& qs = batch.query_start;
     const auto& ctx = batch.context_lens;
-    plan.total_tokens = qs.back();
     std::vector<int64_t> rows;
     std::vector<int32_t> row_seq, kv_len;
     int64_t max_len = 0;
@@ -189,15 +191,13 @@ struct PagedAttentionPlan {
       }
       max_len = std::max(max_len, c);
     }
-    if (rows.empty()) return plan;
-    const at::Device device = tables.device();
+    if (rows.empty()) return;
     plan.kernel_rows_are_all = static_cast<int64_t>(rows.size()) == plan.total_tokens;
     if (!plan.kernel_rows_are_all) plan.kernel_rows = at::tensor(rows, at::kLong).to(device, true);
     plan.kernel_row_seq = at::tensor(row_seq, at::kInt).to(device, true);
     plan.kernel_kv_len = at::tensor(kv_len, at::kInt).to(device, true);
-    plan.kernel_tables = tables.to(at::kInt);
+    plan.kernel_tables = batch.block_tables.to(at::kInt).to(device, true);
     plan.kernel_splits = cuda_ops::splits_for(max_len);
-    return plan;
   }
 };
 

@@ -296,7 +296,7 @@ class Qwen2Model {
 
   /// genprm's CUDA kernels apply to this model (device, dtype and shape).
   bool attention_kernel() const {
-    return device_.is_cuda() && cuda_ops::use_kernels(embed_) &&
+    return cuda_ops::use_kernels(embed_) &&
            cuda_ops::paged_attention_supported(cfg_.num_attention_heads, cfg_.num_key_value_heads, cfg_.head_dim,
                                                dtype_);
   }

@@ -119,17 +119,8 @@ TEST_CASE("forward_decode over fixed-shape inputs equals the paged forward, padd
 
 TEST_CASE("engine with decode graphs: the Hugging Face greedy golden, batched; off gives none" *
           doctest::skip(low_precision())) {
-  Json rows = read_json_file(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a_greedy.json");
-  std::vector<GenerationRequest> reqs;
-  for (const auto& row : rows) {
-    GenerationRequest r;
-    r.prompt_ids = row.at("prompt").get<std::vector<int32_t>>();
-    r.params.temperature = 0.0f;
-    r.params.max_tokens = 24;
-    r.params.ignore_eos = true;
-    r.params.logprobs = 2;
-    reqs.push_back(r);
-  }
+  const Json rows = test::golden_rows();
+  const std::vector<GenerationRequest> reqs = test::golden_requests(rows);
   for (DecodeGraphMode mode : {mode_under_test(), DecodeGraphMode::Off}) {
     Engine eng(tiny(), {}, options(mode));
     auto outs = eng.generate(reqs);
@@ -142,17 +133,7 @@ TEST_CASE("engine with decode graphs: the Hugging Face greedy golden, batched; o
       CHECK(st.graph_steps >= 20);   // every decode step once the prompts are in
       CHECK(st.graphs_captured == (tiny().device().is_cuda() && cuda_ops::kCompiledIn));
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
-      auto want = rows[i].at("greedy").get<std::vector<int32_t>>();
-      const auto& s = outs[i].samples.at(0);
-      REQUIRE(s.token_ids.size() == want.size());
-      for (size_t k = 0; k < want.size(); ++k) {
-        if (s.token_ids[k] == want[k]) continue;
-        INFO("prompt " << i << " position " << k << " mode " << enum_name(mode));
-        CHECK(std::abs(s.logprobs[k].top[0].second - s.logprobs[k].top[1].second) < 1e-4);  // a near-tie only
-        break;
-      }
-    }
+    test::check_golden(rows, outs, std::string("mode ") + enum_name(mode));
     eng.cache().check_invariants();
   }
 }
