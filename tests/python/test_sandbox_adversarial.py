@@ -619,9 +619,17 @@ def test_host_files_are_not_visible(sb, host_ok, canary):
     seen, top, etc, tmp, mine = json.loads(out)
     assert seen == ["FileNotFoundError"] * len(targets), out
     assert "intact" not in out and "other-session-note" not in out and "root:" not in out
-    # the root holds only what the interpreter needs: no home, root, var, the project's files
+    # the root holds only what the interpreter needs: no home, root, var, the project's files.
+    # The interpreter may live anywhere (a CI clone's venv under /check, /work, /opt ...), so the
+    # top-level folders of its own paths are allowed beside the system ones.
+    import sys, sysconfig
+    own = [sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)]
+    own += list(sysconfig.get_paths().values())
+    own_tops = {os.path.realpath(p).split(os.sep)[1] for p in own if p and os.path.isabs(p)}
+    own_tops |= {p.split(os.sep)[1] for p in own if p and os.path.isabs(p)}
     assert set(top) <= {"dev", "etc", "proc", "tmp", "usr", "lib", "lib32", "lib64", "libx32",
-                        "bin", "opt", "work"}, top
+                        "bin", "opt"} | own_tops, (top, own_tops)
+    assert not {"home", "root", "var", "srv", "mnt"} & set(top), top
     assert etc == ["ld.so.cache"] and tmp == [mine], out
 
 
