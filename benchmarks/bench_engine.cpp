@@ -1,6 +1,7 @@
 // Engine throughput on a random Qwen2 model.
-//   bench_engine [--shape small|r1-1.5b] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
-//                [--model DIR] [--via-writer] [--quick]
+//   bench_engine [--shape nano|small|r1-1.5b] [--device cpu|cuda] [--dtype float32|bfloat16|float16]
+//                [--model DIR] [--via-writer] [--quick] [--decode-graphs auto|off|static]
+//                [--compare-graphs]
 // small (default, CPU): ~33 M parameters, decode tokens/s at batch 1, 8, 32 (64-token prompts,
 // 32 new), prefill tokens/s (1024 tokens), and "8 samples of one 1000-token prompt": prompt
 // tokens computed with sharing (n = 8, prefix cache) vs without (8 requests, no prefix cache).
@@ -9,6 +10,10 @@
 // 4096 tokens, beside the HF figures of tests/data/hf_h200_anchors.json (stored peers measured on
 // an H200; a ratio is only meaningful on that card). tok/s = generated tokens / wall time of the
 // whole generate call, prefill included (as the anchors).
+// --compare-graphs (r1-1.5b): batch 1 and batch 64 again with decode graphs off, in the same run,
+// and the ratios (engine/decode_graphs.hpp).
+// nano (CPU): the engine's host work per decode step (scheduling + batch building, and the
+// bookkeeping after sampling) at batch 1 and 256, beside the forward and sampling time per step.
 // The last line is machine-readable: BENCH_ENGINE {json}.
 #include <chrono>
 #include <cstdio>
@@ -54,7 +59,12 @@ struct Run {
   double seconds = 0;
   uint64_t generated = 0;
   uint64_t prompt_computed = 0;
+  EngineStats delta;  ///< stats of this run alone (counters and host times)
   double tok_s() const { return static_cast<double>(generated) / seconds; }
+  /// Microseconds per forward step of one host-time component.
+  double us_per_step(double seconds_total) const {
+    return delta.forward_steps ? 1e6 * seconds_total / static_cast<double>(delta.forward_steps) : 0.0;
+  }
 };
 
 // Generates `batch` requests (distinct prompts unless n > 1) and times the whole call.
@@ -82,6 +92,11 @@ Run run(Engine& eng, size_t batch, size_t prompt_len, int new_tokens, int n, boo
   r.seconds = t1 - t0;
   r.generated = after.generated_tokens - before.generated_tokens;
   r.prompt_computed = after.prompt_tokens_computed - before.prompt_tokens_computed;
+  r.delta.forward_steps = after.forward_steps - before.forward_steps;
+  r.delta.schedule_seconds = after.schedule_seconds - before.schedule_seconds;
+  r.delta.forward_seconds = after.forward_seconds - before.forward_seconds;
+  r.delta.sample_seconds = after.sample_seconds - before.sample_seconds;
+  r.delta.bookkeeping_seconds = after.bookkeeping_seconds - before.bookkeeping_seconds;
   return r;
 }
 
@@ -89,7 +104,8 @@ Run run(Engine& eng, size_t batch, size_t prompt_len, int new_tokens, int n, boo
 
 int main(int argc, char** argv) {
   std::string shape = "small", device = "cpu", dtype = "float32", model_dir;
-  bool via_writer = false, quick = false;
+  bool via_writer = false, quick = false, compare_graphs = false;
+  DecodeGraphMode graphs = DecodeGraphMode::Auto;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -102,12 +118,14 @@ int main(int argc, char** argv) {
     else if (a == "--model") model_dir = next();
     else if (a == "--via-writer") via_writer = true;
     else if (a == "--quick") quick = true;
+    else if (a == "--decode-graphs") graphs = parse_enum(next(), static_cast<DecodeGraphMode*>(nullptr));
+    else if (a == "--compare-graphs") compare_graphs = true;
     else throw ValueError("bench_engine: unknown argument " + a);
   }
   const at::Device dev = parse_device(device);
   const at::ScalarType dt = parse_dtype(dtype);
   const bool big = shape == "r1-1.5b";
-  if (shape == "small" && model_dir.empty()) via_writer = true;  // CPU default: the project's writer
+  if (shape != "r1-1.5b" && model_dir.empty()) via_writer = true;  // CPU default: the project's writer
 
   double t0 = now_s();
   std::unique_ptr<Qwen2Model> model;
@@ -132,7 +150,14 @@ int main(int argc, char** argv) {
   o.block_size = 16;
   o.kv_blocks = big ? 4096 : 2048;
   o.max_batch_tokens = big ? 8192 : 2048;
+  o.decode_graphs = graphs;
   Engine eng(*model, {}, o);
+  {
+    const EngineStats g = eng.stats();
+    std::printf("decode graphs: mode %s, %lld buckets, %s, set up in %.2f s, %.1f MiB\n", enum_name(graphs),
+                static_cast<long long>(g.graph_buckets), g.graphs_captured ? "captured" : "not captured",
+                g.graph_capture_seconds, static_cast<double>(g.graph_capture_bytes) / (1 << 20));
+  }
   run(eng, 2, 32, 4, 1, true, 999);  // warm-up
 
   Json res;
@@ -145,7 +170,24 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(r.generated), r.seconds, what);
     res[key + "_tok_s"] = r.tok_s();
   };
-  if (big) {
+  if (shape == "nano") {
+    // Host work per step; the first steps (prefill) are a small share of 128 / 64 decode steps.
+    auto host = [&](const std::string& key, const Run& r) {
+      const double sched = r.us_per_step(r.delta.schedule_seconds), book = r.us_per_step(r.delta.bookkeeping_seconds);
+      std::printf("%-10s host %7.1f us/step (schedule %.1f + bookkeeping %.1f); forward %.1f, sampling %.1f us/step; "
+                  "%llu steps\n", key.c_str(), sched + book, sched, book, r.us_per_step(r.delta.forward_seconds),
+                  r.us_per_step(r.delta.sample_seconds), static_cast<unsigned long long>(r.delta.forward_steps));
+      res[key + "_host_us_per_step"] = sched + book;
+      res[key + "_schedule_us_per_step"] = sched;
+      res[key + "_bookkeeping_us_per_step"] = book;
+      res[key + "_forward_us_per_step"] = r.us_per_step(r.delta.forward_seconds);
+      res[key + "_sample_us_per_step"] = r.us_per_step(r.delta.sample_seconds);
+    };
+    const int scale = quick ? 4 : 1;
+    host("batch_1", run(eng, 1, 16, 128 / scale, 1, true, 1));
+    host("batch_256", run(eng, 256, 16, 64 / scale, 1, false, 100));
+    std::printf("targets: host <= 100 us/step at batch 1, <= 1000 us/step at batch 256\n");
+  } else if (big) {
     const int scale = quick ? 4 : 1;
     Run b1 = run(eng, 1, 512, 256 / scale, 1, true, 1);
     report("decode_b1", b1, "batch 1, prompt 512, greedy");
@@ -157,6 +199,23 @@ int main(int argc, char** argv) {
     double prefill = 4096.0 / pf.seconds;
     std::printf("%-28s %10.1f tok/s  (4096-token prompt, one new token)\n", "prefill_4096", prefill);
     res["prefill_4096_tok_s"] = prefill;
+    std::printf("steps over decode graphs: %llu of %llu decode steps\n",
+                static_cast<unsigned long long>(eng.stats().graph_steps),
+                static_cast<unsigned long long>(eng.stats().decode_steps));
+    if (compare_graphs) {
+      EngineOptions off = o;
+      off.decode_graphs = DecodeGraphMode::Off;
+      Engine eager(*model, {}, off);
+      run(eager, 2, 32, 4, 1, true, 999);  // warm-up
+      Run e1 = run(eager, 1, 512, 256 / scale, 1, true, 1);
+      report("decode_b1_graphs_off", e1, "batch 1, decode graphs off");
+      Run e64 = run(eager, 64, 512, 128 / scale, 1, false, 100);
+      report("decode_b64_graphs_off", e64, "64 prompts of 512, decode graphs off");
+      std::printf("decode graphs on / off (same run): batch 1 %.2fx, batch 64 %.2fx\n", b1.tok_s() / e1.tok_s(),
+                  b64.tok_s() / e64.tok_s());
+      res["ratio_b1_graphs_on_off"] = b1.tok_s() / e1.tok_s();
+      res["ratio_b64_graphs_on_off"] = b64.tok_s() / e64.tok_s();
+    }
     // Stored peers (HF generate on one H200): ratios are meaningful only on that card.
     try {
       Json a = read_json_file(std::string(GENPRM_SOURCE_DIR) + "/tests/data/hf_h200_anchors.json");
@@ -192,7 +251,7 @@ int main(int argc, char** argv) {
     res["speedup_b32_vs_b1"] = b32.tok_s() / b1.tok_s();
   }
   // 8 samples of one 1000-token prompt: prompt tokens computed with sharing vs without.
-  {
+  if (shape != "nano") {
     const int new_tokens = quick ? 4 : 16;
     Run shared = run(eng, 1, 1000, new_tokens, 8, false, 5000);
     EngineOptions o2 = o;

@@ -1,5 +1,7 @@
 #pragma once
 // Model shapes shared by bench_engine and bench_model:
+//   nano     ~50 k parameters: the forward costs next to nothing, so the engine's own host work
+//            per step (scheduling, bookkeeping) shows;
 //   small    ~33 M parameters (runs on the CPU), tied embeddings;
 //   r1-1.5b  DeepSeek-R1-Distill-Qwen-1.5B (for the GPU).
 #include <string>
@@ -13,7 +15,17 @@ inline genprm::ModelConfig bench_shape_config(const std::string& shape, const st
   c.rms_norm_eps = 1e-6;
   c.rope_theta = 10000.0;
   c.attention_bias = true;
-  if (shape == "small") {
+  if (shape == "nano") {
+    c.vocab_size = 512;
+    c.hidden_size = 64;
+    c.intermediate_size = 128;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 16;
+    c.tie_word_embeddings = true;
+    c.max_position_embeddings = 4096;
+  } else if (shape == "small") {
     c.vocab_size = 32000;
     c.hidden_size = 512;
     c.intermediate_size = 1408;
@@ -34,7 +46,7 @@ inline genprm::ModelConfig bench_shape_config(const std::string& shape, const st
     c.tie_word_embeddings = false;
     c.max_position_embeddings = 131072;
   } else {
-    throw genprm::ValueError(tool + ": --shape must be small or r1-1.5b, got " + shape);
+    throw genprm::ValueError(tool + ": --shape must be nano, small or r1-1.5b, got " + shape);
   }
   return c;
 }

@@ -63,6 +63,7 @@ void bind_exec(py::module_& m) {
         d["user_ns"] = p.user_ns;
         d["mount_ns"] = p.mount_ns;
         d["mount_proc"] = p.mount_proc;
+        d["minimal_root"] = p.minimal_root;
         d["pid_ns"] = p.pid_ns;
         d["net_ns"] = p.net_ns;
         d["ipc_ns"] = p.ipc_ns;

@@ -4,7 +4,7 @@
 #       gathers the Debian-only dependencies (fmt, nlohmann-json, Eigen, doctest headers and
 #       libutf8proc) into .deps-gpu/, an ignored folder that travels with the tree (carry it).
 #   scripts/device-check.sh run [STEPS]   (there, on the GPU machine)
-#       STEPS: comma-separated subset of golden,bench,peer,genprm,ctest,pytest (default: all)
+#       STEPS: comma-separated subset of kernels,golden,bench,peer,genprm,ctest,pytest (default: all)
 #       configures against the GPU machine's torch (PyTorch 2.11 + CUDA), builds, runs the C++ and
 #       Python tests, then the CUDA golden tests and the GPU benchmarks. Logs go to $OUT (or out/).
 # See docs/gpu.md.
@@ -12,7 +12,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEPS="$ROOT/.deps-gpu"
 mode="${1:-}"
-STEPS=",${2:-golden,bench,peer,genprm,ctest,pytest},"
+STEPS=",${2:-kernels,golden,bench,peer,genprm,ctest,pytest},"
 want() { [[ "$STEPS" == *",$1,"* ]]; }
 
 prepare() {
@@ -40,22 +40,30 @@ run() {
   "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$out/gpu.txt"
   local t0=$SECONDS
   cmake -S "$ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DPython_EXECUTABLE="$py" -DGENPRM_DEPS_DIR="$DEPS" \
+      -DPython_EXECUTABLE="$py" -DGENPRM_DEPS_DIR="$DEPS" -DGENPRM_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; return 1; }
   cmake --build "$build" -j 16 >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; return 1; }
   echo "configure+build: $((SECONDS - t0)) s"
   # Most valuable first: every step has its own time limit so one hang cannot eat the lease.
-  want golden && echo "== CUDA golden tests (float32 and bfloat16)"
+  want kernels && echo "== CUDA kernels against the ATen reference (tests/cpp/cuda)"
+  want kernels && (cd "$ROOT" && GENPRM_TEST_BACKTRACE=1 timeout 120 "$build/test_cuda" >"$out/test_cuda.log" 2>&1;
+     echo "test_cuda: rc=$? $(grep -E 'test cases:' "$out/test_cuda.log")"; grep -B2 -A12 "ERROR\|FATAL" "$out/test_cuda.log" | head -60)
+  want golden && echo "== CUDA golden tests (float32 and bfloat16; kernels + graphs, then the ATen path)"
   want golden && for dt in float32 bfloat16; do
-    for t in test_model test_engine; do
-      [ -x "$build/$t" ] || continue
-      (cd "$ROOT" && GENPRM_TEST_DEVICE=cuda GENPRM_TEST_DTYPE=$dt timeout 120 "$build/$t" >"$out/${t}_cuda_$dt.log" 2>&1;
-       echo "$t cuda $dt: rc=$? $(grep -E 'test cases:' "$out/${t}_cuda_$dt.log")")
+    for k in 1 0; do
+      for t in test_model test_engine; do
+        [ -x "$build/$t" ] || continue
+        (cd "$ROOT" && GENPRM_CUDA_KERNELS=$k GENPRM_TEST_DEVICE=cuda GENPRM_TEST_DTYPE=$dt timeout 120 "$build/$t" \
+           >"$out/${t}_cuda_${dt}_k$k.log" 2>&1;
+         echo "$t cuda $dt kernels=$k: rc=$? $(grep -E 'test cases:' "$out/${t}_cuda_${dt}_k$k.log")")
+      done
     done
   done
-  echo "== GPU benchmarks (ours, then the HF peer in the same run)"
-  want bench && [ -x "$build/benchmarks/bench_engine" ] && (cd "$ROOT" && timeout 200 "$build/benchmarks/bench_engine" \
-      --device cuda --dtype bfloat16 --shape r1-1.5b 2>&1 | tee "$out/bench_engine.txt")
+  echo "== GPU benchmarks (ours with graphs+kernels, without graphs, ATen path; then the HF peer in the same run)"
+  want bench && [ -x "$build/benchmarks/bench_engine" ] && (cd "$ROOT" && GENPRM_LOG=info timeout 200 "$build/benchmarks/bench_engine" \
+      --device cuda --dtype bfloat16 --shape r1-1.5b --compare-graphs 2>&1 | tee "$out/bench_engine.txt")
+  want bench && [ -x "$build/benchmarks/bench_engine" ] && (cd "$ROOT" && GENPRM_CUDA_KERNELS=0 timeout 150 "$build/benchmarks/bench_engine" \
+      --device cuda --dtype bfloat16 --shape r1-1.5b --quick 2>&1 | tee "$out/bench_engine_aten.txt" | grep -E "decode|prefill")
   want peer && [ -f "$ROOT/benchmarks/hf_peer.py" ] && (cd "$ROOT" && timeout 150 "$py" benchmarks/hf_peer.py \
       --device cuda --dtype bfloat16 2>&1 | grep -v Warning | tee "$out/hf_peer.txt")
   want genprm && [ -x "$build/benchmarks/bench_genprm" ] && (cd "$ROOT" && timeout 150 "$build/benchmarks/bench_genprm" \

@@ -103,20 +103,23 @@ class Engine:
     The tokenizer is loaded from the model directory (or ``tokenizer_dir``) when it has a
     tokenizer.json; without one, prompts must be token ids and stop strings are unavailable.
     ``prefix_caching=False`` disables reuse across requests (a baseline for measurements).
+    ``decode_graphs``: "auto" (decode steps as CUDA graphs on a GPU, when genprm is built with
+    its CUDA kernels), "off", or "static" (the same fixed buffers without capture, any device).
     """
 
     def __init__(self, model_dir: str, device: str = _PLACE.device, dtype: str = _PLACE.dtype,
                  kv_blocks: Optional[int] = None, kv_memory: Union[int, str, None] = None,
                  block_size: int = _ENGINE.block_size, max_batch_tokens: int = _ENGINE.max_batch_tokens,
                  max_running_seqs: int = _ENGINE.max_running_seqs, seed: int = _ENGINE.seed,
-                 prefix_caching: bool = _ENGINE.prefix_caching, tokenizer_dir: Optional[str] = None):
+                 prefix_caching: bool = _ENGINE.prefix_caching, tokenizer_dir: Optional[str] = None,
+                 decode_graphs: str = _ENGINE.decode_graphs):
         kv_memory = _parse_bytes(kv_memory)
         for name, value in (("kv_blocks", kv_blocks), ("kv_memory", kv_memory)):
             if value is not None and value <= 0:
                 raise ValueError(f"Engine: {name} must be positive, got {value}")
         opts = _core.EngineOptions(kv_blocks=kv_blocks, kv_memory_bytes=kv_memory, block_size=block_size,
                                    max_batch_tokens=max_batch_tokens, max_running_seqs=max_running_seqs, seed=seed,
-                                   prefix_caching=prefix_caching)
+                                   prefix_caching=prefix_caching, decode_graphs=decode_graphs)
         self._core = _core.Engine(str(model_dir), device, dtype, opts,
                                   None if tokenizer_dir is None else str(tokenizer_dir))
 

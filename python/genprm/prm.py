@@ -177,7 +177,8 @@ class GenPRM:
     one after another over one code namespace, as the reference), ``seed``, templates (``system_prompt``, ``analyze_template``,
     ``verify_template``, ``output_template``, ``direct_system_prompt``), ``max_solutions_in_flight``.
     ``engine`` / ``sandbox``: dicts of ``genprm.EngineOptions`` fields (kv_blocks,
-    kv_memory_bytes, block_size, max_batch_tokens, max_running_seqs, seed, prefix_caching) and of
+    kv_memory_bytes, block_size, max_batch_tokens, max_running_seqs, seed, prefix_caching,
+    decode_graphs, ...) and of
     ``genprm.SandboxOptions`` fields (timeout_s, workers, python, ...).
     """
 

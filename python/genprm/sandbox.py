@@ -77,6 +77,8 @@ class Sandbox:
         workers: blocks running at once. preload: modules imported ahead in warm workers.
         python: interpreter; default ``$GENPRM_SANDBOX_PYTHON`` or this interpreter.
         namespaces / drop_privileges / seccomp: isolation switches (used where permitted).
+        minimal_root: with a mount namespace, blocks see only the interpreter, what it imports
+            and their work dir (False: the host's whole tree, read-only).
         allow_subprocess: let blocks run other programs (execve); off by default.
         max_live_workers: most session workers alive at once (0: one per open session); the
             least recently used idle session then restarts fresh, with the reset note.
@@ -88,7 +90,8 @@ class Sandbox:
                  workers: int = _D.workers, warm_workers: int = _D.warm_workers, preload: Iterable[str] = tuple(_D.preload),
                  python: Optional[str] = None, kill_grace: float = _D.kill_grace_s,
                  namespaces: bool = _D.use_namespaces, drop_privileges: bool = _D.drop_privileges,
-                 seccomp: bool = _D.use_seccomp, announce_reset: bool = _D.announce_reset,
+                 seccomp: bool = _D.use_seccomp, minimal_root: bool = _D.minimal_root,
+                 announce_reset: bool = _D.announce_reset,
                  allow_subprocess: bool = _D.allow_subprocess, max_live_workers: int = _D.max_live_workers,
                  temp_root: str = _D.temp_root):
         o = SandboxOptions(
@@ -97,7 +100,7 @@ class Sandbox:
             file_size_bytes=int(file_size), max_processes=int(max_processes), max_open_files=int(max_open_files),
             max_output_bytes=int(max_output), workers=int(workers), warm_workers=int(warm_workers),
             preload=list(preload), use_namespaces=bool(namespaces), drop_privileges=bool(drop_privileges),
-            use_seccomp=bool(seccomp), announce_reset=bool(announce_reset),
+            use_seccomp=bool(seccomp), minimal_root=bool(minimal_root), announce_reset=bool(announce_reset),
             allow_subprocess=bool(allow_subprocess), max_live_workers=int(max_live_workers), temp_root=temp_root)
         self.pool: Optional[SandboxPool] = SandboxPool(o)
         self._default: Optional[SandboxSession] = None

@@ -34,7 +34,8 @@ namespace {
 enum ChildStep : int {
   kStepSync = 1, kStepSetsid, kStepMountPrivate, kStepMountReadonly, kStepMountTmpfs,
   kStepMountProc, kStepSetgroups, kStepSetgid, kStepSetuid, kStepNoNewPrivs, kStepRlimit,
-  kStepSeccomp, kStepFds, kStepChdir, kStepParent, kStepExec
+  kStepSeccomp, kStepFds, kStepChdir, kStepParent, kStepExec,
+  kStepRoot = 1000  // + index of the failed RootOp
 };
 
 const char* step_name(int step) {
@@ -51,6 +52,9 @@ const char* step_name(int step) {
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
+#endif
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
 #endif
 
 #ifndef AT_RECURSIVE
@@ -187,7 +191,12 @@ std::vector<sock_filter> worker_seccomp_program() {
   b.deny(SYS_vfork, ret_errno(EPERM));
 #endif
   b.deny(SYS_clone3, ret_errno(ENOSYS));
-  // threads only: clone needs CLONE_THREAD
+  // Memory outside the address space: a memfd holds up to RLIMIT_FSIZE of shared memory per
+  // descriptor without being mapped (max_open_files of them).
+  b.deny(SYS_memfd_create, ret_errno(EPERM));
+  b.deny(SYS_memfd_secret, ret_errno(EPERM));
+  // threads only: clone needs CLONE_THREAD (which the kernel accepts only with CLONE_VM, so
+  // every thread shares the one address space and its RLIMIT_AS)
   b.clone_rule(0, CLONE_THREAD, ret_errno(EPERM));
   b.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
   return b.p;
@@ -203,6 +212,69 @@ namespace {
   ssize_t n = ::write(c.err_fd, msg, sizeof msg);
   (void)n;
   ::_exit(127);
+}
+
+// Runs the RootOps: a tmpfs root, its skeleton, read-only binds, pivot_root. Plain system calls
+// on strings the host prepared.
+void build_root(const ChildPlan& c) {
+  ::umask(022);  // the host's umask could make the skeleton untraversable for the sandbox uid
+  if (c.iso.user_ns && c.iso.drop_uid) {
+    // Root host, user namespace: this child's uid (host 0) is not mapped, and a tmpfs of this
+    // namespace refuses to create files for an unmapped fsuid (EOVERFLOW). Create as the
+    // sandbox uid; capabilities in the namespace are kept (they do not depend on the fsuid).
+    ::syscall(SYS_setfsgid, c.iso.gid);
+    ::syscall(SYS_setfsuid, c.iso.uid);
+  }
+  const RootOp* ops = c.root->ops();
+  for (int i = 0; i < c.root->size(); ++i) {
+    const RootOp& op = ops[i];
+    long r = 0;
+    switch (op.kind) {
+      case RootOp::kTmpfs:
+        r = ::mount("tmpfs", op.path, "tmpfs", MS_NOSUID | MS_NODEV, op.arg);
+        break;
+      case RootOp::kMkdir:
+        r = ::mkdir(op.path, 0755);
+        break;
+      case RootOp::kSymlink:
+        r = ::symlink(op.arg, op.path);
+        break;
+      case RootOp::kFile: {
+        int fd = ::open(op.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        r = fd < 0 ? -1 : ::close(fd);
+        break;
+      }
+      case RootOp::kBind:
+        r = ::mount(op.arg, op.path, nullptr, MS_BIND | MS_REC, nullptr);
+        break;
+      case RootOp::kProc:
+        // before the pivot: a new proc is allowed only while a full one is visible
+        r = ::mount("proc", op.path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+        break;
+      case RootOp::kReadonly: {
+        MountAttr attr{kMountAttrReadonly | kMountAttrNosuid | kMountAttrNodev, 0, 0, 0};
+        r = ::syscall(SYS_mount_setattr, AT_FDCWD, op.path, AT_RECURSIVE, &attr, sizeof attr);
+        break;
+      }
+      case RootOp::kReadonlyDev: {
+        MountAttr attr{kMountAttrReadonly | kMountAttrNosuid, 0, 0, 0};
+        r = ::syscall(SYS_mount_setattr, AT_FDCWD, op.path, 0, &attr, sizeof attr);
+        break;
+      }
+      case RootOp::kPivot:
+        // pivot_root(".", "."): the old root ends up stacked on the new one and is detached
+        // whole (its locked submounts with it); nothing of the host's tree stays reachable.
+        r = ::chdir(op.path);
+        if (r == 0) r = ::syscall(SYS_pivot_root, ".", ".");
+        if (r == 0) r = ::umount2(".", MNT_DETACH);
+        if (r == 0) r = ::chdir("/");
+        break;
+      default:
+        errno = EINVAL;
+        r = -1;
+    }
+    if (r != 0) child_fail(c, kStepRoot + i);
+  }
 }
 
 [[noreturn]] void child_main(const ChildPlan& c) {
@@ -221,7 +293,11 @@ namespace {
     if (::read(c.sync_fd, &b, 1) != 1) child_fail(c, kStepSync);
   }
   if (::setsid() < 0) child_fail(c, kStepSetsid);
-  if (c.iso.mount_ns) {
+  if (c.iso.mount_ns && c.iso.minimal_root && c.root != nullptr) {
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      child_fail(c, kStepMountPrivate);
+    build_root(c);
+  } else if (c.iso.mount_ns) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
       child_fail(c, kStepMountPrivate);
     MountAttr attr{kMountAttrReadonly | kMountAttrNosuid | kMountAttrNodev, 0, 0, 0};
@@ -318,6 +394,128 @@ void write_id_maps(long pid, const IsolationPlan& iso) {
 
 }  // namespace
 
+// ---- the minimal root: layout (host) and program (per child) ------------------------------------
+
+bool RootLayout::add(const std::string& path, bool bind) {
+  if (path.empty() || path[0] != '/') return false;
+  return add_resolved(path, bind, 0);
+}
+
+bool RootLayout::add_resolved(std::string path, bool bind, int depth) {
+  if (depth > 40) return false;  // a symlink loop (the kernel's ELOOP limit)
+  std::vector<std::string> parts;
+  for (size_t start = 0; start < path.size();) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string c = path.substr(start, end - start);
+    if (!c.empty() && c != ".") parts.push_back(std::move(c));
+    start = end + 1;
+  }
+  std::string cur;  // the resolved prefix, free of symlinks ("" is "/")
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i] == "..") {
+      cur = cur.substr(0, cur.empty() ? 0 : cur.rfind('/'));
+      continue;
+    }
+    const std::string next = cur + "/" + parts[i];
+    const bool last = i + 1 == parts.size();
+    struct stat st {};
+    if (::lstat(next.c_str(), &st) != 0) return false;
+    if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t n = ::readlink(next.c_str(), buf, sizeof buf);
+      if (n <= 0 || n >= static_cast<ssize_t>(sizeof buf)) return false;
+      std::string text(buf, static_cast<size_t>(n));
+      nodes_[next] = Node{RootOp::kSymlink, text};
+      std::string rest;
+      for (size_t k = i + 1; k < parts.size(); ++k) rest += "/" + parts[k];
+      return add_resolved((text[0] == '/' ? text : cur + "/" + text) + rest, bind, depth + 1);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      nodes_.emplace(next, Node{RootOp::kMkdir, ""});
+      cur = next;
+      continue;
+    }
+    if (!last || !bind) return false;  // a file inside a path, or as a directory mount point
+    nodes_.emplace(next, Node{RootOp::kFile, ""});
+    cur = next;
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) devices_.insert(next);
+  }
+  if (cur.empty()) return !bind;  // "/" itself is never bound: that would be the host's tree
+  if (bind) binds_.insert(cur);
+  return true;
+}
+
+namespace {
+bool strictly_under(const std::string& p, const std::string& dir) {
+  return p.size() > dir.size() && p.compare(0, dir.size(), dir) == 0 && p[dir.size()] == '/';
+}
+}  // namespace
+
+std::vector<std::string> RootLayout::binds() const {
+  std::vector<std::string> out;
+  for (const auto& b : binds_) {
+    bool inside = false;
+    for (const auto& o : binds_) inside = inside || strictly_under(b, o);
+    if (!inside) out.push_back(b);
+  }
+  return out;
+}
+
+void RootProgram::build(const RootLayout& base, const std::string& root,
+                        const std::string& workdir, const std::string& workdir_tmpfs_options,
+                        bool mount_proc) {
+  RootLayout layout = base;
+  layout.add(workdir, false);
+  if (mount_proc) layout.add("/proc", false);
+  strings_.clear();
+  ops_.clear();
+  host_paths_.clear();
+  auto op = [&](int kind, const std::string& host_path, const std::string& arg) {
+    const char* h = keep(host_path);
+    const char* path = keep(root + (host_path == "/" ? "" : host_path));
+    ops_.push_back(RootOp{kind, path, kind == RootOp::kSymlink || kind == RootOp::kTmpfs ||
+                                              kind == RootOp::kBind
+                                          ? keep(arg)
+                                          : nullptr});
+    host_paths_.push_back(h);
+  };
+  const std::vector<std::string> binds = layout.binds();
+  auto under_bind = [&](const std::string& p) {
+    for (const auto& b : binds)
+      if (strictly_under(p, b)) return true;
+    return false;
+  };
+  // a small root: it holds only directories, symlinks and empty mount points
+  op(RootOp::kTmpfs, "/", "size=1m,nr_inodes=4096,mode=0755");
+  for (const auto& [path, node] : layout.nodes_) {
+    // what lies inside a bound directory is the host's, reached through the bind; creating it
+    // would write into the host's directory
+    if (!under_bind(path)) op(node.kind, path, node.arg);
+  }
+  for (const auto& b : binds)
+    if (!layout.is_device(b)) op(RootOp::kBind, b, b);
+  if (mount_proc) op(RootOp::kProc, "/proc", "");
+  op(RootOp::kReadonly, "/", "");
+  for (const auto& b : binds) {
+    if (!layout.is_device(b)) continue;
+    op(RootOp::kBind, b, b);
+    op(RootOp::kReadonlyDev, b, "");
+  }
+  op(RootOp::kTmpfs, workdir, workdir_tmpfs_options);
+  op(RootOp::kPivot, "/", "");
+}
+
+std::string RootProgram::describe(int i) const {
+  static const char* names[] = {"mount tmpfs on", "mkdir", "symlink", "create",
+                                "bind",           "mount proc on", "make read-only",
+                                "make read-only", "pivot_root into"};
+  if (i < 0 || i >= size()) return "?";
+  const int k = ops_[static_cast<size_t>(i)].kind;
+  return fmt::format("{} {}", (k >= 0 && k <= RootOp::kPivot) ? names[k] : "?",
+                     host_paths_[static_cast<size_t>(i)]);
+}
+
 long start_child(ChildPlan plan) {
   int err[2], sync[2] = {-1, -1};
   GENPRM_CHECK(::pipe2(err, O_CLOEXEC) == 0, "sandbox: pipe: {}", std::strerror(errno));
@@ -397,7 +595,10 @@ long start_child(ChildPlan plan) {
     while (::waitpid(static_cast<pid_t>(pid), &status, __WALL) < 0 && errno == EINTR) {
     }
     GENPRM_CHECK(map_error.empty(), "{}", map_error);
-    GENPRM_CHECK(n <= 0, "sandbox: worker start-up failed at step '{}': {}", step_name(msg[0]),
+    GENPRM_CHECK(n <= 0, "sandbox: worker start-up failed at step '{}': {}",
+                 (msg[0] >= kStepRoot && plan.root != nullptr)
+                     ? "minimal root: " + plan.root->describe(msg[0] - kStepRoot)
+                     : std::string(step_name(msg[0])),
                  std::strerror(msg[1]));
     GENPRM_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                  "sandbox: probe child ended with status {}", status);

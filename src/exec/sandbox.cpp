@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -86,6 +87,100 @@ std::string resolve_python(const std::string& python, const char* source_dir) {
   GENPRM_CHECK_ARG(::access(p.c_str(), X_OK) == 0,
                    "SandboxOptions.python: '{}' is not an executable file", p);
   return p;
+}
+
+/// sys.path and the base prefixes of interpreter `exe` in isolated mode (as the worker will run
+/// it), asked once from the interpreter itself. Empty when it cannot be asked.
+std::vector<std::string> interpreter_paths(const std::string& exe, double timeout_s) {
+  static const char* script =
+      "import sys\n"
+      "sys.stdout.write('\\0'.join([sys.base_prefix, sys.base_exec_prefix] + sys.path))";
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return {};
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+  std::vector<std::string> args = {exe, "-I", "-B", "-c", script};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {const_cast<char*>("LANG=C.UTF-8"), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  if (devnull >= 0) ::close(devnull);
+  std::string text;
+  if (rc == 0) {
+    const double deadline = now_s() + timeout_s;
+    char buf[4096];
+    for (;;) {
+      const double left = deadline - now_s();
+      pollfd p{out[0], POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left * 1000) + 1) <= 0) {
+        ::kill(pid, SIGKILL);
+        text.clear();
+        break;
+      }
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) text.clear();
+  }
+  ::close(out[0]);
+  std::vector<std::string> paths;
+  for (size_t start = 0; !text.empty() && start <= text.size();) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    paths.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return paths;
+}
+
+/// What the minimal root shows for interpreter `exe`: the interpreter (its symlink chain), a
+/// venv's pyvenv.cfg, sys.path, the base prefixes' lib directories (libpython of a shared
+/// build), the system library directories and the dynamic linker's cache, and the devices
+/// Python and common libraries open. Nothing else of the host: no /etc/passwd, /home, /root,
+/// the project tree or other work directories. Cached per interpreter. `error` is set (and the
+/// layout empty) when the interpreter could not tell its paths.
+exec_detail::RootLayout minimal_root_layout(const std::string& exe, double timeout_s,
+                                            std::string& error) {
+  static std::mutex m;
+  static std::map<std::string, std::pair<exec_detail::RootLayout, std::string>> cache;
+  std::lock_guard<std::mutex> lk(m);
+  auto it = cache.find(exe);
+  if (it == cache.end()) {
+    exec_detail::RootLayout layout;
+    std::string err;
+    const std::vector<std::string> paths = interpreter_paths(exe, timeout_s);
+    if (paths.size() < 2) {
+      err = fmt::format("{} -I -c did not report sys.path", exe);
+    } else {
+      layout.add(exe, true);
+      const std::string bin = exe.substr(0, exe.rfind('/'));
+      for (const std::string& dir : {bin, bin.substr(0, bin.rfind('/'))})
+        layout.add(dir + "/pyvenv.cfg", true);  // only where it exists
+      layout.add(paths[0] + "/lib", true);
+      layout.add(paths[1] + "/lib", true);
+      for (size_t i = 2; i < paths.size(); ++i) layout.add(paths[i], true);
+      for (const char* p : {"/lib", "/lib32", "/lib64", "/libx32", "/usr/lib", "/usr/lib32",
+                            "/usr/lib64", "/usr/libx32", "/etc/ld.so.cache", "/dev/null",
+                            "/dev/zero", "/dev/urandom", "/dev/random"})
+        layout.add(p, true);
+    }
+    it = cache.emplace(exe, std::make_pair(std::move(layout), std::move(err))).first;
+  }
+  error = it->second.second;
+  return it->second.first;
 }
 
 int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
@@ -256,7 +351,8 @@ ChildPlan child_plan(const IsolationPlan& iso, const std::string& workdir,
 
 /// Which mechanisms this machine permits, tried from the strongest set down (each try is one
 /// short-lived child that runs the whole set-up and exits before execve).
-Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::string& tmp) {
+Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::string& tmp,
+                      const RootLayout* layout) {
   Probe out;
   const bool root = ::geteuid() == 0;
   std::string dir = tmp + "/genprm-probe-" + engine_tag() + "-XXXXXX";
@@ -287,6 +383,11 @@ Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::strin
   auto attempt = [&](IsolationPlan plan, const std::string& what) {
     ChildPlan c = child_plan(plan, dir, tmpfs_opts, filter, p1[0], p2[1], devnull);
     c.dry_run = true;
+    RootProgram root;
+    if (plan.minimal_root) {
+      root.build(*layout, dir, dir, tmpfs_opts, plan.mount_proc);
+      c.root = &root;
+    }
     try {
       start_child(c);
       return true;
@@ -326,12 +427,18 @@ Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::strin
       netonly.ipc_ns = ipc;
       netonly.user_ns = !root;
       tries.push_back({netonly, "network" + i + " namespace"});
-      for (auto& [plan, what] : tries) {
-        if (attempt(plan, what)) {
-          best = plan;
-          found = true;
-          break;
+      for (auto [plan, what] : tries) {
+        // each set with a mount namespace: with the minimal root first, then without
+        for (bool root : {true, false}) {
+          if (root && (!plan.mount_ns || layout == nullptr)) continue;
+          plan.minimal_root = root;
+          if (attempt(plan, what + (root ? " + minimal root" : ""))) {
+            best = plan;
+            found = true;
+            break;
+          }
         }
+        if (found) break;
       }
       if (found) break;
     }
@@ -346,7 +453,8 @@ Probe probe_isolation(bool namespaces, bool drop, bool seccomp, const std::strin
 class Worker {
  public:
   Worker(const std::string& exe, const SandboxOptions& o, const IsolationPlan& iso,
-         const std::vector<sock_filter>& filter, const std::string& temp_root)
+         const std::vector<sock_filter>& filter, const std::string& temp_root,
+         const RootLayout* root_layout)
       : iso_(iso) {
     workdir_ = temp_root + "/genprm-sandbox-" + engine_tag() + "-XXXXXX";
     GENPRM_CHECK(::mkdtemp(workdir_.data()) != nullptr, "sandbox: mkdtemp in {}: {}", temp_root,
@@ -394,6 +502,12 @@ class Worker {
     c.lim.max_processes = o.max_processes;
     c.lim.max_open_files = o.max_open_files;
     c.lim.workdir_bytes = o.workdir_bytes;
+    RootProgram root;  // read by the child only until start_child returns
+    if (iso.minimal_root && root_layout != nullptr) {
+      // the root's tmpfs goes on the work dir's host path; inside, the work dir keeps its path
+      root.build(*root_layout, workdir_, workdir_, tmpfs_opts, iso.mount_proc);
+      c.root = &root;
+    }
     c.exe = args_[0].c_str();
     c.argv = argv.data();
     c.envp = envp.data();
@@ -687,14 +801,17 @@ class Worker {
 
 namespace {
 
-exec_detail::Probe probe_cached(bool ns, bool drop, bool sc, const std::string& tmp) {
+exec_detail::Probe probe_cached(bool ns, bool drop, bool sc, const std::string& tmp,
+                                const std::string& exe, const exec_detail::RootLayout* layout) {
   static std::mutex m;
-  static std::map<std::tuple<bool, bool, bool, std::string>, exec_detail::Probe> cache;
+  static std::map<std::tuple<bool, bool, bool, std::string, std::string>, exec_detail::Probe>
+      cache;
   std::lock_guard<std::mutex> lk(m);
-  auto key = std::make_tuple(ns, drop, sc, tmp);
+  // the layout is a function of the interpreter: "" stands for none
+  auto key = std::make_tuple(ns, drop, sc, tmp, layout != nullptr ? exe : std::string());
   auto it = cache.find(key);
   if (it == cache.end()) {
-    it = cache.emplace(key, exec_detail::probe_isolation(ns, drop, sc, tmp)).first;
+    it = cache.emplace(key, exec_detail::probe_isolation(ns, drop, sc, tmp, layout)).first;
     for (const auto& r : it->second.refused) log(LogLevel::Info, "sandbox probe: {}", r);
   }
   return it->second;
@@ -741,8 +858,13 @@ SandboxPool::SandboxPool(SandboxOptions opts, const char* source_dir) : opts_(st
     temp_root_ = (t != nullptr && *t != '\0') ? t : "/tmp";
   }
   stale_removed_ = remove_stale_workdirs_once(temp_root_, 65534);
+  if (opts_.use_namespaces && opts_.minimal_root) {
+    root_layout_ = exec_detail::minimal_root_layout(exe_, opts_.startup_timeout_s, root_error_);
+  }
+  const bool with_root = opts_.use_namespaces && opts_.minimal_root && root_error_.empty();
   probe_ = probe_cached(opts_.use_namespaces, opts_.drop_privileges, opts_.use_seccomp,
-                        temp_root_);
+                        temp_root_, exe_, with_root ? &root_layout_ : nullptr);
+  if (!root_error_.empty()) probe_.refused.push_back("minimal root: " + root_error_);
   if (probe_.plan.seccomp) filter_ = exec_detail::seccomp_program();
   warm_target_ = opts_.warm_workers < 0 ? opts_.workers : opts_.warm_workers;
   // Workers die with the thread that cloned them (PR_SET_PDEATHSIG), so only the pool's own
@@ -866,7 +988,8 @@ std::string SandboxPool::describe_isolation() const {
   s += fmt::format("interpreter: {} -I -B (isolated mode, scrubbed environment)\n", exe_);
   s += fmt::format(
       "rlimits: cpu {}s per block ({}s per worker), address space {} MiB, file size {} MiB, "
-      "processes {}, open files {}, no core dumps\n",
+      "tasks (processes + threads, the main thread included) {}, open files {}, no core dumps, "
+      "no locked memory\n",
       opts_.cpu_s, opts_.session_cpu_s > 0 ? opts_.session_cpu_s : 20 * opts_.cpu_s,
       opts_.memory_bytes >> 20, opts_.file_size_bytes >> 20, opts_.max_processes,
       opts_.max_open_files);
@@ -886,14 +1009,28 @@ std::string SandboxPool::describe_isolation() const {
   s += fmt::format("pid namespace: {}\n",
                    p.pid_ns ? "yes (worker is init; leftover processes killed after each block)"
                             : "no");
-  s += fmt::format("mount namespace: {}\n",
-                   p.mount_ns ? (p.mount_proc ? "yes (all mounts read-only, private tmpfs "
-                                                "workdir, own /proc)"
-                                              : "yes (all mounts read-only, private tmpfs "
-                                                "workdir; host /proc)")
-                              : "no (private temp dir only; the filesystem is as writable as "
-                                "the worker's uid allows)");
-  s += "filesystem view: the host's (world-readable host files can be read; not hidden)\n";
+  if (p.mount_ns && p.minimal_root) {
+    s += fmt::format("mount namespace: yes (minimal root: a tmpfs root, pivot_root, the host's "
+                     "tree unmounted; private tmpfs workdir of {} MiB{})\n",
+                     opts_.workdir_bytes >> 20, p.mount_proc ? ", own /proc" : ", no /proc");
+    std::string shown;
+    for (const auto& b : root_layout_.binds()) shown += (shown.empty() ? "" : ", ") + b;
+    s += "filesystem view: minimal root, read-only: only " + shown +
+         " and the work dir; other host files (/etc/passwd, /home, /root, the project tree, "
+         "other work dirs) do not exist\n";
+  } else {
+    s += fmt::format("mount namespace: {}\n",
+                     p.mount_ns ? (p.mount_proc ? "yes (all mounts read-only, private tmpfs "
+                                                  "workdir, own /proc)"
+                                                : "yes (all mounts read-only, private tmpfs "
+                                                  "workdir; host /proc)")
+                                : "no (private temp dir only; the filesystem is as writable as "
+                                  "the worker's uid allows)");
+    s += p.mount_ns ? "filesystem view: the host's whole tree, read-only (no minimal root: "
+                      "world-readable host files can be read)\n"
+                    : "filesystem view: the host's whole tree (no mount namespace: "
+                      "world-readable host files can be read, writable ones written)\n";
+  }
   s += fmt::format("privilege drop: {}\n",
                    p.drop_uid ? fmt::format("yes (uid/gid {}, no supplementary groups)", p.uid)
                               : (::geteuid() == 0 ? "no (disabled)" : "not needed (not root)"));
@@ -910,8 +1047,13 @@ std::string SandboxPool::describe_isolation() const {
   s += fmt::format(
       "new processes (fork, vfork, clone without CLONE_THREAD): {}\n",
       nofork ? fmt::format("denied (worker's own seccomp filter, EPERM): one process holds "
-                           "everything a block starts, under one address-space limit, with at "
-                           "most {} threads", opts_.max_processes)
+                           "everything a block starts, its threads share one address-space "
+                           "limit; at most {} threads, the main one included; memfd_create "
+                           "denied{}",
+                           opts_.max_processes,
+                           p.mount_ns ? fmt::format("; work dir files in a tmpfs of {} MiB",
+                                                    opts_.workdir_bytes >> 20)
+                                      : std::string())
              : fmt::format("allowed (each process has its own address-space limit; at most {} "
                            "processes and threads)", opts_.max_processes));
   s += "leftovers: a worker still running a thread or process of a block after its reply is "
@@ -942,7 +1084,9 @@ long SandboxPool::session_worker_pid(uint64_t session) const {
 }
 
 std::unique_ptr<exec_detail::Worker> SandboxPool::spawn() {
-  auto w = std::make_unique<exec_detail::Worker>(exe_, opts_, probe_.plan, filter_, temp_root_);
+  auto w = std::make_unique<exec_detail::Worker>(
+      exe_, opts_, probe_.plan, filter_, temp_root_,
+      probe_.plan.minimal_root ? &root_layout_ : nullptr);
   std::string why;
   GENPRM_CHECK(w->wait_ready(opts_.startup_timeout_s, why),
                "sandbox: worker {} did not start: it {} (check SandboxOptions.python and "
@@ -1152,7 +1296,20 @@ void SandboxPool::worker_loop() {
 
 void SandboxPool::spawner_loop(std::promise<void>* first) {
   try {
-    auto w = spawn();
+    std::unique_ptr<exec_detail::Worker> w;
+    try {
+      w = spawn();
+    } catch (const Error& e) {
+      // The probe stops before execve: an interpreter that cannot run inside the minimal root
+      // (a library outside the bound directories) shows only now. Fall back to the read-only
+      // host tree, and say so. Nothing else runs yet, so probe_ may change here.
+      if (!probe_.plan.minimal_root) throw;
+      probe_.plan.minimal_root = false;
+      probe_.refused.push_back(fmt::format("minimal root: the first worker did not start in it: {}",
+                                           e.what()));
+      log(LogLevel::Warn, "sandbox: {}", probe_.refused.back());
+      w = spawn();
+    }
     hardening_ = w->hardening();
     std::lock_guard<std::mutex> lk(mu_);
     warm_.push_back(std::move(w));

@@ -172,3 +172,19 @@ def test_submit_poll_cancel_and_reentrant_callbacks(tiny_engine):
     assert done["long"].finish_reason == "abort" and 0 < len(done["long"].token_ids) < 500
     assert len(done["first"].token_ids) == 3 and len(done["second"].token_ids) >= 1
     assert tiny_engine.stats()["blocks_in_use"] == 0
+
+
+def test_decode_graphs_static_buffers_match_and_are_reported(tiny_engine):
+    # "static": decode steps over the fixed buffers a CUDA graph would replay (here on the CPU,
+    # run eagerly); the tokens are those of the ordinary path, and the stats say it was used.
+    prompts = [list(range(7 + i, 19 + 2 * i)) for i in range(3)]
+    params = genprm.SamplingParams(temperature=0.7, top_p=0.9, max_tokens=12, ignore_eos=True, seed=11)
+    want = [o.token_ids for o in tiny_engine.generate(prompts, params)]
+    eng = genprm.Engine(str(TINY), kv_blocks=64, block_size=8, decode_graphs="static")
+    assert [o.token_ids for o in eng.generate(prompts, params)] == want
+    st = eng.stats()
+    assert st["graph_buckets"] == 9 and not st["graphs_captured"]  # 1, 2, 4, ... 256
+    assert st["graph_steps"] >= 11
+    assert tiny_engine.stats()["graph_buckets"] == 0  # auto: off on the CPU
+    with pytest.raises(ValueError, match="decode_graphs 'fast' is not valid"):
+        genprm.Engine(str(TINY), decode_graphs="fast")

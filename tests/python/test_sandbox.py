@@ -162,9 +162,15 @@ def test_private_workdir_is_removed_and_uid_dropped(sb):
 def test_isolation_is_described(sb):
     text = sb.isolation
     for key in ("rlimits:", "network namespace:", "pid namespace:", "mount namespace:",
-                "privilege drop:", "seccomp:"):
+                "ipc namespace:", "filesystem view:", "privilege drop:", "seccomp:",
+                "new processes", "leftovers:", "parent death:", "protocol:",
+                "work directories:"):
         assert key in text
     iso = sb.pool.isolation
+    # the file-system layer is named as it is: the minimal root wherever it is active
+    assert ("filesystem view: minimal root" in text) == iso["minimal_root"]
+    if iso["mount_ns"]:
+        assert iso["minimal_root"], text
     if os.geteuid() == 0:
         assert iso["drop_uid"]
 

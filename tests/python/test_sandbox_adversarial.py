@@ -324,9 +324,12 @@ def test_connecting_to_a_loopback_port_the_test_opened(sb, host_ok):
 
 def test_forging_protocol_frames(sb, host_ok):
     with sb.session() as s:
+        s.run("kept = 1")
         r = s.run_result("import os\nos.write(4, b'\\xff\\xff\\xff\\x7f' + b'junk' * 10)")
-        assert not r.ok
-        assert s.run_result("print('ok')").output.endswith("ok")
+        # reported in-band as this block's error; the worker is replaced
+        assert not r.ok and "malformed reply (protocol violation)" in r.output, r.output
+        nxt = s.run_result("print('kept' in globals())")
+        assert nxt.state_reset and nxt.output.endswith("False")
 
 
 def test_exiting_the_interpreter(sb, host_ok):
@@ -566,3 +569,236 @@ def test_wedged_request_channel_cannot_hang_the_host(sb, host_ok):
         assert not out[0].ok and out[0].timed_out
         check_time(out[0])
         assert s.run_result("print('free')").output.endswith("free")
+
+
+def test_partial_forged_frame_costs_one_deadline(sb, host_ok):
+    # A header announcing more bytes than follow: the host's read has the block's deadline.
+    with sb.session() as s:
+        r = s.run_result("import os, struct, time\nos.write(4, struct.pack('<I', 100) + b'x' * 10)"
+                         "\ntime.sleep(60)")
+        assert not r.ok and r.timed_out, r.output
+        check_time(r)
+        assert s.run_result("print('after')").output.endswith("after")
+
+
+# ---- minimal root, whole-tree memory, thread limit, work directories (issue 18) ---------------
+
+def worker_status(pid):
+    """Fields of the host's /proc/<pid>/status of a worker, as text."""
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def need_minimal_root(sb):
+    if not sb.pool.isolation["mount_ns"]:
+        pytest.skip("no mount namespace on this machine")
+    # where a mount namespace is permitted the minimal root must be active, not silently off
+    assert sb.pool.isolation["minimal_root"], sb.isolation
+
+
+def test_host_files_are_not_visible(sb, host_ok, canary):
+    import json
+    need_minimal_root(sb)
+    with open(canary[1]) as f:
+        assert f.read() == "intact"  # world-readable on the host
+    with sb.session() as other:
+        other_dir = other.run("import os\nopen('note', 'w').write('other-session-note')\n"
+                              "print(os.getcwd())")
+        on_host = ["/etc/passwd", "/root", "/home", os.path.join(PROJECT, "CMakeLists.txt"),
+                   canary[1], other_dir, os.path.expanduser("~")]
+        assert all(os.path.lexists(t) for t in on_host)  # host side: they are there
+        targets = on_host + ["/etc/shadow", "/etc/hostname", os.path.join(other_dir, "note")]
+        code = (f"import json, os\nseen = []\nfor p in {targets!r}:\n"
+                "    try:\n"
+                "        seen.append(os.listdir(p) if os.path.isdir(p) else open(p).read())\n"
+                "    except OSError as e:\n        seen.append(type(e).__name__)\n"
+                "print(json.dumps([seen, os.listdir('/'), os.listdir('/etc'), "
+                "os.listdir(os.path.dirname(os.getcwd())), os.path.basename(os.getcwd())]))")
+        with sb.session() as s:
+            out = s.run(code)
+    seen, top, etc, tmp, mine = json.loads(out)
+    assert seen == ["FileNotFoundError"] * len(targets), out
+    assert "intact" not in out and "other-session-note" not in out and "root:" not in out
+    # the root holds only what the interpreter needs: no home, root, var, the project's files.
+    # The interpreter may live anywhere (a CI clone's venv under /check, /work, /opt ...), so the
+    # top-level folders of its own paths are allowed beside the system ones.
+    import sys, sysconfig
+    own = [sys.prefix, sys.base_prefix, os.path.realpath(sys.executable)]
+    own += list(sysconfig.get_paths().values())
+    own_tops = {os.path.realpath(p).split(os.sep)[1] for p in own if p and os.path.isabs(p)}
+    own_tops |= {p.split(os.sep)[1] for p in own if p and os.path.isabs(p)}
+    assert set(top) <= {"dev", "etc", "proc", "tmp", "usr", "lib", "lib32", "lib64", "libx32",
+                        "bin", "opt"} | own_tops, (top, own_tops)
+    assert not {"home", "root", "var", "srv", "mnt"} & set(top), top
+    assert etc == ["ld.so.cache"] and tmp == [mine], out
+
+
+def test_minimal_root_is_read_only(sb, host_ok):
+    need_minimal_root(sb)
+    import sysconfig
+    site = sysconfig.get_paths()["purelib"]  # the interpreter's site-packages, bound in
+    name = "genprm-escape-%d.txt" % os.getpid()
+    targets = ["/" + name, "/etc/" + name, "/usr/lib/" + name, os.path.join(site, name),
+               "/tmp/" + name, "/proc/" + name]
+    assert not any(os.path.exists(t) for t in targets)
+    code = (f"import os\nres = []\nfor p in {targets!r}:\n"
+            "    try:\n        open(p, 'w').write('pwned'); res.append('written')\n"
+            "    except OSError as e:\n        res.append(e.errno)\n"
+            "for d in ('/usr/lib', '/etc'):\n"
+            "    try:\n        os.chmod(d, 0o777); res.append('chmod')\n"
+            "    except OSError as e:\n        res.append(e.errno)\n"
+            "open('/dev/null', 'w').write('x')\n"
+            "print(res, len(open('/dev/urandom', 'rb').read(4)), open('mine', 'w').write('ok'))")
+    r = run_fresh(sb, code)
+    assert r.ok, r.output
+    assert "written" not in r.output and "chmod" not in r.output and r.output.endswith(" 4 2")
+    for t in targets:
+        assert not os.path.exists(t) or t.startswith("/proc"), t  # host side: nothing appeared
+    assert oct(os.stat("/usr/lib").st_mode & 0o777) != "0o777"
+
+
+def test_fallback_without_minimal_root_is_reported(sb, host_ok):
+    with Sandbox(workers=1, warm_workers=0, minimal_root=False) as whole:
+        if whole.pool.isolation["mount_ns"]:
+            assert not whole.pool.isolation["minimal_root"]
+            assert "the host's whole tree, read-only" in whole.isolation
+            # what the report says holds: host files are readable, not writable
+            with open("/etc/passwd") as f:
+                first = f.readline().strip()
+            assert whole.run("print(open('/etc/passwd').readline().strip())") == first
+        else:
+            assert "the host's whole tree (no mount namespace" in whole.isolation
+    if sb.pool.isolation["minimal_root"]:
+        assert "filesystem view: minimal root, read-only" in sb.isolation
+
+
+# A Docker-like seccomp profile: clone with namespace flags and unshare are refused.
+_DENY_NAMESPACES = r"""
+import ctypes, struct
+NS = 0x00020000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x02000000
+def stmt(code, k): return struct.pack('HBBI', code, 0, 0, k)
+def jump(code, k, jt, jf): return struct.pack('HBBI', code, jt, jf, k)
+EPERM, ENOSYS, ALLOW = 0x00050001, 0x00050026, 0x7fff0000
+prog = b''.join([
+    stmt(0x20, 0), jump(0x15, 56, 0, 4), stmt(0x20, 16), jump(0x45, NS, 0, 1),
+    stmt(0x06, EPERM), stmt(0x06, ALLOW),
+    jump(0x15, 272, 0, 1), stmt(0x06, EPERM),
+    jump(0x15, 435, 0, 1), stmt(0x06, ENOSYS), stmt(0x06, ALLOW)])
+class Prog(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_char_p)]
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # no_new_privs
+assert libc.prctl(22, 2, ctypes.byref(Prog(len(prog) // 8, prog)), 0, 0) == 0
+"""
+
+
+def test_namespaces_refused_fallback_is_reported_and_still_contains(shared_tmp):
+    import json
+    import subprocess
+    import sys
+    probe = _DENY_NAMESPACES + (
+        "import json, os\nfrom genprm import Sandbox\n"
+        f"with Sandbox(workers=1, warm_workers=0, temp_root={shared_tmp!r}) as sb:\n"
+        "    out = dict(iso=sb.pool.isolation, text=sb.isolation, runs=sb.run('print(6 * 7)'),\n"
+        "               fork=sb.run('import os\\nos.fork()'),\n"
+        "               sock=sb.run('import socket\\nsocket.socket()'),\n"
+        "               write=sb.run(\"open('/root/escape.txt', 'w')\"))\n"
+        "print(json.dumps(out))")
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ))
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    iso, text = out["iso"], out["text"]
+    assert not iso["user_ns"] and not iso["mount_ns"] and not iso["minimal_root"], text
+    assert "mount namespace: no" in text and "the host's whole tree (no mount namespace" in text
+    assert "refused at probe: user+mount+pid+net+ipc namespaces + minimal root" in text
+    assert out["runs"] == "42"
+    # what still holds: no processes, no sockets, the uid drop (as root) or the caller's rights
+    assert out["fork"].startswith("Code execute Error: PermissionError"), out
+    assert out["sock"].startswith("Code execute Error: PermissionError"), out
+    assert out["write"].startswith("Code execute Error: PermissionError"), out
+    assert not os.path.exists("/root/escape.txt")
+
+
+def test_threads_share_one_memory_limit(sb, host_ok):
+    # The attack of issue 18 with threads: each under the limit, together several times it.
+    with sb.session() as s:
+        s.run("import threading")
+        wpid = sb.pool.session_worker_pid(s.id)
+        r = s.run_result(
+            "held, errs = [], []\n"
+            "def grab():\n    try:\n        held.append(bytearray(200 << 20))\n"
+            "    except MemoryError:\n        errs.append(1)\n"
+            "ts = [threading.Thread(target=grab) for _ in range(6)]\n"
+            "for t in ts: t.start()\nfor t in ts: t.join()\n"
+            "print(len(held), len(errs))\ndel held")
+        assert r.ok, r.output
+        held, errs = map(int, r.output.split())
+        assert held + errs == 6 and held <= 2 and errs >= 4, r.output
+        # host side: the one process never had more address space than the limit
+        peak_kib = int(worker_status(wpid)["VmPeak"].split()[0])
+        assert peak_kib * 1024 <= 512 << 20, peak_kib
+        assert host_pids_with_parent(wpid) == []
+
+
+def test_memory_outside_the_address_space_is_denied(sb, host_ok):
+    with sb.session() as s:
+        s.run("import os")
+        wpid = sb.pool.session_worker_pid(s.id)
+        # memfd: shared memory that counts against no rlimit until mapped
+        r = s.run_result("fds = []\nfor i in range(8):\n    fd = os.memfd_create('m%d' % i)\n"
+                         "    os.write(fd, b'x' * (8 << 20))\n    fds.append(fd)")
+        assert r.output == "Code execute Error: PermissionError: [Errno 1] Operation not permitted"
+        links = [os.readlink(f"/proc/{wpid}/fd/{n}") for n in os.listdir(f"/proc/{wpid}/fd")]
+        assert not [lk for lk in links if "memfd:" in lk], links
+        # files in the work dir are memory too (tmpfs): bounded by its size
+        if sb.pool.isolation["mount_ns"]:
+            r = s.run_result("for i in range(8):\n"
+                             "    open('f%d' % i, 'wb').write(b'x' * (15 << 20))")
+            assert r.output == "Code execute Error: OSError: [Errno 28] No space left on device"
+
+
+def test_thread_limit_holds(sb, host_ok):
+    # max_processes=16 in the fixture: every thread counts, the worker's main thread included.
+    with sb.session() as s:
+        s.run("import threading, time")
+        wpid = sb.pool.session_worker_pid(s.id)
+        done, seen = [], []
+        s.submit("stop = threading.Event()\nts = []\ntry:\n    while len(ts) < 100:\n"
+                 "        t = threading.Thread(target=stop.wait, daemon=True)\n"
+                 "        t.start(); ts.append(t)\nexcept RuntimeError:\n    pass\n"
+                 "time.sleep(0.5)\nstop.set()\nfor t in ts: t.join()\nprint(len(ts))", done.append)
+        while not done:
+            try:
+                seen.append(int(worker_status(wpid)["Threads"]))
+            except (OSError, KeyError, ValueError):
+                pass
+            sb.poll()
+            time.sleep(0.02)
+        started = int(done[0].output)
+        assert 8 <= started < 16, done[0].output
+        assert max(seen) <= 16, seen  # host side: the kernel never allowed more
+
+
+def test_work_dirs_are_removed_on_every_exit_path(shared_tmp):
+    def dirs():
+        return sorted(n for n in os.listdir(shared_tmp) if n.startswith("genprm-"))
+    with Sandbox(workers=1, warm_workers=0, timeout=TIMEOUT, kill_grace=GRACE,
+                 temp_root=shared_tmp) as box:
+        for code in ("import os\nos._exit(3)",                      # crash
+                     "import time\nwhile True:\n    try:\n        time.sleep(9)\n"
+                     "    except BaseException:\n        pass",        # killed at the deadline
+                     "import os\nos.write(4, b'\\xff' * 12)",          # protocol violation
+                     "import threading, time\n"
+                     "threading.Thread(target=time.sleep, args=(9,), daemon=True).start()"):
+            with box.session() as s:
+                s.run("open('junk', 'w').write('x')")
+                r = s.run_result(code)
+                assert not r.ok or "thread" not in r.output
+                # the lost worker's directory went with it
+                assert len(dirs()) <= 1, dirs()
+        with box.session() as s:
+            s.run("print(1)")
+            assert len(dirs()) == 1
+        assert dirs() == []  # closed sessions leave nothing
+    assert dirs() == []

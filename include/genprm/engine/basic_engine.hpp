@@ -37,8 +37,9 @@
 
 #include <ATen/ATen.h>
 
-#include "genprm/gen/request.hpp"
+#include "genprm/engine/decode_graphs.hpp"
 #include "genprm/engine/sampler.hpp"
+#include "genprm/gen/request.hpp"
 #include "genprm/engine/text_codec.hpp"
 #include "genprm/kv/paged_kv.hpp"
 #include "genprm/kv/radix_cache.hpp"
@@ -57,13 +58,20 @@ struct EngineOptions {
   uint64_t seed = 0;            ///< seeds requests that have no SamplingParams::seed
   std::vector<int32_t> eos_token_ids;  ///< empty: the model config's eos_token_ids
   bool prefix_caching = true;   ///< false: no reuse across requests (baseline for benchmarks)
+  /// Decode steps as CUDA graphs over static buffers (engine/decode_graphs.hpp): auto (on a CUDA
+  /// device with genprm's kernels), off, or static (the same buffers without capture, any device).
+  DecodeGraphMode decode_graphs = DecodeGraphMode::Auto;
+  int64_t graph_max_batch = 256;     ///< largest decode batch captured (buckets 1, 2, 4, ... this)
+  int64_t graph_max_context = 8192;  ///< longest context (tokens) a captured step handles
 
   static auto fields() {
     using E = EngineOptions;
     return std::make_tuple(field("kv_blocks", &E::kv_blocks), field("kv_memory_bytes", &E::kv_memory_bytes),
                            field("block_size", &E::block_size), field("max_batch_tokens", &E::max_batch_tokens),
                            field("max_running_seqs", &E::max_running_seqs), field("seed", &E::seed),
-                           field("eos_token_ids", &E::eos_token_ids), field("prefix_caching", &E::prefix_caching));
+                           field("eos_token_ids", &E::eos_token_ids), field("prefix_caching", &E::prefix_caching),
+                           field("decode_graphs", &E::decode_graphs), field("graph_max_batch", &E::graph_max_batch),
+                           field("graph_max_context", &E::graph_max_context));
   }
 };
 
@@ -93,10 +101,18 @@ struct EngineStats {
   int64_t running = 0;
   int64_t waiting = 0;
   // Host wall time (seconds): scheduling + batch building, the forward call (on CUDA: launching
-  // it), sampling + stop checks (on CUDA: includes waiting for the forward's results).
+  // it), sampling (on CUDA: includes waiting for the forward's results), and the bookkeeping after
+  // it (prefix-cache inserts, accepting tokens, stop checks, streaming). The engine's own host work
+  // per step is schedule + bookkeeping.
   double schedule_seconds = 0.0;
   double forward_seconds = 0.0;
   double sample_seconds = 0.0;
+  double bookkeeping_seconds = 0.0;
+  uint64_t graph_steps = 0;      ///< decode steps run over the static buffers (replayed graphs on CUDA)
+  int64_t graph_buckets = 0;     ///< batch sizes with static buffers (0: decode graphs off)
+  bool graphs_captured = false;  ///< the buckets are CUDA graphs
+  double graph_capture_seconds = 0.0;
+  int64_t graph_capture_bytes = 0;  ///< device memory the capture reserved
 
   static auto fields() {
     using E = EngineStats;
@@ -118,7 +134,12 @@ struct EngineStats {
                            field("blocks_cached", &E::blocks_cached), field("running", &E::running),
                            field("waiting", &E::waiting), field("schedule_seconds", &E::schedule_seconds),
                            field("forward_seconds", &E::forward_seconds),
-                           field("sample_seconds", &E::sample_seconds));
+                           field("sample_seconds", &E::sample_seconds),
+                           field("bookkeeping_seconds", &E::bookkeeping_seconds),
+                           field("graph_steps", &E::graph_steps), field("graph_buckets", &E::graph_buckets),
+                           field("graphs_captured", &E::graphs_captured),
+                           field("graph_capture_seconds", &E::graph_capture_seconds),
+                           field("graph_capture_bytes", &E::graph_capture_bytes));
   }
 };
 
@@ -140,7 +161,18 @@ class BasicEngine {
     } else {
       for (auto e : model_.config().eos_token_ids) eos_.insert(static_cast<int32_t>(e));
     }
-    kv_ = model_.allocate_kv(cache_.num_blocks(), opts_.block_size);
+    // Decode graphs write their padding rows into one extra block that the pool never hands out.
+    const bool graphs = DecodeGraphs<Model>::wanted(model_, opts_.decode_graphs);
+    kv_ = model_.allocate_kv(cache_.num_blocks() + (graphs ? 1 : 0), opts_.block_size);
+    if (graphs) {
+      typename DecodeGraphs<Model>::Config gc;
+      gc.mode = opts_.decode_graphs;
+      gc.max_batch = opts_.graph_max_batch;
+      gc.max_context = opts_.graph_max_context;
+      gc.block_size = opts_.block_size;
+      gc.scratch_block = cache_.num_blocks();
+      graphs_ = DecodeGraphs<Model>(model_, kv_, gc);
+    }
   }
 
   BasicEngine(const BasicEngine&) = delete;
@@ -242,6 +274,11 @@ class BasicEngine {
     s.blocks_cached = static_cast<int64_t>(k.blocks_cached_idle);
     s.running = static_cast<int64_t>(running_.size());
     s.waiting = static_cast<int64_t>(waiting_.size());
+    const DecodeGraphReport& g = graphs_.report();
+    s.graph_buckets = g.buckets;
+    s.graphs_captured = g.captured;
+    s.graph_capture_seconds = g.capture_seconds;
+    s.graph_capture_bytes = g.capture_bytes;
     if (s.forward_steps > 0) {
       s.mean_batch_seqs = static_cast<double>(batch_seqs_sum_) / static_cast<double>(s.forward_steps);
       s.mean_batch_tokens = static_cast<double>(s.tokens_computed) / static_cast<double>(s.forward_steps);
@@ -476,23 +513,36 @@ class BasicEngine {
       if (sched[i].n_new == 1 && s.computed + 1 == s.tokens.size() && s.tokens.size() > s.prompt_len) ++decode_rows;
     }
     const bool any_logits = !logit_rows.empty();
-    if (!any_logits) logit_rows.push_back(0);
-    const auto i64 = at::TensorOptions().dtype(at::kLong);
+    // A decode-only step (every row one new token, every row's logits) that fits a bucket of the
+    // static buffers runs there; any other step through Model::forward.
+    const bool static_step = graphs_.enabled() && tok.size() == sched.size() && logit_rows.size() == sched.size() &&
+                             graphs_.fits(sched.size(), max_blocks);
     ForwardBatch batch;
-    batch.token_ids = at::tensor(tok, i64);
-    batch.positions = at::tensor(pos, i64);
-    batch.slot_mapping = at::tensor(slot, i64);
-    batch.block_tables = at::tensor(table, i64).view({static_cast<int64_t>(sched.size()), static_cast<int64_t>(max_blocks)});
-    batch.logits_indices = at::tensor(logit_rows, i64);
-    batch.query_start = std::move(qstart);
-    batch.context_lens = std::move(ctx);
+    if (!static_step) {
+      if (!any_logits) logit_rows.push_back(0);
+      const auto i64 = at::TensorOptions().dtype(at::kLong);
+      batch.token_ids = at::tensor(tok, i64);
+      batch.positions = at::tensor(pos, i64);
+      batch.slot_mapping = at::tensor(slot, i64);
+      batch.block_tables =
+          at::tensor(table, i64).view({static_cast<int64_t>(sched.size()), static_cast<int64_t>(max_blocks)});
+      batch.logits_indices = at::tensor(logit_rows, i64);
+      batch.query_start = std::move(qstart);
+      batch.context_lens = std::move(ctx);  // not needed after: this step is not a static one
+    }
 
     const double t_fwd = now_seconds();
     stats_.schedule_seconds += t_fwd - step_start_;
     copy_blocks(kv_, copies);
-    at::Tensor logits = model_.forward(batch, kv_);  // [R, V] float32
-    const double t_sample = now_seconds();
-    stats_.forward_seconds += t_sample - t_fwd;
+    at::Tensor logits;  // [R, V] float32
+    if (static_step) {
+      logits = graphs_.run(tok, pos, slot, ctx, table, max_blocks);
+      ++stats_.graph_steps;
+    } else {
+      logits = model_.forward(batch, kv_);
+    }
+    const double t_after = now_seconds();
+    stats_.forward_seconds += t_after - t_fwd;
 
     ++stats_.forward_steps;
     stats_.tokens_computed += tok.size();
@@ -513,9 +563,11 @@ class BasicEngine {
       }
     }
     if (any_logits) sample_and_advance(logits, logit_seqs);
-    stats_.sample_seconds += now_seconds() - t_sample;
     running_.erase(std::remove_if(running_.begin(), running_.end(), [](const auto& s) { return s->done; }),
                    running_.end());
+    stats_.bookkeeping_seconds += now_seconds() - t_after - sample_wall_;
+    stats_.sample_seconds += sample_wall_;
+    sample_wall_ = 0.0;
   }
 
   void sample_and_advance(const at::Tensor& logits, const std::vector<Seq*>& seqs) {
@@ -539,7 +591,9 @@ class BasicEngine {
     }
     at::Tensor rows_logits = forks ? logits.index_select(0, at::tensor(row_of, at::TensorOptions().dtype(at::kLong)).to(logits.device()))
                                    : logits;
+    const double t0 = now_seconds();
     std::vector<SampledToken> toks = sample_rows(rows_logits, rows);
+    sample_wall_ += now_seconds() - t0;
     size_t k = 0;
     for (Seq* sp : seqs) {
       Seq& s = *sp;
@@ -730,6 +784,7 @@ class BasicEngine {
   EngineOptions opts_;
   RadixCache cache_;
   KvCacheView kv_;
+  DecodeGraphs<Model> graphs_;  // after kv_: it refers to it
   int64_t vocab_ = 0;
   std::unordered_set<int32_t> eos_;
   std::deque<std::shared_ptr<Seq>> waiting_;
@@ -741,6 +796,7 @@ class BasicEngine {
   uint64_t next_order_ = 0;
   uint64_t batch_seqs_sum_ = 0;
   double step_start_ = 0.0;
+  double sample_wall_ = 0.0;  // sample_rows time within the current step
   EngineStats stats_;
 };
 

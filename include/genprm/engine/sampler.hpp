@@ -68,27 +68,32 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
 
   bool any_penalty = false, any_filter = false, any_greedy = false, all_greedy = true;
   bool any_raw_lp = false, any_proc_lp = false;
-  std::vector<float> temp(static_cast<size_t>(R)), top_p(static_cast<size_t>(R)), min_p(static_cast<size_t>(R));
+  // The per-row parameters cross to the device as ONE tensor (one transfer, no wait for the
+  // forward): rows temperature, top-p, min-p, top-k, uniform, greedy flag.
+  std::vector<float> packed(static_cast<size_t>(6 * R));
   std::vector<int64_t> top_k(static_cast<size_t>(R));
-  std::vector<double> uni(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) {
     const SamplingParams& p = *rows[static_cast<size_t>(r)].params;
     const bool greedy = p.temperature == 0.0f;
     any_greedy |= greedy;
     all_greedy &= greedy;
     any_penalty |= p.repetition_penalty != 1.0f;
-    temp[r] = greedy ? 1.0f : p.temperature;
     top_k[r] = (p.top_k > 0 && p.top_k < V) ? p.top_k : V;
-    top_p[r] = p.top_p < 1.0f ? p.top_p : 2.0f;  // 2: never reached by a cumulative probability
-    min_p[r] = p.min_p;
+    packed[r] = greedy ? 1.0f : p.temperature;
+    packed[R + r] = p.top_p < 1.0f ? p.top_p : 2.0f;  // 2: never reached by a cumulative probability
+    packed[2 * R + r] = p.min_p;
+    packed[3 * R + r] = static_cast<float>(top_k[r]);  // exact: vocabularies are below 2^24
+    packed[5 * R + r] = greedy ? 1.0f : 0.0f;
     const bool filters = !greedy && (top_k[r] < V || p.top_p < 1.0f || p.min_p > 0.0f);
     any_filter |= filters;
     const bool wants_lp = p.logprobs >= 0 || !p.tracked_token_ids.empty();
     any_raw_lp |= wants_lp && !p.processed_logprobs;
     any_proc_lp |= wants_lp && p.processed_logprobs;
     const SamplingRow& row = rows[static_cast<size_t>(r)];
-    uni[r] = counter_uniform(row.seed, row.sample_index, row.position);
+    packed[4 * R + r] = static_cast<float>(counter_uniform(row.seed, row.sample_index, row.position));
   }
+  const at::Tensor params = at::tensor(packed, f32).view({6, R}).to(dev, /*non_blocking=*/true);
+  auto param = [&](int i) { return params.select(0, i).unsqueeze(1); };  // [R, 1]
 
   at::Tensor raw_lp;
   if (any_raw_lp) raw_lp = at::log_softmax(raw, 1);
@@ -114,10 +119,10 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
   if (any_greedy) greedy_tok = logits.argmax(1);
 
   at::Tensor scaled, probs, sampled, proc_lp;
-  if (!all_greedy || any_proc_lp) scaled = logits / at::tensor(temp, f32).to(dev).unsqueeze(1);
+  if (!all_greedy || any_proc_lp) scaled = logits / param(0);
   if (!all_greedy) {
     probs = at::softmax(scaled, 1);  // [R, V]
-    at::Tensor u = at::tensor(uni, at::TensorOptions().dtype(at::kDouble)).to(dev).to(at::kFloat).unsqueeze(1);
+    at::Tensor u = param(4);
     if (any_filter) {
       // Candidates best first: the top max(top_k) when every sampled row has a top-k (cheaper
       // than sorting the vocabulary), else the whole vocabulary sorted.
@@ -129,12 +134,12 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
       at::Tensor sp = std::get<0>(sorted), si = std::get<1>(sorted);  // [R, C]
       const int64_t V = C;  // the candidate count from here on
       at::Tensor rank = at::arange(V, i64.device(dev)).unsqueeze(0);
-      at::Tensor keep = rank < at::tensor(top_k, i64).to(dev).unsqueeze(1);
+      at::Tensor keep = rank < param(3).to(at::kLong);
       at::Tensor pk = sp * keep;
       at::Tensor pk_norm = pk / pk.sum(1, true);
       at::Tensor exclusive = pk_norm.cumsum(1) - pk_norm;
-      keep = keep & (exclusive < at::tensor(top_p, f32).to(dev).unsqueeze(1));
-      keep = keep & (sp >= sp.select(1, 0).unsqueeze(1) * at::tensor(min_p, f32).to(dev).unsqueeze(1));
+      keep = keep & (exclusive < param(1));
+      keep = keep & (sp >= sp.select(1, 0).unsqueeze(1) * param(2));
       at::Tensor filtered = sp * keep;  // sorted order, best first (the best is always kept)
       at::Tensor cdf = filtered.cumsum(1);
       at::Tensor total = cdf.select(1, V - 1).unsqueeze(1);
@@ -163,44 +168,72 @@ inline std::vector<SampledToken> sample_rows(const at::Tensor& logits_in, const 
   if (all_greedy) {
     tokens = greedy_tok;
   } else if (any_greedy) {
-    std::vector<uint8_t> g(static_cast<size_t>(R));
-    for (int64_t r = 0; r < R; ++r) g[r] = rows[static_cast<size_t>(r)].params->temperature == 0.0f;
-    at::Tensor gm = at::tensor(g, at::TensorOptions().dtype(at::kByte)).to(dev).to(at::kBool);
-    tokens = at::where(gm, greedy_tok, sampled);
+    tokens = at::where(param(5).squeeze(1) > 0.5f, greedy_tok, sampled);
   } else {
     tokens = sampled;
   }
-  at::Tensor tokens_cpu = tokens.to(at::kCPU, at::kLong).contiguous();
-  const int64_t* tk = tokens_cpu.data_ptr<int64_t>();
-
+  // Log-probabilities, batched by the distribution they are read from (raw; processed; processed
+  // of a greedy row = log_softmax of the penalised logits), and sent back to the host in ONE
+  // transfer together with the tokens: [tokens | per source: token logprob, top-k values, top-k
+  // ids, tracked values].
+  struct LpSource {
+    std::vector<int64_t> rows;
+    int64_t k = 0, tracked = 0, offset = 0;
+  };
+  LpSource src[3];
   for (int64_t r = 0; r < R; ++r) {
-    SampledToken& o = out[static_cast<size_t>(r)];
-    o.token = static_cast<int32_t>(tk[r]);
     const SamplingParams& p = *rows[static_cast<size_t>(r)].params;
     if (p.logprobs < 0 && p.tracked_token_ids.empty()) continue;
-    // Processed rows of greedy requests: log_softmax of the penalised logits (temperature 1).
-    at::Tensor lp = p.processed_logprobs ? (proc_lp.defined() ? proc_lp[r] : at::Tensor()) : raw_lp[r];
-    if (p.processed_logprobs && p.temperature == 0.0f) lp = at::log_softmax(logits[r], 0);
-    std::vector<at::Tensor> parts{lp[tk[r]].reshape({1})};
-    int64_t k = std::max(0, p.logprobs);
-    at::Tensor top_i;
-    if (k > 0) {
-      auto t = lp.topk(k);
-      parts.push_back(std::get<0>(t));
-      top_i = std::get<1>(t).to(at::kCPU).contiguous();
+    LpSource& g = src[!p.processed_logprobs ? 0 : (p.temperature == 0.0f ? 2 : 1)];
+    g.rows.push_back(r);
+    g.k = std::max<int64_t>(g.k, std::max(0, p.logprobs));
+    g.tracked = std::max<int64_t>(g.tracked, static_cast<int64_t>(p.tracked_token_ids.size()));
+  }
+  std::vector<at::Tensor> back{tokens.to(at::kFloat)};  // ids below 2^24: exact in float32
+  int64_t offset = R;
+  for (int s = 0; s < 3; ++s) {
+    LpSource& g = src[s];
+    if (g.rows.empty()) continue;
+    const int64_t n = static_cast<int64_t>(g.rows.size());
+    const at::Tensor idx = at::tensor(g.rows, i64).to(dev, /*non_blocking=*/true);
+    const at::Tensor lp = s == 0 ? raw_lp.index_select(0, idx)
+                                 : (s == 1 ? proc_lp.index_select(0, idx) : at::log_softmax(logits.index_select(0, idx), 1));
+    std::vector<at::Tensor> cols{lp.gather(1, tokens.index_select(0, idx).unsqueeze(1))};
+    if (g.k > 0) {
+      auto t = lp.topk(g.k, 1);
+      cols.push_back(std::get<0>(t));
+      cols.push_back(std::get<1>(t).to(at::kFloat));
     }
-    if (!p.tracked_token_ids.empty()) {
-      std::vector<int64_t> ids(p.tracked_token_ids.begin(), p.tracked_token_ids.end());
-      parts.push_back(lp.index_select(0, at::tensor(ids, i64).to(dev)));
+    if (g.tracked > 0) {
+      std::vector<int64_t> ids(static_cast<size_t>(n * g.tracked), 0);
+      for (int64_t i = 0; i < n; ++i) {
+        const auto& tr = rows[static_cast<size_t>(g.rows[i])].params->tracked_token_ids;
+        std::copy(tr.begin(), tr.end(), ids.begin() + i * g.tracked);
+      }
+      cols.push_back(lp.gather(1, at::tensor(ids, i64).view({n, g.tracked}).to(dev, true)));
     }
-    at::Tensor vals = at::cat(parts).to(at::kCPU).contiguous();
-    const float* v = vals.data_ptr<float>();
-    o.has_logprobs = true;
-    o.logprobs.token = o.token;
-    o.logprobs.logprob = v[0];
-    const int64_t* ti = k > 0 ? top_i.data_ptr<int64_t>() : nullptr;
-    for (int64_t j = 0; j < k; ++j) o.logprobs.top.emplace_back(static_cast<int32_t>(ti[j]), v[1 + j]);
-    o.logprobs.tracked.assign(v + 1 + k, v + 1 + k + p.tracked_token_ids.size());
+    back.push_back(at::cat(cols, 1).reshape({-1}));
+    g.offset = offset;
+    offset += n * (1 + 2 * g.k + g.tracked);
+  }
+  const at::Tensor host = (back.size() == 1 ? back[0] : at::cat(back)).to(at::kCPU).contiguous();
+  const float* v = host.data_ptr<float>();
+  for (int64_t r = 0; r < R; ++r) out[static_cast<size_t>(r)].token = static_cast<int32_t>(v[r]);
+  for (const LpSource& g : src) {
+    const int64_t width = 1 + 2 * g.k + g.tracked;
+    for (size_t i = 0; i < g.rows.size(); ++i) {
+      const int64_t r = g.rows[i];
+      const SamplingParams& p = *rows[static_cast<size_t>(r)].params;
+      const float* row = v + g.offset + static_cast<int64_t>(i) * width;
+      SampledToken& o = out[static_cast<size_t>(r)];
+      o.has_logprobs = true;
+      o.logprobs.token = o.token;
+      o.logprobs.logprob = row[0];
+      const int k = std::max(0, p.logprobs);
+      for (int j = 0; j < k; ++j)
+        o.logprobs.top.emplace_back(static_cast<int32_t>(row[1 + g.k + j]), row[1 + j]);
+      o.logprobs.tracked.assign(row + 1 + 2 * g.k, row + 1 + 2 * g.k + p.tracked_token_ids.size());
+    }
   }
   return out;
 }

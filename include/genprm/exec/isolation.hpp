@@ -13,8 +13,12 @@
 // Mechanisms, each optional and chosen by probe_isolation():
 //   user namespace   only uid/gid 65534 (or the caller's own uid when not root) exists inside;
 //                    process counts (RLIMIT_NPROC) are per worker, ptrace across workers fails
-//   mount namespace  every mount read-only (mount_setattr AT_RECURSIVE), a private size-limited
-//                    tmpfs as working directory, /proc of the worker's own PID namespace
+//   mount namespace  minimal root: a new tmpfs root holding only read-only bind mounts of the
+//                    interpreter, what it imports (sys.path), the system libraries and a few
+//                    devices, the private size-limited tmpfs work dir and /proc of the worker's
+//                    own PID namespace; pivot_root into it and the host's tree is unmounted.
+//                    Fallback (minimal root refused): every host mount read-only
+//                    (mount_setattr AT_RECURSIVE) plus the private work dir
 //   PID namespace    the worker is init: it sees only its own processes, kills what a block left
 //                    behind, and everything in it dies with it
 //   network ns       no interfaces but a downed loopback: no network at all
@@ -29,6 +33,10 @@
 #include <sched.h>
 
 #include <cstddef>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace genprm::exec_detail {
@@ -38,6 +46,7 @@ struct IsolationPlan {
   bool user_ns = false;
   bool mount_ns = false;   // read-only mounts + private tmpfs workdir
   bool mount_proc = false; // own /proc (needs mount_ns and pid_ns)
+  bool minimal_root = false;  // pivot_root into a root of read-only binds (needs mount_ns)
   bool pid_ns = false;
   bool net_ns = false;
   bool ipc_ns = false;
@@ -63,6 +72,71 @@ struct WorkerLimits {
   size_t workdir_bytes = 64u << 20;  // tmpfs size in mount-namespace mode
 };
 
+/// One step of building the minimal root in the child; paths are absolute (host) paths,
+/// prepared by RootProgram.
+struct RootOp {
+  enum Kind : int {
+    kTmpfs,         // mount tmpfs at `path`, options `arg`
+    kMkdir,         // mkdir `path` 0755
+    kSymlink,       // symlink `path` -> `arg`
+    kFile,          // empty file at `path` (mount point of a file bind)
+    kBind,          // bind `arg` (recursively) onto `path`
+    kProc,          // mount proc at `path`
+    kReadonly,      // `path` and every mount below it read-only, nosuid, nodev
+    kReadonlyDev,   // `path` alone read-only, nosuid (a device bind: nodev would disable it)
+    kPivot,         // pivot_root into `path`, detach the old root
+  };
+  int kind;
+  const char* path;
+  const char* arg;
+};
+
+/// What the minimal root shows, as host paths: computed on the host (lstat, readlink), so that
+/// every path resolves inside the root as on the host (symlinks are recreated, leaves bound).
+class RootLayout {
+ public:
+  /// Makes `path` resolve inside the root: its directories are created, its symlinks recreated
+  /// (their targets made available in turn), its leaf bound read-only (`bind`) or only created
+  /// as a directory (a mount point). False when `path` does not exist on the host.
+  bool add(const std::string& path, bool bind);
+  /// The bound host paths, outermost only (a bind inside another is dropped), sorted.
+  std::vector<std::string> binds() const;
+  /// Host paths that are character or block devices among binds().
+  bool is_device(const std::string& path) const { return devices_.count(path) > 0; }
+
+ private:
+  friend class RootProgram;
+  bool add_resolved(std::string path, bool bind, int depth);
+  struct Node {
+    int kind;         // RootOp::kMkdir, kSymlink or kFile
+    std::string arg;  // symlink text
+  };
+  std::map<std::string, Node> nodes_;  // created in the root's tmpfs, sorted: parents first
+  std::set<std::string> binds_, devices_;
+};
+
+/// The ops and the strings they point to for one child (built before clone: the child may not
+/// allocate). `root` is the host directory the new root's tmpfs is mounted on, `workdir` the
+/// work directory's path (inside the root as on the host).
+class RootProgram {
+ public:
+  void build(const RootLayout& layout, const std::string& root, const std::string& workdir,
+             const std::string& workdir_tmpfs_options, bool mount_proc);
+  const RootOp* ops() const { return ops_.data(); }
+  int size() const { return static_cast<int>(ops_.size()); }
+  /// "bind /usr/lib" etc. for op `i`, for error messages.
+  std::string describe(int i) const;
+
+ private:
+  const char* keep(std::string s) {
+    strings_.push_back(std::move(s));
+    return strings_.back().c_str();
+  }
+  std::deque<std::string> strings_;  // stable addresses
+  std::vector<RootOp> ops_;
+  std::vector<const char*> host_paths_;  // per op: the host path, for describe()
+};
+
 /// Everything the child needs, prepared before clone (the child must not allocate).
 struct ChildPlan {
   IsolationPlan iso;
@@ -74,6 +148,7 @@ struct ChildPlan {
   char* const* envp = nullptr;
   const sock_filter* filter = nullptr;
   unsigned short filter_len = 0;
+  const RootProgram* root = nullptr;  // iso.minimal_root: how to build the root
   int sync_fd = -1;   // read end: one byte once the host wrote the uid/gid maps
   int err_fd = -1;    // write end, close-on-exec
   int req_fd = -1;    // read end of host -> worker

@@ -64,7 +64,10 @@ struct SandboxOptions {
   std::vector<std::string> preload = {};
   double startup_timeout_s = 60.0;  // worker start-up (with preloads) before it counts as failed
   /// Isolation switches; each is used only where the start-up probe finds it permitted.
-  bool use_namespaces = true;      // user, mount (read-only fs + private tmpfs), PID, network
+  bool use_namespaces = true;      // user, mount (minimal root + private tmpfs), PID, network, IPC
+  /// With a mount namespace: the block sees only the interpreter, what it imports and its work
+  /// dir (a new root of read-only binds). false: the host's whole tree, read-only.
+  bool minimal_root = true;
   bool drop_privileges = true;     // to uid/gid 65534 when the host runs as root
   bool use_seccomp = true;
   bool announce_reset = true;      // prefix the first output after a lost worker with a note
@@ -86,6 +89,7 @@ struct SandboxOptions {
                            field("warm_workers", &S::warm_workers), field("preload", &S::preload),
                            field("startup_timeout_s", &S::startup_timeout_s),
                            field("use_namespaces", &S::use_namespaces),
+                           field("minimal_root", &S::minimal_root),
                            field("drop_privileges", &S::drop_privileges), field("use_seccomp", &S::use_seccomp),
                            field("announce_reset", &S::announce_reset),
                            field("allow_subprocess", &S::allow_subprocess),
@@ -215,6 +219,8 @@ class SandboxPool {
   SandboxOptions opts_;
   std::string exe_, temp_root_;
   exec_detail::Probe probe_;
+  exec_detail::RootLayout root_layout_;  // what the minimal root shows (probe_.plan.minimal_root)
+  std::string root_error_;               // why no layout could be computed
   std::vector<sock_filter> filter_;
   std::string hardening_;
   int warm_target_ = 0;

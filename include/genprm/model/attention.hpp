@@ -8,12 +8,16 @@
 //     by the cached prefix (plain is_causal when there is no prefix).
 // Every shape comes from host-side vectors (ForwardBatch::query_start / context_lens): no
 // host-device synchronisation.
+// On CUDA with genprm's kernels (model/cuda_ops.hpp), every row that attends to cached keys
+// (decode rows and the rows of chunks over a cached prefix) runs in ONE kernel that reads the
+// blocks where they are; chunks without a prefix keep SDPA.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "genprm/model/cuda_ops.hpp"
 #include "genprm/model/forward_batch.hpp"
 #include "genprm/util/error.hpp"
 
@@ -73,9 +77,19 @@ struct PagedAttentionPlan {
   int64_t decode_blocks_per_seq = 0;  ///< nblk = ceil(max context / block_size)
   at::Tensor decode_valid;           ///< [m, nblk * block_size] bool
   std::vector<Chunk> chunks;
+  // CUDA kernel path (use_kernel): the rows over cached keys, in one call.
+  bool use_kernel = false;
+  bool kernel_rows_are_all = false;  ///< every row of T, in order
+  at::Tensor kernel_rows;     ///< [R] int64 rows in T (when !kernel_rows_are_all)
+  at::Tensor kernel_row_seq;  ///< [R] int32 block-table row of each
+  at::Tensor kernel_kv_len;   ///< [R] int32 keys each attends to
+  at::Tensor kernel_tables;   ///< [S, max_blocks] int32
+  int64_t kernel_splits = 1;
 
-  /// Validates the host-side shape information and builds the plan on `device`.
-  static PagedAttentionPlan build(const ForwardBatch& batch, int64_t block_size, at::Device device) {
+  /// Validates the host-side shape information and builds the plan on `device`. `kernel`: use
+  /// the CUDA kernel for the rows over cached keys.
+  static PagedAttentionPlan build(const ForwardBatch& batch, int64_t block_size, at::Device device,
+                                  bool kernel = false) {
     PagedAttentionPlan plan;
     plan.block_size = block_size;
     const auto& qs = batch.query_start;
@@ -95,19 +109,18 @@ struct PagedAttentionPlan {
     GENPRM_CHECK_ARG(batch.block_tables.dim() == 2 && batch.block_tables.size(0) == num_seqs,
                      "forward: block_tables must be [S, max_blocks] with S = {}", num_seqs);
     const int64_t max_blocks = batch.block_tables.size(1);
+    if (kernel) {
+      plan_for_kernel(plan, batch, device, num_seqs, max_blocks);
+      return plan;
+    }
     const auto idx = at::TensorOptions().dtype(at::kLong).device(device);
     const at::Tensor tables = batch.block_tables.to(idx);
-
     std::vector<int64_t> dec_seq, dec_row, dec_ctx;
     int64_t max_dec_ctx = 0;
     for (int64_t s = 0; s < num_seqs; ++s) {
       const int64_t n = qs[s + 1] - qs[s];
       const int64_t c = ctx[s];
-      GENPRM_CHECK_ARG(n >= 1, "forward: sequence {} has {} new tokens (query_start must increase)", s, n);
-      GENPRM_CHECK_ARG(c >= n, "forward: sequence {} has context_len {} < its {} new tokens", s, c, n);
-      GENPRM_CHECK_ARG(c <= max_blocks * block_size,
-                       "forward: sequence {} has context_len {} but block_tables holds {} blocks of {} slots", s, c,
-                       max_blocks, block_size);
+      check_sequence(s, n, c, max_blocks, block_size);
       if (n == 1) {
         dec_seq.push_back(s);
         dec_row.push_back(qs[s]);
@@ -138,7 +151,76 @@ struct PagedAttentionPlan {
     }
     return plan;
   }
+
+ private:
+  static void check_sequence(int64_t s, int64_t n, int64_t c, int64_t max_blocks, int64_t block_size) {
+    GENPRM_CHECK_ARG(n >= 1, "forward: sequence {} has {} new tokens (query_start must increase)", s, n);
+    GENPRM_CHECK_ARG(c >= n, "forward: sequence {} has context_len {} < its {} new tokens", s, c, n);
+    GENPRM_CHECK_ARG(c <= max_blocks * block_size,
+                     "forward: sequence {} has context_len {} but block_tables holds {} blocks of {} slots", s, c,
+                     max_blocks, block_size);
+  }
+
+  // The kernel path of build: `plan` has its block size and token count; the block tables cross
+  // to the device once, as the kernel's int32.
+  static void plan_for_kernel(PagedAttentionPlan& plan, const ForwardBatch& batch, at::Device device, int64_t num_seqs,
+                              int64_t max_blocks) {
+    const int64_t block_size = plan.block_size;
+    plan.use_kernel = true;
+    const auto& qs = batch.query_start;
+    const auto& ctx = batch.context_lens;
+    std::vector<int64_t> rows;
+    std::vector<int32_t> row_seq, kv_len;
+    int64_t max_len = 0;
+    for (int64_t s = 0; s < num_seqs; ++s) {
+      const int64_t n = qs[s + 1] - qs[s];
+      const int64_t c = ctx[s];
+      check_sequence(s, n, c, max_blocks, block_size);
+      if (n > 1 && c == n) {  // no cached prefix: SDPA over the chunk's own keys
+        Chunk ch;
+        ch.row_start = qs[s];
+        ch.num_new = n;
+        ch.context_len = c;
+        plan.chunks.push_back(std::move(ch));
+        continue;
+      }
+      for (int64_t r = 0; r < n; ++r) {  // row r sees the prefix and the chunk up to itself
+        rows.push_back(qs[s] + r);
+        row_seq.push_back(static_cast<int32_t>(s));
+        kv_len.push_back(static_cast<int32_t>(c - n + r + 1));
+      }
+      max_len = std::max(max_len, c);
+    }
+    if (rows.empty()) return;
+    plan.kernel_rows_are_all = static_cast<int64_t>(rows.size()) == plan.total_tokens;
+    if (!plan.kernel_rows_are_all) plan.kernel_rows = at::tensor(rows, at::kLong).to(device, true);
+    plan.kernel_row_seq = at::tensor(row_seq, at::kInt).to(device, true);
+    plan.kernel_kv_len = at::tensor(kv_len, at::kInt).to(device, true);
+    plan.kernel_tables = batch.block_tables.to(at::kInt).to(device, true);
+    plan.kernel_splits = cuda_ops::splits_for(max_len);
+  }
 };
+
+/// The CUDA path of paged_attention (plan.use_kernel).
+inline at::Tensor kernel_paged_attention(const PagedAttentionPlan& plan, const at::Tensor& q, const at::Tensor& k_new,
+                                         const at::Tensor& v_new, const at::Tensor& k_cache,
+                                         const at::Tensor& v_cache, double scale) {
+  at::Tensor cached;
+  if (plan.kernel_row_seq.defined()) {
+    const at::Tensor qr = plan.kernel_rows_are_all ? q : q.index_select(0, plan.kernel_rows);
+    cached = cuda_ops::paged_attention(qr.contiguous(), k_cache, v_cache, plan.kernel_tables, plan.kernel_kv_len,
+                                       plan.kernel_row_seq, scale, plan.kernel_splits);
+    if (plan.kernel_rows_are_all) return cached;
+  }
+  at::Tensor out = at::empty_like(q);
+  if (cached.defined()) out.index_copy_(0, plan.kernel_rows, cached);
+  for (const auto& ch : plan.chunks) {
+    out.narrow(0, ch.row_start, ch.num_new)
+        .copy_(causal_attention(q.narrow(0, ch.row_start, ch.num_new), k_new.narrow(0, ch.row_start, ch.num_new),
+                                v_new.narrow(0, ch.row_start, ch.num_new), scale));
+  }
+  return out;
+}
 
 /// Attention of the packed new tokens over the paged cache (their own K/V must already be
 /// written to it). q: [T, heads, d]; k_new, v_new: [T, kv_heads, d] (the same values as written);
@@ -147,6 +229,7 @@ inline at::Tensor paged_attention(const PagedAttentionPlan& plan, const at::Tens
                                   const at::Tensor& v_new, const at::Tensor& k_cache, const at::Tensor& v_cache,
                                   double scale) {
   const int64_t kv_heads = k_cache.size(2), d = k_cache.size(3);
+  if (plan.use_kernel) return kernel_paged_attention(plan, q, k_new, v_new, k_cache, v_cache, scale);
   at::Tensor dec_out;
   if (plan.num_decode > 0) {
     const int64_t m = plan.num_decode;

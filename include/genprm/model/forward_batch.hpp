@@ -33,4 +33,17 @@ struct ForwardBatch {
                                       ///<     (cached prefix + new tokens)
 };
 
+/// A decode-only step (one new token per row) in fixed-shape int32 tensors on the model's device:
+/// every shape is fixed by (B, W) and nothing is read back on the host, so one step can be
+/// captured as a CUDA graph and replayed with new values written into the same tensors. Rows past
+/// the real batch are padding: they write their K/V into a scratch slot and their logits are
+/// ignored.
+struct DecodeInputs {
+  at::Tensor token_ids;     ///< [B]
+  at::Tensor positions;     ///< [B]
+  at::Tensor slot_mapping;  ///< [B]
+  at::Tensor context_lens;  ///< [B] tokens in cache after this step (>= 1)
+  at::Tensor block_tables;  ///< [B, W]
+};
+
 }  // namespace genprm

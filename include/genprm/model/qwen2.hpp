@@ -7,12 +7,14 @@
 //   logits = lm_head(rms_norm(x))  (lm_head = embed when tie_word_embeddings), returned float32.
 // q/k/v and gate/up are fused into one matmul each at load time. Weights stored as F32/BF16/F16
 // are converted to the compute dtype (float32, bfloat16 or float16) on load. Same source on CPU
-// and CUDA.
+// and CUDA; on CUDA with genprm's kernels (model/cuda_ops.hpp) the residual add is fused into the
+// next RMSNorm, RoPE into the K/V write, and attention reads the paged cache in place.
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "genprm/io/safetensors.hpp"
 #include "genprm/io/safetensors_torch.hpp"
 #include "genprm/model/attention.hpp"
+#include "genprm/model/cuda_ops.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/model/forward_batch.hpp"
 #include "genprm/model/rms_norm.hpp"
@@ -145,7 +148,7 @@ class Qwen2Model {
     {
       c10::InferenceMode guard;
       const at::Tensor positions = at::arange(tok.size(0), index_options());
-      x = run_layers(tok, positions, [&](int64_t, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+      x = run_layers(tok, positions, nullptr, [&](int64_t, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
         return model::causal_attention(q, k, v, scale);
       });
     }
@@ -158,26 +161,64 @@ class Qwen2Model {
   /// Throws ValueError when the host-side shapes are inconsistent or `kv` does not fit this model.
   at::Tensor forward(const ForwardBatch& batch, KvCacheView& kv) const {
     check_kv(kv);
-    const model::PagedAttentionPlan plan = model::PagedAttentionPlan::build(batch, kv.block_size, device_);
+    const model::PagedAttentionPlan plan =
+        model::PagedAttentionPlan::build(batch, kv.block_size, device_, attention_kernel());
     if (batch.token_ids.is_cpu()) check_token_range(batch.token_ids, "forward");
     const at::Tensor tok = batch.token_ids.to(device_, at::kLong);
     const at::Tensor positions = batch.positions.to(device_, at::kLong);
     const at::Tensor slots = batch.slot_mapping.to(device_, at::kLong);
-    const int64_t nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
     const double scale = attention_scale();
     at::Tensor x;
     {
       c10::InferenceMode guard;
-      x = run_layers(tok, positions, [&](int64_t l, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-        at::Tensor& kc = kv.k[static_cast<size_t>(l)];
-        at::Tensor& vc = kv.v[static_cast<size_t>(l)];
-        kc.view({-1, nkv, hd}).index_copy_(0, slots, k);  // write before reading: the new tokens
-        vc.view({-1, nkv, hd}).index_copy_(0, slots, v);  // attend to themselves through the cache
-        return model::paged_attention(plan, q, k, v, kc, vc, scale);
+      KvWrite write{&kv, slots};
+      x = run_layers(tok, positions, &write, [&](int64_t l, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+        return model::paged_attention(plan, q, k, v, kv.k[static_cast<size_t>(l)], kv.v[static_cast<size_t>(l)], scale);
       });
     }
     const at::Tensor rows = batch.logits_indices.to(device_, at::kLong);
     return lm_logits(x.index_select(0, rows));
+  }
+
+  /// Decode step over fixed-shape device inputs (DecodeInputs): no host synchronisation and no
+  /// shape that depends on the values, so it can be captured as a CUDA graph. Writes each row's
+  /// K/V at its slot and returns logits [B, vocab] float32 for every row (padding included).
+  /// Attention reads the blocks in place with genprm's CUDA kernel; elsewhere it gathers the
+  /// B x W blocks of the tables (the ATen reference, also used on the CPU).
+  at::Tensor forward_decode(const DecodeInputs& in, KvCacheView& kv) const {
+    check_kv(kv);
+    const int64_t B = in.token_ids.numel();
+    GENPRM_CHECK_ARG(B >= 1 && in.positions.numel() == B && in.slot_mapping.numel() == B &&
+                         in.context_lens.numel() == B && in.block_tables.dim() == 2 && in.block_tables.size(0) == B,
+                     "forward_decode: inputs must be [B] (block_tables [B, W]) with one B, got token_ids [{}]", B);
+    const at::Tensor tok = in.token_ids.to(at::kLong);
+    const at::Tensor positions = in.positions.to(at::kLong);
+    const at::Tensor slots = in.slot_mapping.to(at::kLong);
+    const int64_t nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
+    const int64_t W = in.block_tables.size(1), keys = W * kv.block_size;
+    const double scale = attention_scale();
+    at::Tensor x;
+    {
+      c10::InferenceMode guard;
+      KvWrite write{&kv, slots};
+      if (attention_kernel()) {
+        const int64_t splits = cuda_ops::splits_for(keys);
+        x = run_layers(tok, positions, &write, [&](int64_t l, const at::Tensor& q, const at::Tensor&, const at::Tensor&) {
+          return cuda_ops::paged_attention(q.contiguous(), kv.k[static_cast<size_t>(l)], kv.v[static_cast<size_t>(l)],
+                                           in.block_tables, in.context_lens, at::Tensor(), scale, splits);
+        });
+      } else {
+        const at::Tensor blocks = in.block_tables.reshape({-1}).to(at::kLong);
+        const at::Tensor valid =
+            at::arange(keys, index_options()).unsqueeze(0) < in.context_lens.to(at::kLong).unsqueeze(1);
+        x = run_layers(tok, positions, &write, [&](int64_t l, const at::Tensor& q, const at::Tensor&, const at::Tensor&) {
+          const at::Tensor k = kv.k[static_cast<size_t>(l)].index_select(0, blocks).view({B, keys, nkv, hd});
+          const at::Tensor v = kv.v[static_cast<size_t>(l)].index_select(0, blocks).view({B, keys, nkv, hd});
+          return model::decode_attention(q, k, v, valid, scale);
+        });
+      }
+    }
+    return lm_logits(x);
   }
 
   /// An empty paged cache for this model: num_blocks x block_size slots per layer, zero-filled
@@ -247,30 +288,70 @@ class Qwen2Model {
     }
   }
 
-  /// ids, positions: [T] int64 on device -> hidden states [T, H] before the final norm.
-  /// attn(layer, q [T, nh, hd], k [T, nkv, hd], v [T, nkv, hd]) -> [T, nh, hd].
+  /// Where the new tokens' K/V go (the paged cache, at slots [T] int64).
+  struct KvWrite {
+    KvCacheView* kv;
+    at::Tensor slots;
+  };
+
+  /// genprm's CUDA kernels apply to this model (device, dtype and shape).
+  bool attention_kernel() const {
+    return cuda_ops::use_kernels(embed_) &&
+           cuda_ops::paged_attention_supported(cfg_.num_attention_heads, cfg_.num_key_value_heads, cfg_.head_dim,
+                                               dtype_);
+  }
+
+  /// ids, positions: [T] int64 on device -> hidden states [T, H] before the final norm. With
+  /// `write`, each layer's new K/V are written into the cache before attention (the new tokens
+  /// attend to themselves through it). attn(layer, q [T, nh, hd], k [T, nkv, hd], v [T, nkv, hd])
+  /// -> [T, nh, hd].
   template <class Attn>
-  at::Tensor run_layers(const at::Tensor& ids, const at::Tensor& positions, Attn&& attn) const {
+  at::Tensor run_layers(const at::Tensor& ids, const at::Tensor& positions, const KvWrite* write, Attn&& attn) const {
     const int64_t T = ids.size(0);
     const int64_t nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
     const int64_t I = cfg_.intermediate_size;
-    at::Tensor x = at::embedding(embed_, ids);                    // [T, H]
-    const auto [cos, sin] = rope_.cos_sin(positions, dtype_);    // [T, 1, hd] each
+    const double eps = cfg_.rms_norm_eps;
+    at::Tensor x = at::embedding(embed_, ids);  // [T, H]
+    const bool fused = cuda_ops::use_kernels(x);
+    at::Tensor cos, sin;
+    if (!fused || write == nullptr) std::tie(cos, sin) = rope_.cos_sin(positions, dtype_);  // [T, 1, hd] each
+    at::Tensor pending;  // fused path: the last MLP output, added to x inside the next norm
     for (size_t l = 0; l < layers_.size(); ++l) {
       const Layer& L = layers_[l];
-      at::Tensor h = model::rms_norm(x, L.input_norm, cfg_.rms_norm_eps);
+      at::Tensor h = fused ? cuda_ops::add_rms_norm_(x, pending, L.input_norm, eps) : model::rms_norm(x, L.input_norm, eps);
       const at::Tensor qkv = at::linear(h, L.qkv_w, L.qkv_b);  // [T, (nh + 2 nkv) * hd]
-      // q and k rotated together (elementwise, so identical to rotating each): fewer kernels.
-      const at::Tensor qk = model::apply_rotary(qkv.narrow(1, 0, (nh + nkv) * hd).view({T, nh + nkv, hd}), cos, sin);
-      const at::Tensor q = qk.narrow(1, 0, nh);   // [T, nh, hd]
-      const at::Tensor k = qk.narrow(1, nh, nkv);  // [T, nkv, hd]
       const at::Tensor v = qkv.narrow(1, (nh + nkv) * hd, nkv * hd).view({T, nkv, hd});
+      at::Tensor q, k;
+      if (fused && write != nullptr) {
+        std::tie(q, k) = cuda_ops::rope_write_kv(qkv, positions, write->slots, rope_.inv_freq(), write->kv->k[l],
+                                                 write->kv->v[l], nh, nkv);
+      } else {
+        // q and k rotated together (elementwise, so identical to rotating each): fewer kernels.
+        const at::Tensor qk = model::apply_rotary(qkv.narrow(1, 0, (nh + nkv) * hd).view({T, nh + nkv, hd}), cos, sin);
+        q = qk.narrow(1, 0, nh);   // [T, nh, hd]
+        k = qk.narrow(1, nh, nkv);  // [T, nkv, hd]
+        if (write != nullptr) {
+          write->kv->k[l].view({-1, nkv, hd}).index_copy_(0, write->slots, k);
+          write->kv->v[l].view({-1, nkv, hd}).index_copy_(0, write->slots, v);
+        }
+      }
       const at::Tensor a = attn(static_cast<int64_t>(l), q, k, v);  // [T, nh, hd]
-      x = x + at::linear(a.reshape({T, nh * hd}), L.o_w, L.o_b);
-      h = model::rms_norm(x, L.post_norm, cfg_.rms_norm_eps);
+      const at::Tensor o = at::linear(a.reshape({T, nh * hd}), L.o_w, L.o_b);
+      if (fused) {
+        h = cuda_ops::add_rms_norm_(x, o, L.post_norm, eps);
+      } else {
+        x = x + o;
+        h = model::rms_norm(x, L.post_norm, eps);
+      }
       const at::Tensor gu = at::linear(h, L.gate_up_w);  // [T, 2I]
-      x = x + at::linear(at::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.down_w);
+      at::Tensor mlp = at::linear(at::silu(gu.narrow(1, 0, I)) * gu.narrow(1, I, I), L.down_w);
+      if (fused) {
+        pending = std::move(mlp);
+      } else {
+        x = x + mlp;
+      }
     }
+    if (pending.defined()) x.add_(pending);
     return x;
   }
 

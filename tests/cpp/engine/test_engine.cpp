@@ -11,29 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "engine_test_util.hpp"
 #include "genprm/engine/engine.hpp"
 #include "genprm/model/device.hpp"
 #include "genprm/util/json.hpp"
 
 using namespace genprm;
+using genprm::test::low_precision;
+using genprm::test::tiny;
 
 namespace {
-
-// GENPRM_TEST_DEVICE (cpu, cuda) and GENPRM_TEST_DTYPE (float32, bfloat16, float16) select where
-// the model runs (scripts/device-check.sh). Exact comparisons need float32: in lower precision
-// only the tests that compare the engine with itself run.
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-bool low_precision() { return parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")) != at::kFloat; }
-
-const Qwen2Model& tiny() {
-  static Qwen2Model m = Qwen2Model::load(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a",
-                                         parse_device(env_or("GENPRM_TEST_DEVICE", "cpu")),
-                                         parse_dtype(env_or("GENPRM_TEST_DTYPE", "float32")));
-  return m;
-}
 
 std::vector<int32_t> prompt(size_t n, int32_t salt) {
   std::vector<int32_t> t(n);
@@ -106,23 +93,11 @@ TEST_CASE("engine: paged greedy decoding equals the contiguous reference (chunke
 }
 
 TEST_CASE("engine: greedy tokens of the Hugging Face golden (tiny_qwen2_a_greedy.json), all prompts batched" * doctest::skip(low_precision())) {
-  Json rows = read_json_file(std::string(GENPRM_TEST_DATA) + "/tiny_qwen2_a_greedy.json");
-  std::vector<GenerationRequest> reqs;
-  for (const auto& row : rows) reqs.push_back(greedy_req(row.at("prompt").get<std::vector<int32_t>>(), 24, 2));
+  const Json rows = test::golden_rows();
+  const std::vector<GenerationRequest> reqs = test::golden_requests(rows);
   for (int64_t bs : {16, 4}) {
     Engine eng(tiny(), {}, opts(128, bs, bs == 4 ? 13 : 2048));
-    auto outs = eng.generate(reqs);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      auto want = rows[i].at("greedy").get<std::vector<int32_t>>();
-      const auto& s = outs[i].samples.at(0);
-      REQUIRE(s.token_ids.size() == want.size());
-      for (size_t k = 0; k < want.size(); ++k) {
-        if (s.token_ids[k] == want[k]) continue;
-        INFO("prompt " << i << " position " << k << " block size " << bs);
-        CHECK(std::abs(s.logprobs[k].top[0].second - s.logprobs[k].top[1].second) < 1e-4);
-        break;
-      }
-    }
+    test::check_golden(rows, eng.generate(reqs), "block size " + std::to_string(bs));
   }
 }
 
