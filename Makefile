@@ -1,6 +1,6 @@
 # The two commands of the Quick start: `make demo` (the main job) and `make test` (every test).
 # Both do their own set-up (scripts/install-deps.sh is idempotent and fast when done).
-.PHONY: deps build test demo bench fuzz models clean
+.PHONY: deps build test demo bench fuzz models notebook clean
 deps:
 	scripts/install-deps.sh
 build: deps
@@ -15,5 +15,7 @@ fuzz: deps
 	scripts/fuzz.sh
 models: deps
 	scripts/train-models.sh
+notebook: build
+	scripts/run-notebook.sh
 clean:
 	rm -rf build build-* examples/cpp/build

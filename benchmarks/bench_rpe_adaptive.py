@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     import genprm
-    from genprm import _core
+    from genprm import _core, arith
 
-    if genprm.arith.available():
-        model, what = genprm.arith.policy_dir(), "trained arith-policy"
+    if arith.available():
+        model, what = arith.policy_dir(), "trained arith-policy"
     else:
         from genprm.testing import copy_tokenizer, make_random_qwen2
         model = tempfile.mkdtemp(prefix="bench_rpe_adaptive_")
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
                           num_attention_heads=2, num_key_value_heads=1, eos_token_id=151643, seed=0)
         copy_tokenizer(model, "r1distill")
         what = "RANDOM model (the trained arith-policy is missing: `make models`)"
-    problems = genprm.arith.heldout_problems(args.problems)
+    problems = arith.heldout_problems(args.problems)
 
     eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
     sampled = genprm.rpe.sample_solutions(eng, [p["problem"] for p in problems], answers=[p["answer"] for p in problems],

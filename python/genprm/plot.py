@@ -29,12 +29,31 @@ __all__ = ["reward_heatmap", "reward_distribution", "best_of_n", "rpe_steps"]
 _THRESHOLD = _core.VerifierConfig().threshold
 
 
+def _show_in_ipython(figure_class: Any) -> None:
+    """In IPython / Jupyter, a Figure built without pyplot has no display formatter until pyplot's
+    inline backend registers one; register the PNG one (as IPython's own pylab tools do) so a
+    returned figure shows, once, whatever backend is active. Outside IPython nothing happens."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    png = ip.display_formatter.formatters["image/png"]
+    if figure_class in png.type_printers:
+        return
+    from IPython.core.pylabtools import print_figure
+    png.for_type(figure_class, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
 def _figure(ax: Any, size: Tuple[float, float]):
     """(figure, axes): a new headless Figure with one Axes, or ax's."""
     try:
         from matplotlib.figure import Figure
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("genprm.plot needs matplotlib: pip install matplotlib") from e
+    _show_in_ipython(Figure)
     if ax is not None:
         return ax.figure, ax
     fig = Figure(figsize=size, layout="constrained")
@@ -121,8 +140,8 @@ def reward_heatmap(results: Sequence[Any], *, labels: Optional[Sequence[Optional
             ax.plot([pred], [i], marker="o", markersize=4, color="black", linestyle="none")
     ax.set_xticks(range(cols), [str(t + 1) for t in range(cols)])
     ax.set_yticks(range(len(ids)), ids)
-    ax.set_xlabel("step")
-    ax.set_title(title or "step rewards (frame: labelled first wrong step, dot: predicted)", fontsize=9)
+    ax.set_xlabel(f"step\n(frame: labelled first wrong step; dot: first reward < {threshold:g})", fontsize=8)
+    ax.set_title(title or f"step rewards of {len(values)} solutions", fontsize=9)
     fig.colorbar(im, ax=ax, label="reward", shrink=0.8)
     return fig
 
@@ -167,6 +186,17 @@ def reward_distribution(results: Sequence[Any], *, labels: Optional[Sequence[Opt
 
 
 _METHOD_STYLE = {"majority": ("majority vote", "tab:blue", "s"), "pass": ("pass@N (oracle)", "gray", "^")}
+_OTHER_COLORS = ["tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+
+
+def _method_style(method: str, index: int) -> Tuple[str, str, str]:
+    """(legend name, colour, marker) of a curve: bon_min -> "Best-of-N (PRM min)",
+    weighted_min -> "PRM-weighted vote (min)"; colours never repeat majority's or pass@N's."""
+    if method in _METHOD_STYLE:
+        return _METHOD_STYLE[method]
+    kind, _, agg = method.partition("_")
+    name = {"bon": f"Best-of-N (PRM {agg})", "weighted": f"PRM-weighted vote ({agg})"}.get(kind, method)
+    return name, _OTHER_COLORS[index % len(_OTHER_COLORS)], "D" if kind == "weighted" else "o"
 
 
 def best_of_n(curves: Mapping[str, Any], *, methods: Optional[Sequence[str]] = None, ax: Any = None,
@@ -184,9 +214,10 @@ def best_of_n(curves: Mapping[str, Any], *, methods: Optional[Sequence[str]] = N
             raise ValueError(f"methods: unknown method {m!r} (known: {', '.join(known)})")
     sizes = [int(n) for n in curves["sizes"]]
     fig, ax = _figure(ax, (5.0, 3.4))
+    others = 0
     for m in methods:
-        name, color, marker = _METHOD_STYLE.get(m, (m.replace("_", " ").replace("bon", "Best-of-N by PRM-").replace(
-            "weighted", "PRM-weighted vote,"), None, "o"))
+        name, color, marker = _method_style(m, others)
+        others += m not in _METHOD_STYLE
         ax.plot(sizes, [float(a) for a in curves["accuracy"][m]], marker=marker, label=name, color=color,
                 linestyle="--" if m == "pass" else "-")
     if len(sizes) > 1 and all(n > 0 for n in sizes):

@@ -215,3 +215,71 @@ def test_on_result_exception_is_raised_after_the_run(policy_dir):
     st = eng.stats()
     assert st["running"] == 0 and st["waiting"] == 0  # the run finished; the engine is usable
     assert len(rpe.label_many(eng, rows, k=2, max_tokens=2, progress=False)) == 3
+
+
+def test_adaptive_options_and_rounds(policy_dir):
+    eng = engine(policy_dir)
+    rows = [{"id": "a", "problem": PROBLEM, "steps": STEPS, "answer": "6"}]
+    fixed = rpe.label_many(eng, rows, k=8, max_tokens=3, seed=1, progress=False)[0]
+    off = rpe.label_many(eng, rows, k=8, max_tokens=3, seed=1, adaptive=False, progress=False)[0]
+    same = lambda r: (r["labels"], r["mc"], r["rollouts"], [(s["k"], s["correct"], s["rounds"], s["early"])  # noqa: E731
+                                                            for s in r["steps"]])
+    assert same(off) == same(fixed)  # off by default (cached prompt tokens differ: the cache is warm)
+    # fixed K: one request for step 1; step 2 is not estimated after step 1's zero
+    assert [s["rounds"] for s in fixed["steps"]] == [1, 0, 0] and not any(s["early"] for s in fixed["steps"])
+    # The random policy is never right, so MC(s_1) = 0, and a step's label (p > 0) is decided
+    # only by a right rollout: every round runs, in pieces of 3 (3 + 3 + 2 = K 8).
+    res = rpe.label_many(eng, rows, k=8, max_tokens=3, seed=1, adaptive={"round": 3}, progress=False)[0]
+    assert res["mc_first"] == 0.0 and res["k_first"] == 8 and not res["first_early"]
+    assert [(s["k"], s["rounds"], s["early"]) for s in res["steps"][:1]] == [(8, 3, False)]
+    assert res["labels"] == fixed["labels"] and res["mc"] == fixed["mc"]
+    # MC(s_1)'s 8 and step 1's 8; a round of step 2 that was back before step 1's zero counts too
+    assert res["rollouts"] >= 16
+    with pytest.raises(ValueError, match=r"adaptive: unknown key\(s\) \['rounds'\]"):
+        rpe.label_many(eng, rows, k=8, adaptive={"rounds": 2})
+    with pytest.raises(ValueError, match="adaptive must be a bool or a dict"):
+        rpe.label_many(eng, rows, k=8, adaptive="yes")
+    with pytest.raises(ValueError, match=r"adaptive.delta must be in \(0, 0.5\)"):
+        rpe.label_steps(eng, PROBLEM, STEPS, "6", adaptive={"delta": 0.7})
+    with pytest.raises(ValueError, match="adaptive.round must be >= 1"):
+        rpe.label_steps(eng, PROBLEM, STEPS, "6", adaptive={"round": 0})
+
+
+def test_adaptive_on_the_trained_policy_saves_rollouts_and_keeps_labels():
+    from genprm import arith, synthetic
+    if not arith.available():
+        pytest.skip("the trained models are missing (make models)")
+    eng = genprm.Engine(arith.policy_dir())
+    rows = []
+    for r in arith.heldout_rows(6, level="small"):
+        rows.append({"id": r["id"], "problem": r["problem"], "answer": r["answer"],
+                     "steps": rpe.split_steps(synthetic.solution_text(r["steps"]))})
+    fixed = rpe.label_many(eng, rows, k=32, seed=0, max_tokens=160, progress=False)
+    adapt = rpe.label_many(eng, rows, k=32, seed=0, max_tokens=160, adaptive=True, progress=False)
+    used = lambda rs: sum(r["rollouts"] for r in rs)  # noqa: E731
+    assert used(adapt) * 2 <= used(fixed), (used(adapt), used(fixed))
+    labels = sum(len(r["labels"]) for r in fixed)
+    differ = sum(a != f for ra, rf in zip(adapt, fixed) for a, f in zip(ra["labels"], rf["labels"]))
+    assert differ <= max(1, labels // 10), (differ, labels)
+    round_ = genprm._core.LabelerConfig().adaptive.round
+    for r in adapt:
+        for s in r["steps"]:
+            if not s["rollout"] or not s["estimated"]:
+                continue
+            assert s["k"] <= 32 and s["rounds"] == -(-s["k"] // round_)
+            assert s["early"] == (s["k"] < 32) or s["k"] == 32
+
+
+def test_cli_label_adaptive(policy_dir, tmp_path, capsys):
+    from genprm.cli import main
+
+    inp, out = tmp_path / "rows.jsonl", tmp_path / "labels.jsonl"
+    inp.write_text(json.dumps({"id": "a", "problem": PROBLEM, "steps": STEPS, "answer": "6"}) + "\n")
+    base = ["label", "--model", policy_dir, "--input", str(inp), "--k", "8", "--max-tokens", "3", "--seed", "1",
+            "--no-progress"]
+    assert main(base + ["--output", str(out), "--adaptive", "--adaptive-round", "4", "--show"]) == 0
+    assert "rollouts" in capsys.readouterr().err
+    step1 = json.loads(out.read_text())["rpe"]["steps"][0]
+    assert (step1["k"], step1["rounds"]) == (8, 2)  # never right: both rounds of 4 run
+    assert main(base + ["--output", str(tmp_path / "x.jsonl"), "--adaptive", "--adaptive-delta", "0.9"]) == 2
+    assert "adaptive.delta must be in (0, 0.5)" in capsys.readouterr().err
