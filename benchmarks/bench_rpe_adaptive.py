@@ -89,9 +89,9 @@ def main(argv=None) -> int:
     print(f"step labels that differ: RPE {diff} of {steps} ({100.0 * diff / max(1, steps):.1f} %), hard "
           f"{hard_diff} ({100.0 * hard_diff / max(1, steps):.1f} %) (target <= 5 %); estimates stopped early "
           f"{early} of {estimates}")
-    print(f"setup: {what}, {len(rows)} solutions of {args.problems} problems, K "
-          f"{args.k or 'dynamic'}, round {adaptive['round']}, delta {adaptive['delta']}, max_tokens {args.max_tokens}, "
-          f"seed {args.seed}, threads {torch.get_num_threads()}")
+    setup = {"solutions": len(rows), "problems": args.problems, "K": args.k or "dynamic", **adaptive,
+             "max_tokens": args.max_tokens, "seed": args.seed, "threads": torch.get_num_threads()}
+    print(f"setup: {what}; " + ", ".join(f"{key} {value}" for key, value in setup.items()))
     return 0
 
 

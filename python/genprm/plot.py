@@ -130,7 +130,8 @@ def reward_heatmap(results: Sequence[Any], *, labels: Optional[Sequence[Optional
     grid = np.full((len(values), cols), np.nan)
     for i, v in enumerate(values):
         grid[i, :len(v)] = v
-    fig, ax = _figure(ax, (1.6 + 0.55 * cols, 1.0 + 0.32 * len(values)))
+    longest = max(len(i) for i in ids)  # room for the ids on the left and the caption below
+    fig, ax = _figure(ax, (max(5.0, 1.8 + 0.075 * longest + 0.55 * cols), 1.3 + 0.32 * len(values)))
     im = ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     for i, (v, lab) in enumerate(zip(values, labs)):
         if lab is not None and 0 <= lab < len(v):

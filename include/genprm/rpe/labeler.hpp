@@ -246,19 +246,27 @@ class Labeler {
     return {};
   }
 
+  /// Adds one MC(s_1) request's `n` rollouts to the estimate; false (the problem failed) when the
+  /// output is bad.
+  bool add_first(ProblemState& p, int n, GenerationOutput& out) {
+    if (std::string why = bad_output(out, n); !why.empty()) {
+      fail(p, fmt::format("MC(s_1) request: {}", why));
+      return false;
+    }
+    LabelResult& r = p.result;
+    r.first_requests += 1;
+    r.k_first += n;
+    r.correct_first += count_correct(p, cfg_.step_prefix, out);
+    if (cfg_.keep_rollouts)
+      for (auto& smp : out.samples) r.first_rollouts.push_back(std::move(smp.text));
+    return true;
+  }
+
   void submit_first(ProblemState& p, int n) {
     const int batch = p.first_batches++;
     submit_rollouts(p, cfg_.step_prefix, n, params(p, 0, batch), [this, n](ProblemState& pp, GenerationOutput out) {
-      if (std::string why = bad_output(out, n); !why.empty()) {
-        fail(pp, fmt::format("MC(s_1) request: {}", why));
-        return;
-      }
+      if (!add_first(pp, n, out)) return;
       LabelResult& r = pp.result;
-      r.first_requests += 1;
-      r.k_first += n;
-      r.correct_first += count_correct(pp, cfg_.step_prefix, out);
-      if (cfg_.keep_rollouts)
-        for (auto& smp : out.samples) r.first_rollouts.push_back(std::move(smp.text));
       const double mc = static_cast<double>(r.correct_first) / r.k_first;
       if (cfg_.fixed_k > 0) {
         r.k = cfg_.fixed_k;
@@ -297,16 +305,8 @@ class Labeler {
   }
 
   void on_first_round(ProblemState& p, int n, GenerationOutput out) {
-    if (std::string why = bad_output(out, n); !why.empty()) {
-      fail(p, fmt::format("MC(s_1) request: {}", why));
-      return;
-    }
+    if (!add_first(p, n, out)) return;
     LabelResult& r = p.result;
-    r.first_requests += 1;
-    r.k_first += n;
-    r.correct_first += count_correct(p, cfg_.step_prefix, out);
-    if (cfg_.keep_rollouts)
-      for (auto& smp : out.samples) r.first_rollouts.push_back(std::move(smp.text));
     const double mc = static_cast<double>(r.correct_first) / r.k_first;
     int k = 0;
     if (cfg_.fixed_k > 0) {
