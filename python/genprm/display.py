@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from . import _core
 
@@ -208,7 +208,3 @@ class RPEResult(dict):
 
     def __reduce__(self):
         return (RPEResult, (dict(self),))
-
-
-def _rpe_results(results: Iterable[Mapping[str, Any]]) -> List[RPEResult]:
-    return [RPEResult(r) for r in results]

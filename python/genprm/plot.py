@@ -19,8 +19,7 @@ is used when ``labels`` is not given), ``genprm.eval.best_of_n``'s curves and RP
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from . import _core
 
