@@ -199,18 +199,19 @@ struct BeamTask : TaskBase {
   std::vector<GenerationOutput> outputs;  ///< this iteration's generations, by kept-beam rank
   size_t left = 0;                        ///< requests of this iteration still out
 };
-/// Problems whose awaited event happened; filled by callbacks, emptied by the driver loop.
-/// Callbacks hold shared pointers, so an aborted run leaves nothing dangling.
-using BeamReady = ReadyQueue<BeamTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
 class BeamSearch
-    : public detail::ManyProblems<BeamSearch<Gen, Scorer>, Gen, Scorer, BeamSearchOptions, BeamProblem, BeamSearchResult> {
-  using Base = detail::ManyProblems<BeamSearch, Gen, Scorer, BeamSearchOptions, BeamProblem, BeamSearchResult>;
+    : public detail::ManyProblems<BeamSearch<Gen, Scorer>, Gen, Scorer, BeamSearchOptions, BeamProblem, BeamSearchResult,
+                                  detail::BeamTask> {
+  using Base = detail::ManyProblems<BeamSearch, Gen, Scorer, BeamSearchOptions, BeamProblem, BeamSearchResult,
+                                    detail::BeamTask>;
   using Base::gen_;
   using Base::opts_;
   using Base::scorer_;
+  using typename Base::ReadyPtr;
+  using typename Base::TaskPtr;
 
  public:
   BeamSearch(Gen& gen, Scorer& scorer, BeamSearchOptions opts) : Base(gen, scorer, std::move(opts), "beam_search") {}
@@ -221,29 +222,11 @@ class BeamSearch
     return this->run_problem(BeamProblem{problem, prompt, std::nullopt});
   }
 
-  /// Searches many problems concurrently over the one generator: up to
-  /// `options().max_problems_in_flight` problems are live at once, and all their expansion
-  /// requests are in the generator together (its continuous batching fills one batch from all
-  /// of them); a problem that finishes makes room for the next in input order. Every problem
-  /// runs exactly the one-problem search (same requests, seeds and results as run()).
-  /// `on_result` receives each problem's outcome as it finishes, in completion order; a failing
-  /// problem (generation error, a scorer that throws or answers wrongly, no beam finished)
-  /// reports its error there without stopping the others.
-  /// Scorers: an asynchronous scorer (with poll()) gets the score batches of all live problems
-  /// at once, so scoring overlaps across problems and with generation; a synchronous scorer is
-  /// called once per problem and iteration (one batch = that problem's N candidates) and blocks
-  /// the loop while it runs. A scorer with score(problem, solutions, done, fail) can fail one
-  /// batch (one problem) through `fail` (detail::has_score_or_fail). Exceptions thrown by
-  /// gen.poll(), the scorer's poll() or `on_result` itself cannot be pinned on one problem: they
-  /// end the whole run.
-  void run_many_async(std::vector<BeamProblem> problems, const std::function<void(BeamProblemResult)>& on_result) {
-    this->template run_tasks<detail::BeamTask>(std::move(problems), on_result);
-  }
+  // Many problems: run_many_async / run_many (search/many.hpp). A synchronous scorer's batch is
+  // one problem's N candidates of one iteration; a problem with no finished beam fails.
 
  private:
   friend Base;
-  using TaskPtr = std::shared_ptr<detail::BeamTask>;
-  using ReadyPtr = std::shared_ptr<detail::BeamReady>;
 
   void start(size_t index, BeamProblem p, const ReadyPtr& ready) {
     auto t = std::make_shared<detail::BeamTask>();

@@ -172,16 +172,19 @@ struct BestOfNTask : TaskBase {
   BestOfNResult res;
   GenerationOutput out;
 };
-using BestOfNReady = ReadyQueue<BestOfNTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
 class BestOfN
-    : public detail::ManyProblems<BestOfN<Gen, Scorer>, Gen, Scorer, BestOfNOptions, BestOfNProblem, BestOfNResult> {
-  using Base = detail::ManyProblems<BestOfN, Gen, Scorer, BestOfNOptions, BestOfNProblem, BestOfNResult>;
+    : public detail::ManyProblems<BestOfN<Gen, Scorer>, Gen, Scorer, BestOfNOptions, BestOfNProblem, BestOfNResult,
+                                  detail::BestOfNTask> {
+  using Base = detail::ManyProblems<BestOfN, Gen, Scorer, BestOfNOptions, BestOfNProblem, BestOfNResult,
+                                    detail::BestOfNTask>;
   using Base::gen_;
   using Base::opts_;
   using Base::scorer_;
+  using typename Base::ReadyPtr;
+  using typename Base::TaskPtr;
 
  public:
   BestOfN(Gen& gen, Scorer& scorer, BestOfNOptions opts) : Base(gen, scorer, std::move(opts), "best_of_n") {}
@@ -189,17 +192,10 @@ class BestOfN
   /// Best-of-N of one problem; a failure is thrown (its own type).
   BestOfNResult run(BestOfNProblem problem) { return this->run_problem(std::move(problem)); }
 
-  /// Many problems over the one generator (see the header comment); `on_result` gets each
-  /// problem's outcome in completion order. A failing problem (generation error, a scorer that
-  /// throws, fails the batch or answers wrongly) reports its error there and the others go on.
-  void run_many_async(std::vector<BestOfNProblem> problems, const std::function<void(BestOfNProblemResult)>& on_result) {
-    this->template run_tasks<detail::BestOfNTask>(std::move(problems), on_result);
-  }
+  // Many problems: run_many_async / run_many (search/many.hpp, and the header comment).
 
  private:
   friend Base;
-  using TaskPtr = std::shared_ptr<detail::BestOfNTask>;
-  using ReadyPtr = std::shared_ptr<detail::BestOfNReady>;
 
   void start(size_t index, BestOfNProblem p, const ReadyPtr& ready) {
     auto t = std::make_shared<detail::BestOfNTask>();

@@ -33,7 +33,8 @@ struct TaskBase {
   bool delivered = false;  ///< its result went out (a late duplicate event is ignored)
 };
 
-/// Tasks that can advance, in the order their events arrived.
+/// Tasks that can advance, in the order their events arrived: filled by callbacks, emptied by
+/// the driver loop. Callbacks hold shared pointers, so an aborted run leaves nothing dangling.
 template <typename Task>
 struct ReadyQueue {
   std::deque<std::shared_ptr<Task>> queue;
@@ -102,15 +103,40 @@ void request_scores(Scorer& scorer, const TaskPtr& t, const ReadyPtr& ready, con
   score_with(scorer, problem, std::move(sols), std::move(done), std::move(fail), tag);
 }
 
-/// The public face the many-problem searches share (CRTP: Derived has run_many_async(problems,
-/// on_each)): the generator, scorer and validated options, run_many (outcomes in input order)
-/// and run_problem (one problem, its failure thrown with its own type).
-template <typename Derived, typename Gen, typename Scorer, typename Options, typename Problem, typename Result>
+/// The public face the many-problem searches share (CRTP: Derived has start(index, problem,
+/// ready), which makes a problem's Task and submits its first work, and advance(task, ready,
+/// flight), which moves it on and returns true when it is finished; see run_problems): the
+/// generator, scorer and validated options, run_many_async / run_many and run_problem (one
+/// problem, its failure thrown with its own type).
+template <typename Derived, typename Gen, typename Scorer, typename Options, typename Problem, typename Result,
+          typename Task>
 class ManyProblems {
  public:
   ManyProblems(Gen& gen, Scorer& scorer, Options opts, const char* who)
       : gen_(gen), scorer_(scorer), opts_(std::move(opts)), who_(who) {
     opts_.validate();
+  }
+
+  /// Many problems over the one generator: up to `options().max_problems_in_flight` live at
+  /// once, all their requests in the generator together (its continuous batching fills one batch
+  /// from all of them); a finished problem makes room for the next in input order. Each problem
+  /// runs exactly what the one-problem run does (same requests, seeds and results).
+  /// `on_result` receives each problem's outcome as it finishes, in completion order; a failing
+  /// problem (generation error, a scorer that throws, fails its batch or answers wrongly)
+  /// reports its error there without stopping the others. Scorers: an asynchronous one (with
+  /// poll()) gets the score batches of all problems waiting for scores at once, so scoring
+  /// overlaps across problems and with generation; a synchronous one is called once per batch
+  /// and blocks the loop while it runs; one with score(problem, solutions, done, fail) can fail
+  /// only its problem (detail::has_score_or_fail). Exceptions thrown by gen.poll(), the
+  /// scorer's poll() or `on_result` itself cannot be pinned on one problem: they end the run.
+  void run_many_async(std::vector<Problem> problems, const std::function<void(ProblemResult<Result>)>& on_result) {
+    auto ready = std::make_shared<ReadyQueue<Task>>();
+    auto& self = static_cast<Derived&>(*this);
+    run_problems<Result, Task>(
+        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
+        [&](size_t index, Problem p) { self.start(index, std::move(p), ready); },
+        [&](const std::shared_ptr<Task>& t, auto& flight) { return self.advance(t, ready, flight); }, on_result,
+        who_);
   }
 
   /// run_many_async with the outcomes in input order; `on_result` (optional) still sees each
@@ -123,22 +149,11 @@ class ManyProblems {
   const Options& options() const { return opts_; }
 
  protected:
+  using TaskPtr = std::shared_ptr<Task>;
+  using ReadyPtr = std::shared_ptr<ReadyQueue<Task>>;
+
   /// One problem through run_many_async: its result, or its failure thrown (its own type).
   Result run_problem(Problem p) { return run_one<Result>(std::move(p), async(), who_); }
-
-  /// The body of every Derived::run_many_async: Derived's start(index, problem, ready) makes a
-  /// problem's Task and submits its first work; advance(task, ready, flight) moves it on and
-  /// returns true when it is finished (see run_problems).
-  template <typename Task>
-  void run_tasks(std::vector<Problem> problems, const std::function<void(ProblemResult<Result>)>& on_result) {
-    auto ready = std::make_shared<ReadyQueue<Task>>();
-    auto& self = static_cast<Derived&>(*this);
-    run_problems<Result, Task>(
-        problems, static_cast<size_t>(opts_.max_problems_in_flight), gen_, scorer_, ready,
-        [&](size_t index, Problem p) { self.start(index, std::move(p), ready); },
-        [&](const std::shared_ptr<Task>& t, auto& flight) { return self.advance(t, ready, flight); }, on_result,
-        who_);
-  }
 
   Gen& gen_;
   Scorer& scorer_;
@@ -148,7 +163,7 @@ class ManyProblems {
  private:
   auto async() {
     return [this](std::vector<Problem> ps, const std::function<void(ProblemResult<Result>)>& each) {
-      static_cast<Derived&>(*this).run_many_async(std::move(ps), each);
+      run_many_async(std::move(ps), each);
     };
   }
 };

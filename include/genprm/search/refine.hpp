@@ -142,16 +142,19 @@ struct RefineTask : TaskBase {
   RefineTurn turn;            ///< ... and its state
   GenerationOutput out;
 };
-using RefineReady = ReadyQueue<RefineTask>;
 }  // namespace detail
 
 template <typename Gen, typename Scorer>
 class Refiner
-    : public detail::ManyProblems<Refiner<Gen, Scorer>, Gen, Scorer, RefineOptions, RefineProblem, RefineResult> {
-  using Base = detail::ManyProblems<Refiner, Gen, Scorer, RefineOptions, RefineProblem, RefineResult>;
+    : public detail::ManyProblems<Refiner<Gen, Scorer>, Gen, Scorer, RefineOptions, RefineProblem, RefineResult,
+                                  detail::RefineTask> {
+  using Base = detail::ManyProblems<Refiner, Gen, Scorer, RefineOptions, RefineProblem, RefineResult,
+                                    detail::RefineTask>;
   using Base::gen_;
   using Base::opts_;
   using Base::scorer_;
+  using typename Base::ReadyPtr;
+  using typename Base::TaskPtr;
 
  public:
   Refiner(Gen& gen, Scorer& scorer, RefineOptions opts) : Base(gen, scorer, std::move(opts), "refine") {}
@@ -164,24 +167,11 @@ class Refiner
     return this->run_problem(RefineProblem{problem, prompt, initial, std::nullopt});
   }
 
-  /// Refines many problems concurrently over the one generator, as BeamSearch::run_many_async:
-  /// up to `options().max_problems_in_flight` problems live at once, all their policy requests
-  /// in the generator together; a finished problem makes room for the next in input order. Per
-  /// problem exactly run() (same requests, seeds and turns). `on_result` gets each problem's
-  /// outcome in completion order; a failing problem (generation error, a scorer that throws or
-  /// answers wrongly) reports its error there and the others go on. Scorers: an asynchronous
-  /// one (poll()) gets the batches of all problems waiting for scores at once; a synchronous one
-  /// is called once per problem and turn (one solution) and blocks the loop while it runs; one
-  /// with score(problem, solutions, done, fail) can fail only its problem. Exceptions from
-  /// gen.poll(), the scorer's poll() or `on_result` end the whole run.
-  void run_many_async(std::vector<RefineProblem> problems, const std::function<void(RefineProblemResult)>& on_result) {
-    this->template run_tasks<detail::RefineTask>(std::move(problems), on_result);
-  }
+  // Many problems: run_many_async / run_many (search/many.hpp). A synchronous scorer's batch is
+  // one problem's solution of one turn.
 
  private:
   friend Base;
-  using TaskPtr = std::shared_ptr<detail::RefineTask>;
-  using ReadyPtr = std::shared_ptr<detail::RefineReady>;
 
   void start(size_t index, RefineProblem p, const ReadyPtr& ready) {
     auto t = std::make_shared<detail::RefineTask>();
