@@ -312,8 +312,10 @@ def train(config, sequences: List[Tuple[List[int], List[int]]], *, steps: int, b
     record = {"steps": step, "tokens_seen": seen_tokens, "train_seconds": round(time.time() - t0, 1),
               "train_cpu_seconds": round(time.process_time() - c0, 1),
               "final_loss": history[-1]["loss"] if history else None, "loss_history": history,
-              "threads": threads, "seed": seed, "lr": lr, "warmup": warmup, "batch_tokens": batch_tokens,
+              "threads": threads, "seed": seed, "lr": lr, "batch_tokens": batch_tokens,
               "autocast": "bfloat16" if bf16 else None}
+    if warmup != 100:  # recorded only when it is not the default (the shipped records predate it)
+        record["warmup"] = warmup
     hf = Qwen2ForCausalLM(config)
     missing, unexpected = hf.load_state_dict(model.state_dict(), strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)

@@ -7,8 +7,13 @@ block that recomputes the step and ends with the code fence; genprm's sandbox ru
 the step is right, so the judgement comes from the executed code. A share of the data is in the
 CoT-only and direct formats (no code), where the model can only guess from the text.
 
-    .venv/bin/python scripts/models/train_genprm.py [--steps N] [--out DIR] [--check step|problem]
+    .venv/bin/python scripts/models/train_genprm.py [--steps N] [--out DIR] [--check step|problem|match]
         [--operand-share F] [--small-share F] [--hidden H --layers L --heads A --kv-heads K --intermediate M]
+
+The defaults make the shipped model. The other options are the attempts at a GenPRM that also
+catches a wrong operation (models/README.md, "Tried and not shipped"): the block's check
+(genprm.synthetic.CHECKS), the share of wrong solutions whose error is a wrong operation, the share
+of problems of the policy's level, and the model's shape.
 """
 from __future__ import annotations
 
