@@ -3,7 +3,8 @@ engine and sandbox (the figures in the README and python/genprm/models/README.md
 
 - GenPRM: ProcessBench F1 at Maj@1 and Maj@4, AUC of step rewards (right vs wrong steps), share
   of rationales that executed a Python block, in the full mode and beside it the reference's
-  CoT-only, code-without-execution and direct modes;
+  CoT-only, code-without-execution and direct modes; the full mode also on rows whose errors are
+  all wrong operations (``heldout_rows(..., operand_error_share=1.0)``, the policy's usual error);
 - with the arithmetic policy: Best-of-8 (pass@1, majority, PRM-weighted vote, Best-of-N), beam
   search vs greedy, critic refinement, RPE / hard / difference labels against the known first
   wrong step.
@@ -41,6 +42,13 @@ def main() -> None:
         print(f"| {mode} | {maj} | {q['f1']:.1f} | {q['acc_error']:.1f} | {q['acc_correct']:.1f} | {q['auc']:.3f} | "
               f"{q['executed_share']:.0%} | {time.time() - t:.0f} |")
         prms[(mode, maj)] = prm
+    # the policy's usual error: a step that applies an operation the problem does not have
+    operand_rows = arith.heldout_rows(args.rows, operand_error_share=1.0)
+    for maj in (1, 4):
+        t = time.time()
+        q = arith.verification_quality(prms[("full", maj)], operand_rows)
+        print(f"| full, operand-error rows | {maj} | {q['f1']:.1f} | {q['acc_error']:.1f} | {q['acc_correct']:.1f} | "
+              f"{q['auc']:.3f} | {q['executed_share']:.0%} | {time.time() - t:.0f} |")
     if not arith.available():
         print("\n(the arithmetic policy is not shipped yet: no Best-of-N / beam / refinement / RPE figures)")
         return

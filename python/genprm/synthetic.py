@@ -256,8 +256,11 @@ class Verification:
 #: first k + 1 operations (so a step that applies a wrong operation, or builds on an earlier
 #: error, prints False; the model copies text and the paragraph number, it never computes);
 #: "step" recomputes the paragraph's own operation on its left value (catches a wrong result
-#: only; the first GenPRM's format, on which the shipped tokenizer was trained).
-CHECKS = ("problem", "step")
+#: only; the first GenPRM's format, on which the shipped tokenizer was trained);
+#: "match" copies the problem's expression into the block and prints two checks: whether the
+#: paragraph's operation is the problem's operation k + 1 (Python picks it out of the copy, so only
+#: a slip on that operation's tokens matters), and whether the paragraph's own arithmetic is right.
+CHECKS = ("problem", "step", "match")
 
 
 def verification(problem: Problem, claimed: Sequence[int], k: int, written: Written = None,
@@ -275,6 +278,23 @@ def verification(problem: Problem, claimed: Sequence[int], k: int, written: Writ
                 f"v = int(t[0])\nfor i in range(1, 2 * {k + 1}, 2):\n    v = eval(f\"{{v}} {{t[i]}} {{t[i + 1]}}\")\n"
                 f"print(v, v == {r})\n```\n")
         shown = f"the value after step {k + 1} is {actual}"
+    elif check == "match":
+        same = (wop, wn) == tuple(problem.ops[k])
+        right = _apply(wleft, wop, wn) == r
+        j = 2 * (k + 1)
+        code = (f"t = \"{problem.expression()}\".replace(\"(\", \"\").replace(\")\", \"\").split()\n"
+                f"print(t[{j} - 1:{j} + 1] == [\"{wop}\", \"{wn}\"], {wleft} {wop} {wn} == {r})\n```\n")
+        output = f"{same} {right}"
+        if same and right:
+            said = "The code output shows the paragraph applies the problem's operation and computes it right.\n"
+        elif not same:
+            said = "The code output shows the paragraph does not apply the problem's operation.\n"
+        else:
+            said = f"The code output shows {wleft} {wop} {wn} is not {r}.\n"
+        verdict = "Yes" if same and right else "No"
+        return Verification(analysis=analysis, code=code, output=output,
+                            conclusion=said + "</verify>\n" + OUTPUT_OPENING + judgement_text(verdict),
+                            judgement=verdict)
     else:
         left, op, n, _ = step_claim(problem, claimed, k)
         actual = _apply(left, op, n)

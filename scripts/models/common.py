@@ -314,6 +314,8 @@ def train(config, sequences: List[Tuple[List[int], List[int]]], *, steps: int, b
               "final_loss": history[-1]["loss"] if history else None, "loss_history": history,
               "threads": threads, "seed": seed, "lr": lr, "batch_tokens": batch_tokens,
               "autocast": "bfloat16" if bf16 else None}
+    if warmup != 100:  # recorded only when it is not the default (the shipped records predate it)
+        record["warmup"] = warmup
     hf = Qwen2ForCausalLM(config)
     missing, unexpected = hf.load_state_dict(model.state_dict(), strict=False)
     assert not unexpected and set(missing) <= {"lm_head.weight"}, (missing, unexpected)
@@ -433,17 +435,25 @@ def prm_examples(problem, claimed: Sequence[int], steps: Sequence[str], mode: st
 
 
 def train_main(doc: str, name: str, make_examples: Callable, *, seed: int, shape: Dict[str, int],
-               defaults: Dict[str, object], data_record: Dict[str, object]) -> int:
+               defaults: Dict[str, object], data_record: Dict[str, object],
+               add_args: Optional[Callable] = None, configure: Optional[Callable] = None) -> int:
     """The command line of a training script: builds its examples, trains, saves the model with
-    the tokenizer and its training.json record (script, data, shape, the run)."""
+    the tokenizer and its training.json record (script, data, shape, the run). ``add_args(parser)``
+    adds a script's own options; ``configure(args)`` then returns (make_examples, shape,
+    data_record) for them."""
     import argparse
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--steps", type=int, default=defaults["steps"])
     ap.add_argument("--examples", type=int, default=defaults["examples"])
     ap.add_argument("--batch-tokens", type=int, default=defaults["batch_tokens"])
     ap.add_argument("--lr", type=float, default=defaults["lr"])
+    ap.add_argument("--warmup", type=int, default=defaults.get("warmup", 100))
     ap.add_argument("--out", default=str(MODELS / f"arith-{name}"))
+    if add_args is not None:
+        add_args(ap)
     args = ap.parse_args()
+    if configure is not None:
+        make_examples, shape, data_record = configure(args)
     log = logger(name)
     tok = load_tokenizer()
     data = make_examples(args.examples, seed, tok)
@@ -451,7 +461,8 @@ def train_main(doc: str, name: str, make_examples: Callable, *, seed: int, shape
     log(f"{len(data)} examples, {n_tokens} tokens, {sum(sum(m) for _, m in data)} learned, "
         f"longest {max(len(s) for s, _ in data)}")
     cfg = qwen2_config(vocab_size=576, eos_id=tok.token_to_id(EOS), bos_id=tok.token_to_id(BOS), **shape)
-    model, record = train(cfg, data, steps=args.steps, batch_tokens=args.batch_tokens, lr=args.lr, seed=seed, log=log)
+    model, record = train(cfg, data, steps=args.steps, batch_tokens=args.batch_tokens, lr=args.lr, seed=seed, log=log,
+                          warmup=args.warmup)
     out = Path(args.out)
     save_model(model, out)
     record.update({"script": f"scripts/models/train_{name}.py",

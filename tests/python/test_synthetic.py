@@ -46,13 +46,15 @@ def test_an_operand_error_keeps_the_arithmetic_right_and_the_later_steps_consist
 @pytest.mark.parametrize("check", S.CHECKS)
 def test_the_verification_block_prints_what_the_rationale_says(check):
     rng = random.Random(1)
-    for p in S.make_problems(6, 4, level="small"):
-        written, claimed = S.corrupt_operand(p, rng)
+    for i, p in enumerate(S.make_problems(6, 4, level="small")):
+        # operand errors, and (the last two) wrong results
+        written, claimed = S.corrupt_operand(p, rng) if i < 4 else (None, S.corrupt(p, rng))
         for k in range(len(p.ops)):
             v = S.verification(p, claimed, k, written, check=check)
             code = v.code[: -len("```\n")]
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             assert out.strip() == v.output
-            assert v.judgement == ("Yes" if v.output.endswith("True") else "No")
+            # the judgement follows the output: every check it prints must hold
+            assert v.judgement == ("No" if "False" in v.output.split() else "Yes")
     with pytest.raises(ValueError, match="check must be one of"):
         S.verification(p, claimed, 0, check="nope")
