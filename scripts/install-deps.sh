@@ -33,8 +33,8 @@ stamp=.venv/.genprm-requirements
 if ! cat scripts/requirements.txt scripts/requirements-optional.txt | cmp -s - "$stamp"; then
   "$VPY" -m pip install -q --upgrade pip
   "$VPY" -m pip install -q -r scripts/requirements.txt
-  # Optional peers and conveniences (a benchmark peer, DataFrame output): a failure is not fatal;
-  # the benchmark and the DataFrame test skip what is missing.
+  # Optional peers and conveniences (a benchmark peer, DataFrame output, Ray for genprm.ray): a
+  # failure is not fatal; the benchmarks and tests that need them skip what is missing.
   "$VPY" -m pip install -q -r scripts/requirements-optional.txt \
     || echo "install-deps: warning: optional packages (scripts/requirements-optional.txt) not installed"
   cat scripts/requirements.txt scripts/requirements-optional.txt > "$stamp"
