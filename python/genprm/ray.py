@@ -193,7 +193,21 @@ class _Rows:
         self.models = self.job.load(self.args)
 
     def __call__(self, batch: Any) -> Dict[str, Any]:
-        return _columns(compute(self.job, self.models, self.args, _batch_rows(batch)))
+        rows = _batch_rows(batch)
+        out: List[Optional[Dict[str, Any]]] = [None] * len(rows)
+        good: List[int] = []
+        for i, row in enumerate(rows):
+            why = self.job.check(row)  # the CLI's input rules (it may fill "id", as search does)
+            if why is None and "id" not in row:
+                why = "missing 'id' (Ray Data rows have no line numbers to stand in)"
+            if why:
+                out[i] = self.job.failed(row, why)
+            else:
+                good.append(i)
+        if good:
+            for i, record in zip(good, compute(self.job, self.models, self.args, [rows[i] for i in good])):
+                out[i] = record
+        return _columns(out)
 
 
 class GenPRMVerifier(_Rows):
@@ -279,8 +293,8 @@ def _add(total: Dict[str, Any], more: Dict[str, Any]) -> None:
 def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
             write: Callable[[Dict[str, Any]], None]) -> Dict[str, Any]:
     """Computes ``rows`` on Ray workers, calling ``write(output line)`` here as each row finishes
-    (each row exactly once). Returns the engine counters summed over the workers. RuntimeError
-    when no worker can load the models (nothing is written for the rows left then)."""
+    (each row exactly once). Returns the engine counters summed over the workers.
+    genprm.cli.jobs.JobError when no worker can load the models (the rows left are not written)."""
     global _connected_here
     ray = require()
     from ray.exceptions import RayActorError
@@ -296,6 +310,7 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
     pending: Deque[List[int]] = deque(list(range(i, min(i + batch, len(rows)))) for i in range(0, len(rows), batch))
     attempts = [0] * len(rows)
     done = [False] * len(rows)
+    left = [len(rows)]  # rows not written yet
     inflight: Dict[Any, Tuple[int, List[int]]] = {}  # streaming generator -> (worker, its rows)
     starting: Dict[Any, int] = {ref: w for w, ref in enumerate(w.ready.remote() for w in workers)}
     alive: Dict[int, bool] = {}  # worker -> loaded and taking rows
@@ -309,14 +324,15 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
     def finish(i: int, record: Dict[str, Any]) -> None:
         if not done[i]:  # a row is written once, whatever happened to its worker
             done[i] = True
+            left[0] -= 1
             write(record)
             bar.update(1)
 
     def lost(unit: List[int], why: str) -> None:
         """The unfinished rows of a failed batch go back to the queue, or are written failed."""
-        left = [i for i in unit if not done[i]]
+        unfinished = [i for i in unit if not done[i]]
         again: List[int] = []
-        for i in left:
+        for i in unfinished:
             attempts[i] += 1
             if attempts[i] >= ATTEMPTS:
                 finish(i, job.failed(rows[i], f"failed {attempts[i]} times; last: {why}"))
@@ -326,11 +342,11 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
                 again.append(i)
         if again:
             pending.appendleft(again)
-        if left:
-            say(f"{why}; {len(left)} {job.noun} in flight retried or recorded")
+        if unfinished:
+            say(f"{why}; {len(unfinished)} {job.noun} in flight retried or recorded")
 
     try:
-        while not all(done):
+        while left[0]:
             for w in [w for w, ok in alive.items() if ok]:
                 while pending and sum(1 for v, _ in inflight.values() if v == w) < _QUEUED:
                     unit = pending.popleft()
@@ -340,7 +356,7 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
                             [(i, rows[i]) for i in unit])
                         inflight[gen] = (w, unit)
             if not inflight and not starting:
-                raise JobError(f"no worker could load the models; {sum(not d for d in done)} {job.noun} not done "
+                raise JobError(f"no worker could load the models; {left[0]} {job.noun} not done "
                                "(rerun the command to resume)")
             ready, _ = ray.wait(list(inflight) + list(starting), num_returns=1, timeout=_POLL_S)
             for ref in ready:

@@ -304,7 +304,8 @@ class Job:
     output line; ``failed(row, message)``: the output line of a row that could not be computed
     (its worker crashed or raised on it every try); ``show(record)``: what --show prints for a
     row; ``stats(models)``: the engine counters summed over the workers at the end, printed after
-    ``stats_of``; ``in_flight(args)``: rows one worker computes at once."""
+    ``stats_of``; ``in_flight(args)``: rows one worker computes at once; ``check(row)``: what is
+    wrong with an input row, or None (read_rows' check, for rows that do not come from a file)."""
     name: str
     noun: str
     load: Callable[[argparse.Namespace], Any]
@@ -315,6 +316,7 @@ class Job:
     stats: Callable[[Any], Dict[str, Any]]
     in_flight: Callable[[argparse.Namespace], int]
     stats_of: str = ""
+    check: Check = _row_problem
 
 
 def run_job(job: Job, args: argparse.Namespace, todo: Rows) -> int:

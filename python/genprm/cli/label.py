@@ -105,4 +105,4 @@ def _show(record: Dict[str, Any]) -> str:
 
 
 JOB = Job("genprm label", "rows", _load, _records, _failed, _show, lambda engine: engine.stats(),
-          lambda args: args.max_in_flight)
+          lambda args: args.max_in_flight, check=_label_row_problem)

@@ -263,4 +263,4 @@ def _show(record: Dict[str, Any]) -> str:
 
 
 JOB = Job("genprm search", "problems", _load, _records, _failed, _show, lambda models: models[0].stats(),
-          lambda args: args.max_in_flight, stats_of="policy ")
+          lambda args: args.max_in_flight, stats_of="policy ", check=_check_search_row)
