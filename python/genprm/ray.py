@@ -38,6 +38,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -239,9 +240,9 @@ class GenprmWorker:
     """A Ray actor holding one command's models; ``process`` streams (index, output line) pairs
     as its rows finish."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, job: Any, args: argparse.Namespace):
         self.args = args
-        self.job = _job(args.command)
+        self.job = job
         from .cli.jobs import set_threads
         set_threads(_threads(args))
         self.models = self.job.load(args)
@@ -294,10 +295,15 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
             write: Callable[[Dict[str, Any]], None]) -> Dict[str, Any]:
     """Computes ``rows`` on Ray workers, calling ``write(output line)`` here as each row finishes
     (each row exactly once). Returns the engine counters summed over the workers.
-    genprm.cli.jobs.JobError when no worker can load the models (the rows left are not written)."""
+    genprm.cli.jobs.JobError when no worker can load the models (the rows left are not written).
+
+    Retry rule: the unfinished rows of a batch whose worker died or raised are suspects. A batch
+    of suspects runs alone on its worker (nothing queued behind it), so its next failure is its
+    own; from their second failure on suspects run one at a time; a row's ATTEMPTS-th failure
+    writes it with its error."""
     global _connected_here
     ray = require()
-    from ray.exceptions import RayActorError
+    from ray.exceptions import ActorDiedError, RayActorError
     from .cli.jobs import JobError
     connect(args.ray)
     gpus = args.gpus_per_worker if args.gpus_per_worker is not None else (
@@ -305,15 +311,18 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
     count = _worker_count(args, gpus, ray)
     actor = ray.remote(GenprmWorker).options(num_cpus=_threads(args), num_gpus=gpus, max_restarts=-1,
                                              max_task_retries=0)
-    workers = [actor.remote(args) for _ in range(count)]
+    workers = [actor.remote(job, args) for _ in range(count)]
     batch = args.batch_size or max(1, min(2 * job.in_flight(args), math.ceil(len(rows) / (_QUEUED * count))))
-    pending: Deque[List[int]] = deque(list(range(i, min(i + batch, len(rows)))) for i in range(0, len(rows), batch))
+    # (rows, alone): a batch, and whether it must run with nothing beside it on its worker
+    pending: Deque[Tuple[List[int], bool]] = deque(
+        (list(range(i, min(i + batch, len(rows)))), False) for i in range(0, len(rows), batch))
     attempts = [0] * len(rows)
     done = [False] * len(rows)
-    left = [len(rows)]  # rows not written yet
-    inflight: Dict[Any, Tuple[int, List[int]]] = {}  # streaming generator -> (worker, its rows)
-    starting: Dict[Any, int] = {ref: w for w, ref in enumerate(w.ready.remote() for w in workers)}
-    alive: Dict[int, bool] = {}  # worker -> loaded and taking rows
+    left = len(rows)  # rows not written yet
+    inflight: Dict[Any, Tuple[int, List[int], bool]] = {}  # streaming generator -> (worker, its rows, alone)
+    starting: Dict[Any, int] = {w.ready.remote(): i for i, w in enumerate(workers)}  # ready() ref -> worker
+    probe_at: Dict[int, float] = {}  # restarting worker -> when to ask again whether it is ready
+    alive: Dict[int, bool] = {}  # worker -> loaded and taking rows (False: gone for good)
     from tqdm.auto import tqdm
     bar = tqdm(total=len(rows), desc=job.name, unit=job.noun.rstrip("s") or "row", disable=args.no_progress,
                file=sys.stderr, dynamic_ncols=True)
@@ -322,9 +331,10 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
         bar.write(f"{job.name}: {text}", file=sys.stderr)
 
     def finish(i: int, record: Dict[str, Any]) -> None:
+        nonlocal left
         if not done[i]:  # a row is written once, whatever happened to its worker
             done[i] = True
-            left[0] -= 1
+            left -= 1
             write(record)
             bar.update(1)
 
@@ -337,26 +347,38 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
             if attempts[i] >= ATTEMPTS:
                 finish(i, job.failed(rows[i], f"failed {attempts[i]} times; last: {why}"))
             elif attempts[i] >= ATTEMPTS - 1:
-                pending.appendleft([i])  # alone, so that a row that kills its worker harms no other
+                pending.appendleft(([i], True))  # one at a time: a row that kills its worker harms no other
             else:
                 again.append(i)
         if again:
-            pending.appendleft(again)
+            pending.appendleft((again, True))
         if unfinished:
             say(f"{why}; {len(unfinished)} {job.noun} in flight retried or recorded")
 
+    def submit() -> None:
+        for w in [w for w, ok in alive.items() if ok]:
+            mine = [alone for v, _, alone in inflight.values() if v == w]
+            while pending and not any(mine) and len(mine) < _QUEUED:
+                unit, alone = pending[0]
+                if alone and mine:
+                    break
+                pending.popleft()
+                unit = [i for i in unit if not done[i]]
+                if unit:
+                    gen = workers[w].process.options(num_returns="streaming").remote([(i, rows[i]) for i in unit])
+                    inflight[gen] = (w, unit, alone)
+                    mine.append(alone)
+
     try:
-        while left[0]:
-            for w in [w for w, ok in alive.items() if ok]:
-                while pending and sum(1 for v, _ in inflight.values() if v == w) < _QUEUED:
-                    unit = pending.popleft()
-                    unit = [i for i in unit if not done[i]]
-                    if unit:
-                        gen = workers[w].process.options(num_returns="streaming").remote(
-                            [(i, rows[i]) for i in unit])
-                        inflight[gen] = (w, unit)
-            if not inflight and not starting:
-                raise JobError(f"no worker could load the models; {left[0]} {job.noun} not done "
+        while left:
+            now = time.monotonic()
+            for w, t in list(probe_at.items()):
+                if t <= now:
+                    del probe_at[w]
+                    starting[workers[w].ready.remote()] = w
+            submit()
+            if not inflight and not starting and not probe_at:
+                raise JobError(f"no worker could load the models; {left} {job.noun} not done "
                                "(rerun the command to resume)")
             ready, _ = ray.wait(list(inflight) + list(starting), num_returns=1, timeout=_POLL_S)
             for ref in ready:
@@ -365,11 +387,13 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
                     try:
                         ray.get(ref)
                         alive[w] = True
-                    except Exception as e:  # noqa: BLE001  a worker that cannot load the models
+                    except ActorDiedError as e:  # its models do not load: gone for good
                         alive[w] = False
                         say(f"worker {w} could not start: {_message(e)}")
+                    except RayActorError:  # still restarting
+                        probe_at[w] = time.monotonic() + _POLL_S
                     continue
-                w, unit = inflight[ref]
+                w, unit, _ = inflight[ref]
                 try:
                     i, record = ray.get(next(ref))
                     finish(i, record)
@@ -378,9 +402,9 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
                     lost(unit, "the worker returned no result")  # a no-op when all are done
                 except RayActorError as e:
                     del inflight[ref]
-                    if alive.get(w):  # restarted by Ray: taken again once it has loaded the models
+                    if alive.get(w):  # Ray restarts it: taken again once it has loaded the models
                         alive[w] = False
-                        starting[workers[w].ready.remote()] = w
+                        probe_at[w] = time.monotonic()
                     lost(unit, f"worker {w} lost ({type(e).__name__})")
                 except Exception as e:  # noqa: BLE001  the batch raised: its rows are retried
                     del inflight[ref]

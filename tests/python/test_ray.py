@@ -279,3 +279,23 @@ def test_map_batches_callables_match_the_cli(ray_cluster, verify_rows, tmp_path)
 def genprm_plain(row):
     from genprm.ray import _plain
     return _plain(row)
+
+
+def _broken_load(args):
+    raise ValueError("no model here")
+
+
+def test_no_worker_that_can_load_the_models_stops_the_job(ray_cluster, capsys):
+    import ray.cloudpickle
+    from genprm import ray as genprm_ray
+    from genprm.cli.jobs import JobError
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    args = cli.build_parser().parse_args(["verify", "--model", "m", "--input", "-", "--output", "-", "--ray",
+                                          "--workers", "1", "--no-progress"])
+    written = []
+    with pytest.raises(JobError, match="no worker could load the models; 2 rows not done"):
+        genprm_ray.run_job(dataclasses.replace(ECHO, load=_broken_load), args,
+                           [{"id": "a", "problem": "p", "steps": ["s"]}, {"id": "b", "problem": "p", "steps": ["s"]}],
+                           written.append)
+    assert written == []  # a rerun does them all
+    assert "no model here" in capsys.readouterr().err
