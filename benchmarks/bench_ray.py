@@ -1,7 +1,7 @@
 """`genprm verify --ray` throughput with 1 and 2 CPU workers, same rows, same Ray instance, same run.
 
     PYTHONPATH=build/python python benchmarks/bench_ray.py [--rows 24] [--majority 2] [--max-tokens 160]
-        [--cpus 2] [--batch-size N]
+        [--cpus 2] [--batch-size 4]
 
 The shipped arithmetic GenPRM (genprm.arith) verifies --rows held-out rows through the CLI's
 distributed driver (genprm.ray.run_job: the rows stream back from Ray actors, one engine and one
@@ -21,7 +21,8 @@ def main(argv=None) -> int:
     ap.add_argument("--majority", type=int, default=2)
     ap.add_argument("--max-tokens", dest="max_tokens", type=int, default=160)
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray instance")
-    ap.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    ap.add_argument("--batch-size", dest="batch_size", type=int, default=4,
+                    help="rows per batch sent to a worker, the same for both runs (0: the CLI's default)")
     args = ap.parse_args(argv)
 
     try:

@@ -69,6 +69,15 @@ def verify_rows():
     return arith.heldout_rows(8)
 
 
+@pytest.fixture(scope="module")
+def local_verify(verify_rows, tmp_path_factory):
+    """The single-machine `genprm verify` output of verify_rows: {id: line without times}."""
+    d = tmp_path_factory.mktemp("local_verify")
+    assert cli.main(["verify", "--model", arith.genprm_dir(), "--input", _write(d / "in.jsonl", verify_rows),
+                     "--output", str(d / "out.jsonl")] + VERIFY) == 0
+    return _by_id(_lines(d / "out.jsonl"))
+
+
 def _label_rows(n):
     from genprm import rpe, synthetic
     return [{"id": r["id"], "problem": r["problem"], "steps": rpe.split_steps(synthetic.solution_text(r["steps"])),
@@ -90,21 +99,26 @@ def test_without_ray_the_option_says_how_to_install(tmp_path):
     assert "pip install 'genprm[ray]'" in p.stderr and "pip install 'ray[data]'" in p.stderr
     assert "Traceback" not in p.stderr
     assert not (tmp_path / "out.jsonl").exists()
-    # without --ray nothing needs Ray: --workers alone is refused, the help lists the options
-    p = subprocess.run(argv[:-3] + ["--workers", "2"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2 and "--workers needs --ray" in p.stderr
-    p = subprocess.run([sys.executable, "-c", code, "verify", "-h"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and "--gpus-per-worker" in p.stdout
 
 
-def test_cli_verify_on_ray_matches_local_and_resumes(ray_cluster, verify_rows, tmp_path, capsys):
+def test_ray_options_without_ray(tmp_path, capsys):
+    # parsing, help and this check import no Ray
+    inp = _write(tmp_path / "in.jsonl", [{"id": "a", "problem": "1+1", "steps": ["1+1=2"]}])
+    assert cli.main(["verify", "--model", arith.genprm_dir(), "--input", inp, "--output", str(tmp_path / "o.jsonl"),
+                     "--workers", "2"]) == 2
+    assert "--workers needs --ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["label", "-h"])
+    assert "--gpus-per-worker" in capsys.readouterr().out
+
+
+def test_cli_verify_on_ray_matches_local_and_resumes(ray_cluster, verify_rows, local_verify, tmp_path, capsys):
     inp = _write(tmp_path / "in.jsonl", verify_rows)
-    local, dist = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    base = ["verify", "--model", arith.genprm_dir(), "--input", inp] + VERIFY
-    assert cli.main(base + ["--output", str(local)]) == 0
-    ray_args = base + ["--output", str(dist), "--ray", "--workers", "2", "--batch-size", "3"]
+    dist = tmp_path / "ray.jsonl"
+    ray_args = ["verify", "--model", arith.genprm_dir(), "--input", inp, "--output", str(dist), "--ray", "--workers",
+                "2", "--batch-size", "3"] + VERIFY
     assert cli.main(ray_args) == 0
-    assert _by_id(_lines(dist)) == _by_id(_lines(local))  # same rows, same seeds: the same lines
+    assert _by_id(_lines(dist)) == local_verify  # same rows, same seeds: the same lines
     capsys.readouterr()
 
     # a torn last line and a lost row: the rerun (from the same rows as Parquet, read by Ray
@@ -118,7 +132,7 @@ def test_cli_verify_on_ray_matches_local_and_resumes(ray_cluster, verify_rows, t
     ray_args[ray_args.index(inp)] = parquet
     assert cli.main(ray_args) == 0
     assert "5 already in" in capsys.readouterr().err
-    assert _by_id(_lines(dist)) == _by_id(_lines(local))
+    assert _by_id(_lines(dist)) == local_verify
 
 
 def test_cli_label_and_search_on_ray_match_local(ray_cluster, tmp_path):
@@ -248,20 +262,17 @@ def test_rows_that_fail_every_try_are_written_once_with_their_error(ray_cluster,
     assert by_id["raise"]["value"] is None  # done: a rerun skips it
 
 
-def test_map_batches_callables_match_the_cli(ray_cluster, verify_rows, tmp_path):
+def test_map_batches_callables_match_the_cli(ray_cluster, verify_rows, local_verify, tmp_path):
     from genprm.ray import GenPRMVerifier, RPELabeler
-    local = tmp_path / "local.jsonl"
     rows = verify_rows[:4]
-    assert cli.main(["verify", "--model", arith.genprm_dir(), "--input", _write(tmp_path / "in.jsonl", rows),
-                     "--output", str(local)] + VERIFY) == 0
     bad = dict(rows[0], id="bad", steps=[])  # no steps: this row's error, not the batch's
     opts = {"model": arith.genprm_dir(), "majority": 2, "max_tokens": 160, "seed": 1}
     ds = ray_cluster.data.from_items(rows + [bad]).map_batches(GenPRMVerifier, fn_constructor_kwargs=opts,
                                                                concurrency=1, batch_size=3)
     out = {r["id"]: genprm_plain(r) for r in ds.take_all()}
     assert "'steps' must be a non-empty list" in out["bad"]["error"] and "value" not in out["bad"]
-    for rid, r in _by_id(_lines(local)).items():
-        got = _untimed(out[rid])
+    for rid in (r["id"] for r in rows):
+        got, r = _untimed(out[rid]), local_verify[rid]
         assert "error" not in got and got == genprm_plain(r)
 
     lrows = _label_rows(2)
