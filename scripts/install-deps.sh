@@ -34,8 +34,8 @@ if ! cat scripts/requirements.txt scripts/requirements-optional.txt | cmp -s - "
   "$VPY" -m pip install -q --upgrade pip
   "$VPY" -m pip install -q -r scripts/requirements.txt
   # Optional peers and conveniences (a benchmark peer, DataFrame output, genprm.plot's matplotlib,
-  # the notebook test's nbclient + ipykernel): a failure is not fatal; the benchmark and the
-  # DataFrame, plot and notebook tests skip what is missing.
+  # the notebook test's nbclient + ipykernel, Ray for genprm.ray): a failure is not fatal; the
+  # benchmarks and tests that need them skip what is missing.
   "$VPY" -m pip install -q -r scripts/requirements-optional.txt \
     || echo "install-deps: warning: optional packages (scripts/requirements-optional.txt) not installed"
   cat scripts/requirements.txt scripts/requirements-optional.txt > "$stamp"

@@ -6,7 +6,7 @@ import argparse
 from typing import Optional, Sequence
 
 from . import eval as _eval, label as _label, search as _search, verify as _verify
-from .jobs import eprint
+from .jobs import JobError, eprint
 from .jobs import (appending, done_ids, json_lines, plan_job, read_rows, require_dir,  # noqa: F401  (as before)
                    set_threads, token_summary)
 
@@ -37,6 +37,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as e:  # bad checkpoint, options: the message names the file and the rule
+    except (ValueError, JobError) as e:  # bad checkpoint, options: the message names the file and the rule
         eprint(f"genprm {args.command}: {e}")
         return 2

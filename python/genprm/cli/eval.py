@@ -21,9 +21,11 @@ def add(sub: Any) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     rows, problems = read_rows(args.input)
-    scored = [row for _, row in rows if "label" in row and "value" in row]
+    scored = [row for _, row in rows if "label" in row and row.get("value") is not None]
     for lineno, row in rows:
-        if "label" not in row or "value" not in row:
+        if row.get("value") is None and row.get("error"):  # a row genprm verify --ray could not verify
+            problems.append(f"{args.input}:{lineno}: row {row['id']!r} failed in verify ({row['error']}); skipped")
+        elif "label" not in row or "value" not in row:
             problems.append(f"{args.input}:{lineno}: row {row['id']!r} has no 'label' or 'value'; skipped")
     for msg in problems:
         eprint(f"genprm eval: {msg}")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .. import _core
 from ..engine import Engine
 from ..rpe import _row, label_many
-from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, start_job,
-                  token_summary)
+from .jobs import CHECKPOINT, Job, add_command, add_device, add_files, add_run, run_job, start_job
 
 # This module's docstring is `genprm label -h`'s description.
 
@@ -71,32 +70,49 @@ def _json_safe(result: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _cli_label(args: argparse.Namespace) -> int:
-    name = "genprm label"
-    todo = start_job(name, args, [("--model", args.model, f"a policy {CHECKPOINT}")],
+    todo = start_job(JOB.name, args, [("--model", args.model, f"a policy {CHECKPOINT}")],
                      check=_label_row_problem, fill_id=True, done_key="labels", verb="label")
     if todo is None:
         return 2
     if not todo:
         return 0
-    engine = Engine(args.model, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
-                    seed=args.seed or 0)
-    with appending(args.output) as append:
-        def write(i: int, res: Dict[str, Any]) -> None:
-            _, row = todo[i]
-            record = dict(row)
-            record.update({"id": row["id"], "labels": res["labels"], "hard_labels": res["hard_labels"],
-                           "mc": res["mc"], "mc_first": res["mc_first"], "k": res["k"], "rpe": _json_safe(res)})
-            append(record)
-            if args.show:
-                used = res["k_first"] + sum(s["k"] for s in res["steps"])
-                eprint(f"{row['id']}: MC(s_1) {res['mc_first']:.3f}, K {res['k']}, rollouts used {used}, mc "
-                       f"[{', '.join(f'{m:.3f}' for m in res['mc'])}], labels {res['labels']}"
-                       + (f", error: {res['error']}" if res["error"] else ""))
+    return 1 if run_job(JOB, args, todo) else 0
 
-        label_many(engine, [r for _, r in todo], epsilon=args.epsilon, k=args.k, first_k=args.first_k,
-                   temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
-                   system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
-                   adaptive={"round": args.adaptive_round, "delta": args.adaptive_delta} if args.adaptive else False,
-                   max_problems_in_flight=args.max_in_flight, progress=not args.no_progress, on_result=write)
-    eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(engine.stats())}")
-    return 0
+
+def _load(args: argparse.Namespace) -> Engine:
+    return Engine(args.model, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
+                  seed=args.seed or 0)
+
+
+def _records(engine: Engine, args: argparse.Namespace, rows: List[Dict[str, Any]],
+             on_record: Callable[[int, Dict[str, Any]], None], progress: bool) -> None:
+    """Labels ``rows``; on_record(index, output line) as each finishes."""
+    def write(i: int, res: Dict[str, Any]) -> None:
+        row = rows[i]
+        record = dict(row)
+        record.update({"id": row["id"], "labels": res["labels"], "hard_labels": res["hard_labels"],
+                       "mc": res["mc"], "mc_first": res["mc_first"], "k": res["k"], "rpe": _json_safe(res)})
+        on_record(i, record)
+
+    label_many(engine, rows, epsilon=args.epsilon, k=args.k, first_k=args.first_k,
+               temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
+               system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
+               adaptive={"round": args.adaptive_round, "delta": args.adaptive_delta} if args.adaptive else False,
+               max_problems_in_flight=args.max_in_flight, progress=progress, on_result=write)
+
+
+def _failed(row: Dict[str, Any], message: str) -> Dict[str, Any]:
+    # "labels": null marks the row done (a rerun skips it, as a labelling error)
+    return dict(row, labels=None, error=message)
+
+
+def _show(record: Dict[str, Any]) -> str:
+    rpe = record["rpe"]
+    error, used = rpe["error"], rpe["k_first"] + sum(s["k"] for s in rpe["steps"])
+    return (f"{record['id']}: MC(s_1) {record['mc_first']:.3f}, K {record['k']}, rollouts used {used}, mc "
+            f"[{', '.join(f'{m:.3f}' for m in record['mc'])}], labels {record['labels']}"
+            + (f", error: {error}" if error else ""))
+
+
+JOB = Job("genprm label", "rows", _load, _records, _failed, _show, lambda engine: engine.stats(),
+          lambda args: args.max_in_flight, check=_label_row_problem)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _core
 from .. import search as _search
@@ -48,8 +48,8 @@ from ..engine import Engine
 from ..prm import GenPRM
 from ..search import AGGREGATIONS
 from ..tokenizer import Tokenizer
-from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, json_lines,
-                  problem_row, start_job, token_summary)
+from .jobs import (CHECKPOINT, Job, add_command, add_device, add_files, add_run, eprint, json_lines, problem_row,
+                   run_job, start_job)
 
 # This module's docstring is `genprm search -h`'s description.
 
@@ -208,47 +208,13 @@ def _record(row: Dict[str, Any], res: Dict[str, Any], args: argparse.Namespace, 
 
 
 def _cli_search(args: argparse.Namespace) -> int:
-    name = "genprm search"
-    failed = 0
-    planned = start_job(name, args, [("--policy", args.policy, f"a policy {CHECKPOINT}"),
-                                     ("--prm", args.prm, "a GenPRM checkpoint dir")],
+    planned = start_job(JOB.name, args, [("--policy", args.policy, f"a policy {CHECKPOINT}"),
+                                         ("--prm", args.prm, "a GenPRM checkpoint dir")],
                         check_args=_bad_option, check=_check_search_row, done_key="prediction", noun="problems",
                         verb="solve")
     if planned is None:
         return 2
-    todo = [r for _, r in planned]
-    if todo:
-        policy = Engine(args.policy, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
-                        seed=args.seed or 0)
-        tokenizer = _chat_tokenizer(name, args)
-        scorer = _scorer(args)
-        items = [{"problem": r["problem"], "answer": r.get("answer"), "id": r["id"]} for r in todo]
-        t0 = time.time()
-        with appending(args.output) as append:
-            def write(i: int, res: Dict[str, Any]) -> None:
-                nonlocal failed
-                append(_record(todo[i], res, args, time.time() - t0))
-                if res["error"] is not None:
-                    failed += 1
-                    eprint(f"{name}: {todo[i]['id']}: failed: {res['error']}")
-                elif args.show:
-                    mark = "" if res["correct"] is None else (" (correct)" if res["correct"] else " (wrong)")
-                    eprint(f"{todo[i]['id']}: {res['prediction']!r}{mark}")
-
-            common = dict(temperature=args.temperature, top_p=args.top_p, aggregation=args.aggregation,
-                          seed=args.seed, max_problems_in_flight=args.max_in_flight, tokenizer=tokenizer,
-                          progress=not args.no_progress, on_result=write)
-            if args.method == "beam":
-                _search.beam_search_many(policy, scorer, items, beams=args.beams, width=args.width,
-                                         max_steps=args.max_steps, max_step_tokens=args.max_step_tokens,
-                                         max_total_tokens=args.max_total_tokens, **common)
-            elif args.method == "refine":
-                _search.refine_many(policy, scorer, items, max_turns=args.max_turns, max_tokens=args.max_tokens,
-                                    threshold=args.threshold, **common)
-            else:
-                _search.best_of_n_many(policy, scorer, items, n=args.n, max_tokens=args.max_tokens, **common)
-        eprint(f"{name}: wrote {len(todo)} problems to {args.output} in {time.time() - t0:.1f} s ({failed} failed); "
-               f"policy {token_summary(policy.stats())}")
+    failed = run_job(JOB, args, planned) if planned else 0
     if os.path.exists(args.output):
         acc = _accuracy(args.output)
         if acc["graded"]:
@@ -257,3 +223,44 @@ def _cli_search(args: argparse.Namespace) -> int:
             for pick, (hits, total) in sorted(acc["picks"].items()):
                 print(f"  {pick:<16} {hits}/{total} = {100.0 * hits / total:.1f}%")
     return 1 if failed else 0
+
+
+def _load(args: argparse.Namespace) -> Tuple[Engine, Optional[Tokenizer], Any]:
+    """The policy engine, its chat tokenizer (None: plain prompts) and the scorer."""
+    policy = Engine(args.policy, device=args.device, dtype=args.dtype, kv_blocks=args.kv_blocks,
+                    seed=args.seed or 0)
+    return policy, _chat_tokenizer(JOB.name, args), _scorer(args)
+
+
+def _records(models: Tuple[Engine, Optional[Tokenizer], Any], args: argparse.Namespace,
+             rows: List[Dict[str, Any]], on_record: Callable[[int, Dict[str, Any]], None], progress: bool) -> None:
+    """Solves ``rows``; on_record(index, output line) as each finishes."""
+    policy, tokenizer, scorer = models
+    items = [{"problem": r["problem"], "answer": r.get("answer"), "id": r["id"]} for r in rows]
+    t0 = time.time()
+    common = dict(temperature=args.temperature, top_p=args.top_p, aggregation=args.aggregation,
+                  seed=args.seed, max_problems_in_flight=args.max_in_flight, tokenizer=tokenizer,
+                  progress=progress, on_result=lambda i, res: on_record(i, _record(rows[i], res, args,
+                                                                                    time.time() - t0)))
+    if args.method == "beam":
+        _search.beam_search_many(policy, scorer, items, beams=args.beams, width=args.width,
+                                 max_steps=args.max_steps, max_step_tokens=args.max_step_tokens,
+                                 max_total_tokens=args.max_total_tokens, **common)
+    elif args.method == "refine":
+        _search.refine_many(policy, scorer, items, max_turns=args.max_turns, max_tokens=args.max_tokens,
+                            threshold=args.threshold, **common)
+    else:
+        _search.best_of_n_many(policy, scorer, items, n=args.n, max_tokens=args.max_tokens, **common)
+
+
+def _failed(row: Dict[str, Any], message: str) -> Dict[str, Any]:
+    return dict(row, error=message)  # no prediction: retried on resume, as a failed search
+
+
+def _show(record: Dict[str, Any]) -> str:
+    mark = "" if record.get("correct") is None else (" (correct)" if record["correct"] else " (wrong)")
+    return f"{record['id']}: {record['prediction']!r}{mark}"
+
+
+JOB = Job("genprm search", "problems", _load, _records, _failed, _show, lambda models: models[0].stats(),
+          lambda args: args.max_in_flight, stats_of="policy ", check=_check_search_row)

@@ -18,12 +18,11 @@ with its line number and skipped.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List
 
 from .. import _core
 from ..prm import GenPRM
-from .jobs import (CHECKPOINT, add_command, add_device, add_files, add_run, appending, eprint, start_job,
-                  token_summary)
+from .jobs import CHECKPOINT, Job, add_command, add_device, add_files, add_run, run_job, start_job
 
 # This module's docstring is `genprm verify -h`'s description: the overview of the whole command line.
 
@@ -58,12 +57,15 @@ def add(sub: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    name = "genprm verify"
-    todo = start_job(name, args, [("--model", args.model, f"a GenPRM {CHECKPOINT}")], verb="verify")
+    todo = start_job(JOB.name, args, [("--model", args.model, f"a GenPRM {CHECKPOINT}")], verb="verify")
     if todo is None:
         return 2
     if not todo:
         return 0
+    return 1 if run_job(JOB, args, todo) else 0
+
+
+def _load(args: argparse.Namespace) -> GenPRM:
     options: Dict[str, Any] = {"threshold": args.threshold, "reward": args.reward,
                                "sequential_paths": args.sequential_paths}
     for opt in ("max_tokens", "analyze_max_tokens", "round_limit", "seed"):
@@ -75,26 +77,38 @@ def _verify(args: argparse.Namespace) -> int:
         engine["kv_blocks"] = args.kv_blocks
     if args.max_in_flight is not None:
         options["max_solutions_in_flight"] = args.max_in_flight
-    prm = GenPRM(args.model, device=args.device, dtype=args.dtype, majority=args.majority, mode=args.mode,
-                 engine=engine, sandbox={"timeout_s": args.code_timeout}, **options)
-    with appending(args.output) as append:
-        def write(i: int, result) -> None:
-            _, row = todo[i]
-            d = result.to_dict()
-            record = dict(row)
-            record.update({"value": d["value"], "first_wrong_step": d["first_wrong_step"],
-                           "threshold": d["threshold"], "time": d["time"],
-                           "verification": {"mode": prm.mode, "majority": prm.majority, "reward": args.reward,
-                                            "steps": d["steps"],
-                                            "generated_tokens": d["generated_tokens"],
-                                            "prompt_tokens": d["prompt_tokens"],
-                                            "cached_prompt_tokens": d["cached_prompt_tokens"],
-                                            "error": d["error"]}})
-            append(record)
-            if args.show:
-                rewards = ", ".join(f"{v:.3f}" for v in d["value"])
-                eprint(f"{row['id']}: step rewards [{rewards}]  first wrong step {d['first_wrong_step']}")
+    return GenPRM(args.model, device=args.device, dtype=args.dtype, majority=args.majority, mode=args.mode,
+                  engine=engine, sandbox={"timeout_s": args.code_timeout}, **options)
 
-        prm.verify_many([r for _, r in todo], progress=not args.no_progress, on_result=write)
-    eprint(f"{name}: wrote {len(todo)} rows to {args.output}; {token_summary(prm.stats())}")
-    return 0
+
+def _records(prm: GenPRM, args: argparse.Namespace, rows: List[Dict[str, Any]],
+             on_record: Callable[[int, Dict[str, Any]], None], progress: bool) -> None:
+    """Verifies ``rows``; on_record(index, output line) as each finishes."""
+    def write(i: int, result) -> None:
+        d = result.to_dict()
+        record = dict(rows[i])
+        record.update({"value": d["value"], "first_wrong_step": d["first_wrong_step"],
+                       "threshold": d["threshold"], "time": d["time"],
+                       "verification": {"mode": prm.mode, "majority": prm.majority, "reward": args.reward,
+                                        "steps": d["steps"],
+                                        "generated_tokens": d["generated_tokens"],
+                                        "prompt_tokens": d["prompt_tokens"],
+                                        "cached_prompt_tokens": d["cached_prompt_tokens"],
+                                        "error": d["error"]}})
+        on_record(i, record)
+
+    prm.verify_many(rows, progress=progress, on_result=write)
+
+
+def _failed(row: Dict[str, Any], message: str) -> Dict[str, Any]:
+    # "value": null marks the row done (a rerun skips it, as a verification error); eval skips it
+    return dict(row, value=None, first_wrong_step=None, error=message)
+
+
+def _show(record: Dict[str, Any]) -> str:
+    rewards = ", ".join(f"{v:.3f}" for v in record["value"])
+    return f"{record['id']}: step rewards [{rewards}]  first wrong step {record['first_wrong_step']}"
+
+
+JOB = Job("genprm verify", "rows", _load, _records, _failed, _show, lambda prm: prm.stats(),
+          lambda args: args.max_in_flight or _D.verifier.max_solutions_in_flight)
