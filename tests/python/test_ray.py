@@ -49,13 +49,18 @@ def _lines(path):
         return [json.loads(line) for line in f]
 
 
+def _pruned(x, drop):
+    """The value without the dict items for which drop(key, value) holds, at any depth."""
+    if isinstance(x, dict):
+        return {k: _pruned(v, drop) for k, v in x.items() if not drop(k, v)}
+    if isinstance(x, list):
+        return [_pruned(v, drop) for v in x]
+    return x
+
+
 def _untimed(x):
     """The value without wall-clock fields, at any depth."""
-    if isinstance(x, dict):
-        return {k: _untimed(v) for k, v in x.items() if k not in TIMES}
-    if isinstance(x, list):
-        return [_untimed(v) for v in x]
-    return x
+    return _pruned(x, lambda k, v: k in TIMES)
 
 
 def _by_id(rows):
@@ -291,14 +296,7 @@ def genprm_plain(row):
     """A row Ray Data gave back as the CLI writes it: numpy values as Python, and no null fields
     (Arrow's struct columns give every row every key, null where it had none)."""
     from genprm.ray import _plain
-
-    def no_nulls(x):
-        if isinstance(x, dict):
-            return {k: no_nulls(v) for k, v in x.items() if v is not None}
-        if isinstance(x, list):
-            return [no_nulls(v) for v in x]
-        return x
-    return no_nulls(_plain(row))
+    return _pruned(_plain(row), lambda k, v: v is None)
 
 
 def _broken_load(args):

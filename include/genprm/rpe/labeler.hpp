@@ -283,6 +283,20 @@ class Labeler {
     });
   }
 
+  /// Adds one request's rollouts from a step prefix to that step's estimate (its tokens, right
+  /// rollouts, texts; one request per round): the fixed scheme's single request and every
+  /// adaptive round. The rollout count `k` is the caller's (fixed: K set at submission).
+  void add_step(const ProblemState& p, StepState& st, GenerationOutput& out) {
+    StepResult& r = st.result;
+    r.prompt_tokens += static_cast<long>(out.prompt_ids.size());
+    r.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
+    for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
+    r.correct += count_correct(p, st.text, out);
+    r.rounds += 1;
+    if (cfg_.keep_rollouts)
+      for (auto& smp : out.samples) r.rollouts.push_back(std::move(smp.text));
+  }
+
   // ---- adaptive MC(s_1): rounds inside the fixed scheme's requests ----
   void start_first_adaptive(ProblemState& p) {
     p.first_boundary = cfg_.first_batch();
@@ -363,15 +377,8 @@ class Labeler {
       fail(p, fmt::format("step {} request: {}", t, why));
       return;
     }
-    StepResult& r = st.result;
-    r.prompt_tokens += static_cast<long>(out.prompt_ids.size());
-    r.cached_prompt_tokens += static_cast<long>(out.cached_prompt_tokens);
-    for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
-    r.correct += count_correct(p, st.text, out);
-    r.k += n;
-    r.rounds += 1;
-    if (cfg_.keep_rollouts)
-      for (auto& smp : out.samples) r.rollouts.push_back(std::move(smp.text));
+    add_step(p, st, out);
+    st.result.k += n;
     st.waiting = true;
     settle(p);
   }
@@ -464,15 +471,9 @@ class Labeler {
       fail(p, fmt::format("step {} request: {}", t, why));
       return;
     }
+    add_step(p, st, out);
     StepResult& r = st.result;
-    r.prompt_tokens = static_cast<long>(out.prompt_ids.size());
-    r.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
-    for (const auto& s : out.samples) r.generated_tokens += static_cast<long>(s.token_ids.size());
-    r.correct = count_correct(p, st.text, out);
     r.mc_raw = static_cast<double>(r.correct) / k;
-    r.rounds = 1;
-    if (cfg_.keep_rollouts)
-      for (auto& smp : out.samples) r.rollouts.push_back(std::move(smp.text));
     if (r.correct == 0 && cfg_.cancel_after_zero) {
       for (size_t u = static_cast<size_t>(t); u < p.steps.size(); ++u) {
         StepState& later = p.steps[u];
