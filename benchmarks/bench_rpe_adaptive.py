@@ -1,7 +1,7 @@
 """Adaptive against fixed-K Monte Carlo RPE labels: same policy, same solutions, same seeds, same run.
 
-    PYTHONPATH=build/python python benchmarks/bench_rpe_adaptive.py [--problems 12] [--solutions 2]
-        [--k K] [--round 8] [--delta 0.05] [--max-tokens 160] [--threads N]
+    PYTHONPATH=build/python python benchmarks/bench_rpe_adaptive.py [--problems 48] [--solutions 2]
+        [--k K] [--round R] [--delta D] [--sweep] [--max-tokens 160] [--threads N]
 
 The policy is the small trained one shipped in python/genprm/models (arith-policy; a random model
 when it is missing, which then says so). It first samples --solutions step-forced solutions of
@@ -10,6 +10,10 @@ fixed scheme (dynamic K 128 / 64 / 32 by MC(s_1), or --k) and with adaptive Mont
 --round rollouts, each estimate stops once its label is decided at error --delta). Prints
 rollouts and generated tokens of each, the ratios (fixed / adaptive; target >= 2x), the share of
 step labels that differ (RPE and hard labels; target <= 5 %), and the wall-time ratio.
+
+The peer of that share is the fixed scheme itself: it is labelled a second time with another
+seed, and the share of its labels that change says how much of a label is Monte Carlo noise. With
+--sweep, adaptive runs once per (round, delta) of a small grid against the same fixed run.
 """
 import argparse
 import sys
@@ -19,11 +23,12 @@ import time
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", type=int, default=12)
+    ap.add_argument("--problems", type=int, default=48)
     ap.add_argument("--solutions", type=int, default=2, help="sampled solutions labelled per problem")
     ap.add_argument("--k", type=int, default=None, help="fixed K (default: the dynamic rule)")
     ap.add_argument("--round", type=int, default=None, help="adaptive round size (default: the C++ default)")
     ap.add_argument("--delta", type=float, default=None, help="adaptive error bound (default: the C++ default)")
+    ap.add_argument("--sweep", action="store_true", help="also adaptive at rounds 4 / 8 and deltas 0.05 / 0.1 / 0.2")
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -61,34 +66,50 @@ def main(argv=None) -> int:
     defaults = _core.LabelerConfig().adaptive
     adaptive = {"round": args.round if args.round is not None else defaults.round,
                 "delta": args.delta if args.delta is not None else defaults.delta}
-    runs = {}
-    for name, opt in (("fixed", False), ("adaptive", adaptive)):
+
+    def run(name, opt, seed):
         eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
         t0 = time.perf_counter()
-        res = genprm.rpe.label_many(eng, rows, k=args.k, seed=args.seed, max_tokens=args.max_tokens,
-                                    adaptive=opt, progress=False)
+        res = genprm.rpe.label_many(eng, rows, k=args.k, seed=seed, max_tokens=args.max_tokens, adaptive=opt,
+                                    progress=False)
         wall = time.perf_counter() - t0
         assert all(r["error"] == "" for r in res), [r["error"] for r in res]
         st = eng.stats()
-        runs[name] = {"res": res, "wall": wall, "rollouts": sum(r["rollouts"] for r in res),
-                      "generated": st["generated_tokens"], "computed": st["prompt_tokens_computed"]}
-        print(f"{name:8}  rollouts {runs[name]['rollouts']:7}  generated tokens {st['generated_tokens']:8}  "
-              f"prompt tokens computed {st['prompt_tokens_computed']:7}  wall {wall:7.2f} s")
+        out = {"res": res, "wall": wall, "rollouts": sum(r["rollouts"] for r in res),
+               "generated": st["generated_tokens"], "computed": st["prompt_tokens_computed"]}
+        print(f"{name:22}  rollouts {out['rollouts']:7}  generated tokens {out['generated']:8}  "
+              f"prompt tokens computed {out['computed']:7}  wall {wall:7.2f} s")
+        return out
 
-    fixed, adapt = runs["fixed"], runs["adaptive"]
-    steps = diff = hard_diff = early = 0
-    for a, f in zip(adapt["res"], fixed["res"]):
-        steps += len(f["labels"])
-        diff += sum(x != y for x, y in zip(a["labels"], f["labels"]))
-        hard_diff += sum(x != y for x, y in zip(a["hard_labels"], f["hard_labels"]))
-        early += sum(bool(s["early"]) for s in a["steps"]) + bool(a["first_early"])
+    def differ(a, b, key):
+        return sum(x != y for ra, rb in zip(a["res"], b["res"]) for x, y in zip(ra[key], rb[key]))
+
+    fixed = run("fixed", False, args.seed)
+    reseeded = run(f"fixed, seed {args.seed + 1}", False, args.seed + 1)
+    adapt = run("adaptive", adaptive, args.seed)
+    steps = sum(len(r["labels"]) for r in fixed["res"])
+    pct = lambda n: f"{n} ({100.0 * n / max(1, steps):.1f} %)"  # noqa: E731
+    early = sum(sum(bool(s["early"]) for s in a["steps"]) + bool(a["first_early"]) for a in adapt["res"])
     estimates = sum(1 + sum(bool(s["rollout"]) for s in a["steps"]) for a in adapt["res"])
     print(f"fixed / adaptive: rollouts {fixed['rollouts'] / max(1, adapt['rollouts']):.2f}x, generated tokens "
           f"{fixed['generated'] / max(1, adapt['generated']):.2f}x, wall {fixed['wall'] / adapt['wall']:.2f}x "
           f"(targets: >= 2x fewer rollouts and tokens)")
-    print(f"step labels that differ: RPE {diff} of {steps} ({100.0 * diff / max(1, steps):.1f} %), hard "
-          f"{hard_diff} ({100.0 * hard_diff / max(1, steps):.1f} %) (target <= 5 %); estimates stopped early "
-          f"{early} of {estimates}")
+    print(f"step labels that differ from the fixed scheme's, of {steps}: adaptive RPE {pct(differ(adapt, fixed, 'labels'))}, "
+          f"hard {pct(differ(adapt, fixed, 'hard_labels'))} (target <= 5 %); the fixed scheme with another seed: RPE "
+          f"{pct(differ(reseeded, fixed, 'labels'))}, hard {pct(differ(reseeded, fixed, 'hard_labels'))}")
+    print(f"estimates stopped early: {early} of {estimates}")
+    if args.sweep:
+        print("sweep (same fixed run):  round  delta  rollouts saved  tokens saved  RPE labels differ  hard differ")
+        for rnd in (4, 8):
+            for delta in (0.05, 0.1, 0.2):
+                eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
+                res = genprm.rpe.label_many(eng, rows, k=args.k, seed=args.seed, max_tokens=args.max_tokens,
+                                            adaptive={"round": rnd, "delta": delta}, progress=False)
+                one = {"res": res}
+                used = sum(r["rollouts"] for r in res)
+                print(f"{'':24}{rnd:5}  {delta:5}  {fixed['rollouts'] / max(1, used):13.2f}x  "
+                      f"{fixed['generated'] / max(1, eng.stats()['generated_tokens']):11.2f}x  "
+                      f"{pct(differ(one, fixed, 'labels')):>17}  {pct(differ(one, fixed, 'hard_labels')):>11}")
     setup = {"solutions": len(rows), "problems": args.problems, "K": args.k or "dynamic", **adaptive,
              "max_tokens": args.max_tokens, "seed": args.seed, "threads": torch.get_num_threads()}
     print(f"setup: {what}; " + ", ".join(f"{key} {value}" for key, value in setup.items()))

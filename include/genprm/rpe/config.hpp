@@ -34,16 +34,20 @@ struct RolloutParams {
 };
 
 /// Adaptive Monte Carlo (rpe/adaptive.hpp; off by default, so labels are the fixed-K ones): an
-/// estimate draws its rollouts in rounds and stops as soon as the exact binomial test decides
-/// what it feeds (a step: its RPE label against epsilon * MC(s_t); MC(s_1): its bucket of the K
-/// rule), each decided estimate wrong with probability at most `delta` (union bound over its
-/// checks). Rounds are pieces of the fixed scheme's own requests (same seeds, consecutive
+/// estimate draws its rollouts in rounds and stops as soon as an exact sequential binomial test
+/// decides what it feeds (a step: its RPE label against epsilon * MC(s_t); MC(s_1): its bucket of
+/// the K rule), each decided estimate wrong with probability at most `delta` (exact over all its
+/// checks together). Rounds are pieces of the fixed scheme's own requests (same seeds, consecutive
 /// samples: SamplingParams::first_sample), so an estimate that is never decided is exactly the
 /// fixed-K one, and a decided one uses its first rollouts.
 struct AdaptiveMC {
+  // Defaults measured on the trained arithmetic policy (96 solutions, benchmarks/bench_rpe_adaptive.py):
+  // round 4, delta 0.1 save 2.1x rollouts with 4.6 % of labels differing from the fixed scheme's,
+  // less than the fixed scheme differs from itself under another seed (5.9 %); round 8, delta
+  // 0.05 save 1.65x with 2.9 %.
   bool enabled = false;
-  int round = 8;        ///< rollouts per round (one request each)
-  double delta = 0.05;  ///< error bound of each decided estimate, in (0, 0.5)
+  int round = 4;       ///< rollouts per round (one request each)
+  double delta = 0.1;  ///< error bound of each decided estimate, in (0, 0.5)
 
   void validate() const {
     GENPRM_CHECK_ARG(round >= 1, "adaptive.round must be >= 1, got {}", round);

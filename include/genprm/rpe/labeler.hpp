@@ -87,6 +87,11 @@ class Labeler {
         flight_(static_cast<size_t>(std::max(cfg_.max_problems_in_flight, 1)),
                 [this](uint64_t key, LabelInput in) { start_problem(key, std::move(in)); }) {
     cfg_.validate();
+    if (cfg_.adaptive.enabled && cfg_.fixed_k == 0) {
+      const KRule& k = cfg_.k_rule;
+      first_test_ = KBucketTest(k, check_points(cfg_.first_batch(), {k.k_low, k.k_mid, k.k_high}, cfg_.adaptive.round),
+                                cfg_.adaptive.delta);
+    }
   }
 
   const LabelerConfig& config() const { return cfg_; }
@@ -146,6 +151,7 @@ class Labeler {
     bool cancelled = false;
     bool waiting = false;  ///< adaptive: its last round is back, it awaits its check
     bool settled = false;  ///< adaptive: its estimate is final
+    std::optional<SequentialTest> test;  ///< adaptive: its label test, built once MC(s_t) is final
     StepResult result;
   };
   struct ProblemState {
@@ -158,8 +164,6 @@ class Labeler {
     // adaptive
     int first_boundary = 0;     ///< where the fixed scheme's current MC(s_1) request ends
     int first_batch_start = 0;  ///< where it starts
-    int first_checks = 0;       ///< most checks of MC(s_1) (its per-check level is delta / this)
-    int step_checks = 0;        ///< most checks of a step
     int rounds_in_flight = 0;
     std::vector<StepState> steps;
     Clock::time_point start;
@@ -301,10 +305,6 @@ class Labeler {
   void start_first_adaptive(ProblemState& p) {
     p.first_boundary = cfg_.first_batch();
     p.first_batch_start = 0;
-    if (cfg_.fixed_k == 0) {
-      const KRule& k = cfg_.k_rule;
-      p.first_checks = std::max(1, max_checks({cfg_.first_batch(), k.k_low, k.k_mid, k.k_high}, cfg_.adaptive.round) - 1);
-    }
     submit_first_round(p);
   }
 
@@ -330,9 +330,7 @@ class Labeler {
       const int want = cfg_.k_rule.k_for(mc);
       if (at_boundary && want <= r.k_first) {
         k = want;  // where the fixed scheme stops
-      } else if (const int d = decide_k(cfg_.k_rule, r.k_first, r.correct_first,
-                                        check_level(cfg_.adaptive.delta, p.first_checks));
-                 d > 0) {
+      } else if (const int d = first_test_.decide(r.k_first, r.correct_first); d > 0) {
         k = d;
         r.first_early = true;
       } else if (at_boundary) {  // the fixed scheme's next request (a top-up) begins here
@@ -387,7 +385,6 @@ class Labeler {
   /// open one; finishes the problem when every step is final.
   void settle(ProblemState& p) {
     const int T = static_cast<int>(p.steps.size());
-    const double alpha = check_level(cfg_.adaptive.delta, p.step_checks);
     double mc_prev = p.result.mc_first;
     for (int t = 1; t < T; ++t) {
       StepState& st = p.steps[static_cast<size_t>(t - 1)];
@@ -395,7 +392,10 @@ class Labeler {
       if (!st.settled) {
         if (!st.waiting) return;  // its round is out; the later steps wait for it
         bool done = r.k >= p.result.k;
-        if (!done && decide_label(r.k, r.correct, mc_prev, cfg_.labels.epsilon, alpha) != Decision::Open) {
+        if (!done && !st.test)
+          st.test = SequentialTest::label(mc_prev, cfg_.labels.epsilon,
+                                          check_points(p.result.k, {}, cfg_.adaptive.round), cfg_.adaptive.delta);
+        if (!done && st.test->decide(r.k, r.correct) != Decision::Open) {
           done = true;
           r.early = true;
         }
@@ -443,7 +443,6 @@ class Labeler {
     last.correct = solution_correct(p.steps.back().text, p.input.answer, grader_) ? 1 : 0;
     last.mc_raw = last.correct;
     if (cfg_.adaptive.enabled) {
-      p.step_checks = std::max(1, max_checks({p.result.k}, cfg_.adaptive.round) - 1);
       p.steps_outstanding = T - 1;
       for (int t = 1; t < T; ++t) submit_step_round(p, t);
       if (p.steps_outstanding == 0) finish(p);
@@ -542,6 +541,7 @@ class Labeler {
   LabelerConfig cfg_;
   Grader grader_;
   InFlight<LabelInput, LabelResult> flight_;  // admission, callbacks
+  KBucketTest first_test_;                    // adaptive: MC(s_1)'s bucket (the same for every problem)
   std::map<uint64_t, std::unique_ptr<ProblemState>> live_;
   long pending_ = 0;
 };

@@ -74,11 +74,29 @@ std::vector<LabelInput> inputs(int count, const std::vector<std::string>& steps)
   return in;
 }
 
-/// The smallest multiple of `round` at which all-right rollouts decide p >= c at level alpha.
-int all_right_stop(double c, double alpha, int round) {
-  int n = round;
-  while (std::pow(c, n) > alpha) n += round;
-  return n;
+/// Exact crossing probabilities of a test's boundaries at rate c by enumerating every sequence
+/// of max(checks) rollouts (independent of the test's own dynamic programme).
+struct Crossing {
+  double upper = 0.0, lower = 0.0;
+};
+Crossing enumerate_crossing(const SequentialTest& t, const std::vector<int>& upper, const std::vector<int>& lower) {
+  const auto& checks = t.checks();
+  const int n = checks.back();
+  const double c = t.threshold();
+  Crossing out;
+  for (uint32_t bits = 0; bits < (1u << n); ++bits) {
+    double w = 1.0;
+    for (int j = 0; j < n; ++j) w *= (bits >> j) & 1u ? c : 1.0 - c;
+    bool up = false, lo = false;
+    for (size_t i = 0; i < checks.size(); ++i) {
+      const int s = __builtin_popcount(bits & ((1u << checks[i]) - 1u));
+      up = up || s >= upper[i];
+      lo = lo || s <= lower[i];
+    }
+    out.upper += up ? w : 0.0;
+    out.lower += lo ? w : 0.0;
+  }
+  return out;
 }
 
 }  // namespace
@@ -95,39 +113,96 @@ TEST_CASE("adaptive: binomial tails and the one-sided exact tests") {
   CHECK(binomial_upper_tail(5, 5, 1.0) == 1.0);
   CHECK(binomial_lower_tail(5, 4, 1.0) == 0.0);
 
-  CHECK(test_threshold(24, 24, 0.8, 0.05 / 7) == Decision::AtLeast);  // 0.8^24 = 0.0047
-  CHECK(test_threshold(16, 16, 0.8, 0.05 / 7) == Decision::Open);     // 0.8^16 = 0.028
-  CHECK(test_threshold(8, 0, 0.8, 0.01) == Decision::Below);          // 0.2^8
-  CHECK(test_threshold(0, 0, 0.5, 0.01) == Decision::Open);
-  CHECK(test_threshold(3, 0, 0.0, 0.01) == Decision::AtLeast);  // p >= 0 is certain
-  CHECK(test_threshold(3, 3, 1.5, 0.01) == Decision::Below);
-  CHECK(test_threshold(30, 29, 1.0, 0.01) == Decision::Below);  // one wrong rollout: p < 1
-  CHECK(test_threshold(30, 30, 1.0, 0.01) == Decision::Open);
+}
+
+TEST_CASE("adaptive: the sequential test's boundaries are exact and tight over all its checks") {
+  // Enumerate every path of 12 rollouts checked after 2, 4, ..., 10: each side's crossing
+  // probability at p = c is within delta, and lowering any one boundary (the greedy choice at
+  // its check) breaks that, so no check could decide earlier.
+  for (double c : {0.3, 0.6, 0.8}) {
+    for (double delta : {0.05, 0.2}) {
+      CAPTURE(c);
+      CAPTURE(delta);
+      const SequentialTest t(c, check_points(12, {}, 2), delta);
+      REQUIRE(t.checks() == std::vector<int>{2, 4, 6, 8, 10});
+      const Crossing x = enumerate_crossing(t, t.upper(), t.lower());
+      CHECK(x.upper <= delta + 1e-12);
+      CHECK(x.lower <= delta + 1e-12);
+      for (size_t i = 0; i < t.checks().size(); ++i) {
+        const int n = t.checks()[i];
+        CAPTURE(n);
+        // A decision must stay on its point estimate's side of c, so some boundaries cannot move.
+        if (t.upper()[i] - 1 > c * n) {
+          std::vector<int> up = t.upper();
+          up[i] -= 1;
+          CHECK(enumerate_crossing(t, up, t.lower()).upper > delta);
+        }
+        if (t.lower()[i] + 1 < c * n) {
+          std::vector<int> lo = t.lower();
+          lo[i] += 1;
+          CHECK(enumerate_crossing(t, t.upper(), lo).lower > delta);
+        }
+      }
+    }
+  }
+
+  // All-right rollouts against 0.8 at delta 0.05: 0.8^8 = 0.168 spends nothing at the first
+  // check, 0.8^16 = 0.028 decides at the second (an even split of delta over the 7 checks of
+  // K = 64 would need 0.8^n <= 0.05 / 7: 24 rollouts).
+  const SequentialTest t(0.8, check_points(64, {}, 8), 0.05);
+  CHECK(t.checks() == std::vector<int>{8, 16, 24, 32, 40, 48, 56});
+  CHECK(t.decide(8, 8) == Decision::Open);
+  CHECK(t.decide(16, 16) == Decision::AtLeast);
+  CHECK(t.decide(16, 15) == Decision::Open);
+  CHECK(t.decide(8, 3) == Decision::Below);  // P(Bin(8, 0.8) <= 3) = 0.010
+  CHECK(t.decide(8, 4) == Decision::Open);   // P(Bin(8, 0.8) <= 4) = 0.056
+  CHECK_THROWS_AS(t.decide(12, 12), Error);  // not one of its checks
+  CHECK_THROWS_AS(t.decide(8, 9), ValueError);
+
+  // Thresholds outside (0, 1], and c = 1 (one wrong rollout shows p < 1).
+  const std::vector<int> checks{8, 16};
+  CHECK(SequentialTest(0.0, checks, 0.05).decide(8, 0) == Decision::AtLeast);
+  CHECK(SequentialTest(1.5, checks, 0.05).decide(8, 8) == Decision::Below);
+  CHECK(SequentialTest(1.0, checks, 0.05).decide(16, 15) == Decision::Below);
+  CHECK(SequentialTest(1.0, checks, 0.05).decide(16, 16) == Decision::Open);
+  CHECK_THROWS_AS(SequentialTest(0.5, {16, 8}, 0.05), ValueError);
+  CHECK_THROWS_AS(SequentialTest(0.5, checks, 0.5), ValueError);
   // MC(s_t) = 0: the label is p > 0, decided by one right rollout, never by failures.
-  CHECK(decide_label(8, 1, 0.0, 0.8, 0.01) == Decision::AtLeast);
-  CHECK(decide_label(128, 0, 0.0, 0.8, 0.01) == Decision::Open);
+  const SequentialTest zero = SequentialTest::label(0.0, 0.8, check_points(128, {}, 8), 0.05);
+  CHECK(zero.decide(8, 1) == Decision::AtLeast);
+  CHECK(zero.decide(120, 0) == Decision::Open);
+  CHECK(SequentialTest::label(0.5, 0.8, checks, 0.05).threshold() == doctest::Approx(0.4));
 
   // A decision is always on the side of c its point estimate is on (so compute_labels agrees).
-  for (int n = 1; n <= 64; ++n)
-    for (int s = 0; s <= n; ++s)
-      for (double c : {0.05, 0.1, 0.25, 0.4, 0.5, 0.64, 0.72, 0.8, 0.9, 0.99}) {
-        const Decision d = test_threshold(n, s, c, 0.05);
-        if (d == Decision::AtLeast) CHECK(double(s) / n > c);
-        if (d == Decision::Below) CHECK(double(s) / n < c);
+  for (int round : {1, 4, 8})
+    for (double c : {0.05, 0.1, 0.25, 0.4, 0.5, 0.64, 0.72, 0.8, 0.9, 0.99}) {
+      const SequentialTest u(c, check_points(128, {}, round), 0.2);
+      for (size_t i = 0; i < u.checks().size(); ++i) {
+        const int n = u.checks()[i];
+        CHECK(u.upper()[i] > c * n);
+        CHECK(u.lower()[i] < c * n);
       }
+    }
 
-  // The dynamic rule's bucket of MC(s_1).
+  // Where MC(s_1) can be checked: a first request of 32, top-ups to 64 or 128.
+  std::vector<int> every8;
+  for (int n = 8; n < 128; n += 8) every8.push_back(n);
+  CHECK(check_points(32, {128, 64, 32}, 8) == every8);
+  CHECK(check_points(30, {}, 8) == std::vector<int>{8, 16, 24});
+  CHECK(check_points(20, {32}, 8) == std::vector<int>{8, 16, 20, 28});
+  // First 20, then 32 or 64 or both: the rounds of every path.
+  CHECK(check_points(20, {64, 32}, 16) == std::vector<int>{16, 20, 32, 36, 48, 52});
+
+  // The dynamic rule's bucket of MC(s_1): p < 0.1 is decided by 32 wrong rollouts (0.9^32 =
+  // 0.034), not by 24 (0.08).
   const KRule rule;
-  CHECK(decide_k(rule, 56, 0, 0.05 / 15) == 128);  // 0.9^56 = 0.0027
-  CHECK(decide_k(rule, 48, 0, 0.05 / 15) == 0);    // 0.9^48 = 0.0063
-  CHECK(decide_k(rule, 64, 32, 0.05 / 15) == 64);
-  CHECK(decide_k(rule, 8, 4, 0.05 / 15) == 0);
-  CHECK(decide_k(rule, 128, 128, 0.05 / 15) == 32);
-
-  CHECK(max_checks({64}, 8) == 8);
-  CHECK(max_checks({30}, 8) == 4);
-  CHECK(max_checks({32, 128, 64, 32}, 8) == 16);
-  CHECK(max_checks({32, 20}, 8) == 5);  // [0, 20): 3 rounds, [20, 32): 2
+  const KBucketTest k(rule, every8, 0.05);
+  CHECK(k.decide(32, 0) == 128);
+  CHECK(k.decide(24, 0) == 0);
+  CHECK(k.decide(64, 32) == 64);
+  CHECK(k.decide(8, 4) == 64);  // P(Bin(8, 0.1) >= 4) = P(Bin(8, 0.9) <= 4) = 0.005
+  CHECK(k.decide(8, 2) == 0);   // P(Bin(8, 0.1) >= 2) = 0.19
+  CHECK(k.decide(120, 120) == 32);
 }
 
 TEST_CASE("adaptive: off by default; with one round per estimate it is the fixed scheme") {
@@ -160,8 +235,7 @@ TEST_CASE("adaptive: a decided step stops; a zero stops the steps after it") {
   Labeler<ScriptedGenerator> lab(gen, render, cfg);
   LabelResult r = lab.label({"p", kProblem, steps, "42", ""});
   REQUIRE(r.error == "");
-  const int stop = all_right_stop(0.8, 0.05 / 7, 8);  // 7 checks before the 8th and last round
-  CHECK(stop == 24);
+  const int stop = 16;  // 0.8^16 = 0.028 <= 0.05 (the sequential test's unit test)
   CHECK(r.k == 64);
   CHECK(r.k_first == 64);
   CHECK(r.first_requests == 1);
@@ -186,11 +260,11 @@ TEST_CASE("adaptive: a decided step stops; a zero stops the steps after it") {
   CHECK(r.steps[2].early);
   CHECK(r.labels == std::vector<int>{1, 1, 0, 0});
   CHECK(r.mc == std::vector<double>{1.0, 1.0, 0.0, 0.0});
-  CHECK(r.rollouts == 64 + 24 + 24 + 8);
+  CHECK(r.rollouts == 64 + 16 + 16 + 8);
   Json j = to_json(r);
-  CHECK(j["steps"][0]["rounds"] == 3);
+  CHECK(j["steps"][0]["rounds"] == 2);
   CHECK(j["steps"][0]["early"] == true);
-  CHECK(j["rollouts"] == 120);
+  CHECK(j["rollouts"] == 104);
 
   // A zero step cancels the later steps' outstanding rounds; they are not estimated.
   const auto six = make_steps(6);
@@ -211,23 +285,26 @@ TEST_CASE("adaptive: a decided step stops; a zero stops the steps after it") {
 
 TEST_CASE("adaptive: MC(s_1) stops once its K bucket is decided, or where the fixed scheme stops") {
   const auto steps = make_steps(3);
-  // Never right from the prompt: the fixed scheme takes 32, then tops up to 128; adaptive stops
-  // once p < 0.1 is decided (0.9^n <= 0.05 / 15).
+  // Never right from the prompt, with a first request of 16: the fixed scheme takes 16, then
+  // tops up to 128; adaptive stops once p < 0.1 is decided, at 32 (0.9^32 = 0.034 <= 0.05).
   ScriptedGenerator gen = bernoulli(rates_of(0.0, {0.0, 0.0}, steps));
-  Labeler<ScriptedGenerator> lab(gen, render, adaptive_config());
+  LabelerConfig cfg = adaptive_config();
+  cfg.first_k = 16;
+  Labeler<ScriptedGenerator> lab(gen, render, cfg);
   LabelResult r = lab.label({"h", kProblem, steps, "42", ""});
-  CHECK(r.k_first == 56);
-  CHECK(r.first_requests == 7);
+  CHECK(r.k_first == 32);
+  CHECK(r.first_requests == 4);
   CHECK(r.first_early);
   CHECK(r.k == 128);
   CHECK(r.mc_first == 0.0);
-  // The rounds after the first 32 are pieces of the fixed scheme's top-up (its own seed).
+  // The rounds after the first 16 are pieces of the fixed scheme's top-up (its own seed).
   auto first = gen.requests_for(render(kProblem) + std::string(kStepForcingPrefix));
-  REQUIRE(first.size() == 7);
-  CHECK(first[3].params.first_sample == 24);
-  CHECK(first[4].params.first_sample == 0);
-  CHECK(first[4].params.seed != first[3].params.seed);
-  CHECK(first[6].params.first_sample == 16);
+  REQUIRE(first.size() == 4);
+  CHECK(first[1].params.first_sample == 8);
+  CHECK(first[2].params.first_sample == 0);
+  CHECK(first[2].params.seed != first[1].params.seed);
+  CHECK(first[3].params.first_sample == 8);
+  CHECK(first[3].params.seed == first[2].params.seed);
 
   // Always right: the fixed scheme stops at 32 (K = 32), so does adaptive (p >= 0.9 needs more).
   ScriptedGenerator g2 = bernoulli(rates_of(1.0, {1.0, 1.0}, steps));
@@ -352,7 +429,7 @@ TEST_CASE("adaptive: the error bound holds on Bernoulli rollouts with known rate
     int s = 0;
     for (int n = 1; n <= 56; ++n) {
       s += counter_uniform(seed, uint64_t(n), 0) < 0.8;
-      if (n % 8 == 0 && test_threshold(n, s, 0.8, delta) == Decision::Below) {
+      if (n % 8 == 0 && binomial_lower_tail(n, s, 0.8) <= delta) {
         ++naive_wrong;
         break;
       }
