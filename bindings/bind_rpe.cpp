@@ -80,6 +80,8 @@ void bind_rpe(py::module_& m) {
 
   m.def("rpe_compute_labels", &rpe::compute_labels, py::arg("mc"), py::arg("mc_first"), py::arg("config"),
         "Labels of every step from MC estimates.");
+  m.def("rpe_rollout_prefix", &rpe::rollout_prefix, py::arg("steps"), py::arg("step"),
+        "The assistant text step `step`'s rollouts continue from (rpe/steps.hpp rollout_prefix).");
   m.def("rpe_k_for", [](const rpe::KRule& r, double mc_first) { return r.k_for(mc_first); }, py::arg("rule"),
         py::arg("mc_first"));
 

@@ -7,8 +7,9 @@
 
 Per solution: MC(s_1) from rollouts of the chat prompt + ``Step 1: `` (a first batch of 32, topped
 up while the dynamic rule wants more: K = 128 if MC(s_1) < 0.1, 64 if < 0.9, else 32), then ONE
-request with n = K rollouts per step from the solution's text through that step (the K rollouts
-share the prefix's KV, and step t+1 finds step t's prefix cached), the last step graded from its
+request with n = K rollouts per step from the solution's steps through that step followed by the
+next step's header (``rollout_prefix``, the reference's form; the K rollouts share the prefix's
+KV, and step t+1 finds step t's prefix cached), the last step graded from its
 own answer. MC(s_t, a_t) = share of rollouts whose final answer (``genprm.math`` grading) equals
 the ground truth; after the first step with MC = 0 later steps get 0 (their rollouts are
 cancelled). RPE: P_t = MC(s_t, a_t) / MC(s_t) (MC(s_t) = previous step's MC, MC(s_1) for t = 1),
@@ -43,7 +44,7 @@ from . import _core
 from .display import RPEResult
 from .tokenizer import problem_prompt
 
-__all__ = ["compute_labels", "k_for", "split_steps", "join_steps", "label_steps", "label_many",
+__all__ = ["compute_labels", "k_for", "split_steps", "join_steps", "rollout_prefix", "label_steps", "label_many",
            "sample_solutions", "STEP_PREFIX"]
 
 _LABEL = _core.LabelerConfig()
@@ -93,6 +94,15 @@ def split_steps(solution: str) -> List[str]:
 def join_steps(steps: Sequence[str], count: Optional[int] = None) -> str:
     """The first ``count`` steps (all when None) joined by ``\\n``: the inverse of split_steps."""
     return _core.math.join_steps(list(steps), -1 if count is None else int(count))
+
+
+def rollout_prefix(steps: Sequence[str], step: int) -> str:
+    """The assistant text that the Monte Carlo rollouts of ``step`` (1-based) continue from, as
+    the reference's RPE data generation writes it: steps 1..step, each trimmed, joined by a blank
+    line, then the next header ``Step {step + 1}: ``. For a solution written with blank lines
+    between numbered steps it is the solution's own text through that header."""
+    _check_positive_int("step", step)
+    return _core.rpe_rollout_prefix([str(s) for s in steps], int(step))
 
 
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> None:

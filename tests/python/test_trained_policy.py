@@ -86,8 +86,9 @@ def test_critic_refinement_fixes_wrong_solutions_from_model_written_critiques(po
 
 
 def test_monte_carlo_labels_find_the_known_first_wrong_step(policy):
-    # measured on these rows: RPE 0.333, hard 0.500, difference 0.583 (chance: about 0.25)
+    # measured on these rows: RPE 0.750, hard 0.792, difference 0.833 (chance: about 0.25). With
+    # the rollouts continuing after a lone newline instead of the next step's header (the prefix
+    # before rollout_prefix) it was 0.333 / 0.500 / 0.583.
     rows = arith.heldout_rows(len(PROBLEMS), seed=arith.HELDOUT_SEED + 2, level="small")
     lab = arith.rpe_quality(policy, rows, k=16, seed=0)
-    assert lab["rpe"] >= 0.2, lab
-    assert lab["hard"] >= 0.35 and lab["difference"] >= 0.35, lab
+    assert lab["rpe"] >= 0.6 and lab["hard"] >= 0.6 and lab["difference"] >= 0.6, lab

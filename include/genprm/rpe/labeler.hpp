@@ -9,11 +9,11 @@
 //     more rollouts than were taken (K(correct / taken) > taken) one more request tops up to
 //     that K (same prompt: its KV is cached). MC(s_1) = correct / taken over all of them;
 //     K = K(MC(s_1)) (or fixed_k) for the steps.
-//  2. Then, all at once, ONE request per step t < T with n = K from the prompt + the solution's
-//     text through step t (join_steps: byte-identical to the solution up to there), so the K
-//     completions share the prefix's KV and step t+1 finds step t's prefix cached. A rollout is
-//     correct when the final answer of (prefix text + completion) equals the ground truth. The
-//     last step T is graded from its own answer (the whole solution), without rollouts.
+//  2. Then, all at once, ONE request per step t < T with n = K from the prompt + the steps through
+//     t and the header of step t+1 (rollout_prefix, the reference's form), so the K completions
+//     share the prefix's KV and step t+1 finds step t's prefix cached. A rollout is correct when
+//     the final answer of (prefix text + completion) equals the ground truth. The last step T is
+//     graded from its own answer (the whole solution), without rollouts.
 //  3. When a step comes back with MC = 0 the requests of later steps are cancelled
 //     (cancel_after_zero): their MC is 0 by propagation whatever they would estimate, and they
 //     are reported with estimated = false, so results do not depend on timing.
@@ -433,7 +433,7 @@ class Labeler {
     p.steps.resize(steps.size());
     for (int t = 1; t <= T; ++t) {
       StepState& st = p.steps[static_cast<size_t>(t - 1)];
-      st.text = join_steps(steps, t);
+      st.text = t < T ? rollout_prefix(steps, t) : join_steps(steps);
       st.result.step = t;
     }
     // The last step: its own answer, no rollout.

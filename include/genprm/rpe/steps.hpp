@@ -28,6 +28,35 @@ inline std::string join_steps(const std::vector<std::string>& steps, long count 
   return math::join_step_headers(steps, count);
 }
 
+/// The assistant text the rollouts of step t continue from (1 <= t <= steps.size()), in the form
+/// the reference's RPE data generation builds it: steps 1..t, each trimmed (a later step's
+/// `Step k:` header followed by exactly one space), joined by a blank line, then the next step's
+/// header `Step t+1: `. The policy resumes right after a header, as in every solution it writes;
+/// cutting the solution after the `\n` that ends step t would leave it continuing from a lone
+/// newline, a token boundary its own solutions never have (`\n\n` is one token). For a
+/// solution written with blank lines between steps and numbered headers this is its own text up
+/// to and including the header of step t+1, so the prompt of step t is a prefix of step t+1's.
+inline std::string rollout_prefix(const std::vector<std::string>& steps, long t) {
+  GENPRM_CHECK_ARG(t >= 1 && t <= static_cast<long>(steps.size()), "rollout_prefix: step {} is not in [1, {}]", t,
+                   steps.size());
+  std::string out;
+  for (size_t i = 0; i < static_cast<size_t>(t); ++i) {
+    std::string_view s = math::strip_space(steps[i]);
+    if (i > 0) {
+      out += "\n\n";
+      if (const size_t colon = s.find(':'); colon != std::string_view::npos) {
+        out += s.substr(0, colon + 1);
+        out += ' ';
+        out += math::strip_space(s.substr(colon + 1));
+        continue;
+      }
+    }
+    out += s;
+  }
+  out += fmt::format("\n\nStep {}: ", t + 1);
+  return out;
+}
+
 /// A forced solution: the policy's completion after `prefix` (kStepForcingPrefix), whole.
 inline std::string forced_solution(std::string_view completion, std::string_view prefix = kStepForcingPrefix) {
   std::string s(prefix);

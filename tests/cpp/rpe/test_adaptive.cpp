@@ -52,7 +52,7 @@ std::function<double(const std::string&)> rates_of(double first, std::vector<dou
   return [=](const std::string& a) {
     if (a == kStepForcingPrefix) return first;
     for (size_t t = 0; t < rates.size(); ++t)
-      if (a == join_steps(steps, static_cast<long>(t + 1))) return rates[t];
+      if (a == rollout_prefix(steps, static_cast<long>(t + 1))) return rates[t];
     FAIL("unexpected assistant text: " << a);
     return 0.0;
   };
@@ -246,7 +246,7 @@ TEST_CASE("adaptive: a decided step stops; a zero stops the steps after it") {
     CHECK(r.steps[t].rounds == stop / 8);
     CHECK(r.steps[t].early);
     CHECK(r.steps[t].mc_raw == 1.0);
-    auto reqs = gen.requests_for(render(kProblem) + join_steps(steps, t + 1));
+    auto reqs = gen.requests_for(render(kProblem) + rollout_prefix(steps, t + 1));
     REQUIRE(reqs.size() == size_t(stop / 8));  // no round after the decision
     for (size_t q = 0; q < reqs.size(); ++q) {
       CHECK(reqs[q].n == 8);

@@ -22,7 +22,7 @@ const std::vector<std::string> kSteps = {"Step 1: six times seven", "Step 2: is 
                                          "Step 4: recheck", "Step 5: The answer is \\boxed{42}."};
 
 std::string prompt_through(const std::vector<std::string>& steps, long t, const std::string& problem = kProblem) {
-  return render(problem) + join_steps(steps, t);
+  return render(problem) + rollout_prefix(steps, t);
 }
 
 /// Correct answers as a function of the prefix: from the prompt alone sample i is right when
@@ -32,10 +32,10 @@ std::string middle_script(const std::string& prompt, int i, int) {
   const std::string a = prompt.substr(prompt.find(kChatClose) + kChatClose.size());
   bool ok = false;
   if (a == kStepForcingPrefix) ok = i % 4 == 0;
-  else if (a == join_steps(kSteps, 1)) ok = i % 2 == 0;
-  else if (a == join_steps(kSteps, 2)) ok = i % 8 == 0;
-  else if (a == join_steps(kSteps, 3)) ok = false;
-  else if (a == join_steps(kSteps, 4)) ok = true;
+  else if (a == rollout_prefix(kSteps, 1)) ok = i % 2 == 0;
+  else if (a == rollout_prefix(kSteps, 2)) ok = i % 8 == 0;
+  else if (a == rollout_prefix(kSteps, 3)) ok = false;
+  else if (a == rollout_prefix(kSteps, 4)) ok = true;
   else FAIL("unexpected prompt: " << prompt);
   return "\nStep 9: more " + boxed(ok ? "42" : "41");
 }
@@ -237,7 +237,7 @@ TEST_CASE("labeler: fixed K, custom K rule, first_k, step prefix and epsilon") {
   LabelResult r3 = l3.label(in);
   CHECK(r3.error == "");
   CHECK(g3.log[0].prompt_text == "PRE:");
-  CHECK(g3.log[1].prompt_text == "PRE:" + kSteps[0]);
+  CHECK(g3.log[1].prompt_text == "PRE:" + kSteps[0] + "\n\nStep 2: ");
 }
 
 TEST_CASE("labeler: many problems in flight with a cap; every step of a problem in flight at once") {
@@ -395,5 +395,5 @@ TEST_CASE("sampler: one request with n samples per problem, step-forced solution
   gen.script = [](const std::string&, int, int) { return boxed("42"); };
   LabelResult r = lab.label({"q1", kProblem, s0.steps, "42", ""});
   CHECK(r.labels == std::vector<int>{1, 1});
-  CHECK(gen.requests_for(render(kProblem) + s0.steps[0]).size() == 1);
+  CHECK(gen.requests_for(render(kProblem) + rollout_prefix(s0.steps, 1)).size() == 1);
 }

@@ -141,3 +141,23 @@ TEST_CASE("split_steps / join_steps: byte-identical prefixes") {
   CHECK_THROWS_AS(join_steps(st, 4), ValueError);
   CHECK(forced_solution("a\nStep 2: b") == "Step 1: a\nStep 2: b");
 }
+
+TEST_CASE("rollout_prefix: the reference's form of a step's rollout prompt") {
+  // A solution as the policy writes it: the prefix of step t is its own text through the header
+  // of step t+1, and step t's prefix is a prefix of step t+1's (their KV is shared).
+  const std::string s = "Step 1: 17 + 25 = 42\n\nStep 2: 42 * 3 = 126\n\nStep 3: 126 - 8 = 118. \\boxed{118}";
+  const auto steps = split_steps(s);
+  REQUIRE(steps.size() == 3);
+  CHECK(rollout_prefix(steps, 1) == "Step 1: 17 + 25 = 42\n\nStep 2: ");
+  CHECK(rollout_prefix(steps, 2) == "Step 1: 17 + 25 = 42\n\nStep 2: 42 * 3 = 126\n\nStep 3: ");
+  CHECK(s.rfind(rollout_prefix(steps, 2), 0) == 0);
+  // Other layouts are normalised as the reference does: steps trimmed, joined by a blank line,
+  // one space after a later step's header colon; the next header is numbered by position.
+  const std::vector<std::string> odd = {"  Step 1: a \n", "Step 2:b\n\n\n", "Step 7:   c  "};
+  CHECK(rollout_prefix(odd, 1) == "Step 1: a\n\nStep 2: ");
+  CHECK(rollout_prefix(odd, 2) == "Step 1: a\n\nStep 2: b\n\nStep 3: ");
+  CHECK(rollout_prefix(odd, 3) == "Step 1: a\n\nStep 2: b\n\nStep 7: c\n\nStep 4: ");
+  CHECK(rollout_prefix({"Step 1: x", "no header here "}, 2) == "Step 1: x\n\nno header here\n\nStep 3: ");
+  CHECK_THROWS_AS(rollout_prefix(odd, 0), ValueError);
+  CHECK_THROWS_AS(rollout_prefix(odd, 4), ValueError);
+}
