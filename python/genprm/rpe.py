@@ -17,13 +17,14 @@ label = P_t >= epsilon; also the hard label (MC > 0) and the difference MC(s_t, 
 0/0 gives P_t = 0 (label 0); x/0 with x > 0 gives P_t = inf (label 1).
 
 Adaptive Monte Carlo (``adaptive=True``, off by default): every estimate draws its rollouts in
-rounds (4) that are pieces of the fixed scheme's requests (same seeds, consecutive samples) and
+rounds (8) that are pieces of the fixed scheme's requests (same seeds, consecutive samples) and
 stops once an exact sequential binomial test decides what it feeds: a step its RPE label
 (MC(s_t, a_t) against epsilon * MC(s_t)), MC(s_1) its bucket of the dynamic K rule. Each decided
-estimate is wrong with probability at most ``delta`` (0.1, exact over all its checks together:
-the boundaries are computed from the binomial law of the whole sequence); an estimate never
-decided is exactly the fixed-K one. ``adaptive={"round": 8, "delta": 0.05}`` changes the settings
-(fewer requests and fewer labels that differ from the fixed scheme's, fewer rollouts saved).
+estimate is wrong with probability at most ``delta`` (0.2, exact over all its checks together:
+the boundaries are computed from the binomial law of the whole sequence; a bound on the worst
+case, a rate right at its threshold); an estimate never decided is exactly the fixed-K one.
+``adaptive={"round": 4, "delta": 0.05}`` changes the settings (a smaller delta: fewer labels that
+differ from the fixed scheme's, fewer rollouts saved).
 A step's ``k`` is then the rollouts it used, ``rounds`` its requests, ``early`` whether the test
 stopped it; ``first_early`` says the same of MC(s_1).
 
@@ -222,7 +223,7 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     ``{"thresholds": (0.1, 0.9), "ks": (128, 64, 32)}`` changes it); ``first_k``: the first
     batch of the MC(s_1) estimate (default the smallest K). ``keep_rollouts``: every rollout's
     text in the result (``steps[i]["rollouts"]``, ``first_rollouts``). ``adaptive``: True (or a dict
-    ``{"round": 4, "delta": 0.1}``) draws rollouts in rounds and stops each estimate once its label
+    ``{"round": 8, "delta": 0.2}``) draws rollouts in rounds and stops each estimate once its label
     (its K, for MC(s_1)) is decided (module docstring). ``seed``: every request seeded from
     (seed, row id, step, batch): reproducible. ``on_result(index, result)`` runs as each row
     finishes; results are returned in input order (see the module docstring for their keys).

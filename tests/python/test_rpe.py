@@ -59,6 +59,13 @@ def test_k_rule_and_steps():
     assert steps == ["Step 1: a\nb", "Step 2: c\n", "Step 3: d"]
     assert rpe.join_steps(steps) == text
     assert rpe.join_steps(steps, 2) == text[:text.index("\nStep 3")]
+    # Rollouts continue after the next step's header, steps trimmed and joined by a blank line.
+    assert rpe.rollout_prefix(steps, 1) == "Step 1: a\nb\n\nStep 2: "
+    assert rpe.rollout_prefix(steps, 2) == "Step 1: a\nb\n\nStep 2: c\n\nStep 3: "
+    with pytest.raises(ValueError, match=r"step must be an integer >= 1"):
+        rpe.rollout_prefix(steps, 0)
+    with pytest.raises(ValueError, match=r"rollout_prefix: step 4 is not in \[1, 3\]"):
+        rpe.rollout_prefix(steps, 4)
 
 
 def test_label_steps_shapes_dynamic_k_and_kv_sharing(policy_dir):
@@ -251,13 +258,14 @@ def test_adaptive_on_the_trained_policy_saves_rollouts_and_keeps_labels():
         pytest.skip("the trained models are missing (make models)")
     eng = genprm.Engine(arith.policy_dir())
     rows = []
-    for r in arith.heldout_rows(6, level="small"):
+    for r in arith.heldout_rows(24, level="small"):
         rows.append({"id": r["id"], "problem": r["problem"], "answer": r["answer"],
                      "steps": rpe.split_steps(synthetic.solution_text(r["steps"]))})
     fixed = rpe.label_many(eng, rows, k=32, seed=0, max_tokens=160, progress=False)
     adapt = rpe.label_many(eng, rows, k=32, seed=0, max_tokens=160, adaptive=True, progress=False)
     used = lambda rs: sum(r["rollouts"] for r in rs)  # noqa: E731
-    # measured 359 of 448 (K 32 fixed: MC(s_1) takes all 32, only the steps stop early)
+    # measured 1344 of 1984 rollouts, 2 of 62 labels differ (K 32 fixed: MC(s_1) takes all 32,
+    # only the steps stop early)
     assert used(adapt) <= 0.9 * used(fixed), (used(adapt), used(fixed))
     labels = sum(len(r["labels"]) for r in fixed)
     differ = sum(a != f for ra, rf in zip(adapt, fixed) for a, f in zip(ra["labels"], rf["labels"]))
