@@ -1,7 +1,7 @@
 """Adaptive against fixed-K Monte Carlo RPE labels: same policy, same solutions, same seeds, same run.
 
     PYTHONPATH=build/python python benchmarks/bench_rpe_adaptive.py [--problems 48] [--solutions 2]
-        [--k K] [--round R] [--delta D] [--sweep] [--max-tokens 160] [--threads N]
+        [--k K] [--round R] [--delta D] [--sweep] [--share-first] [--max-tokens 160] [--threads N]
 
 The policy is the small trained one shipped in python/genprm/models (arith-policy; a random model
 when it is missing, which then says so). It first samples --solutions step-forced solutions of
@@ -13,7 +13,8 @@ step labels that differ (RPE and hard labels; target <= 5 %), and the wall-time 
 
 The peer of that share is the fixed scheme itself: it is labelled a second time with another
 seed, and the share of its labels that change says how much of a label is Monte Carlo noise. With
---sweep, adaptive runs once per (round, delta) of a small grid against the same fixed run.
+--sweep, adaptive runs once per (round, delta) of a small grid against the same fixed run. With
+--share-first every run estimates MC(s_1) once per problem (rows of one problem share it).
 """
 import argparse
 import sys
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--round", type=int, default=None, help="adaptive round size (default: the C++ default)")
     ap.add_argument("--delta", type=float, default=None, help="adaptive error bound (default: the C++ default)")
     ap.add_argument("--sweep", action="store_true", help="also adaptive at rounds 4 / 8 and deltas 0.05 / 0.1 / 0.2")
+    ap.add_argument("--share-first", action="store_true", help="MC(s_1) once per problem in every run")
     ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
@@ -71,7 +73,7 @@ def main(argv=None) -> int:
         eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
         t0 = time.perf_counter()
         res = genprm.rpe.label_many(eng, rows, k=args.k, seed=seed, max_tokens=args.max_tokens, adaptive=opt,
-                                    progress=False)
+                                    share_first=args.share_first, progress=False)
         wall = time.perf_counter() - t0
         assert all(r["error"] == "" for r in res), [r["error"] for r in res]
         st = eng.stats()
@@ -104,13 +106,15 @@ def main(argv=None) -> int:
             for delta in (0.05, 0.1, 0.2):
                 eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
                 res = genprm.rpe.label_many(eng, rows, k=args.k, seed=args.seed, max_tokens=args.max_tokens,
-                                            adaptive={"round": rnd, "delta": delta}, progress=False)
+                                            adaptive={"round": rnd, "delta": delta}, share_first=args.share_first,
+                                            progress=False)
                 one = {"res": res}
                 used = sum(r["rollouts"] for r in res)
                 print(f"{'':24}{rnd:5}  {delta:5}  {fixed['rollouts'] / max(1, used):13.2f}x  "
                       f"{fixed['generated'] / max(1, eng.stats()['generated_tokens']):11.2f}x  "
                       f"{pct(differ(one, fixed, 'labels')):>17}  {pct(differ(one, fixed, 'hard_labels')):>11}")
     setup = {"solutions": len(rows), "problems": args.problems, "K": args.k or "dynamic", **adaptive,
+             "share_first": args.share_first,
              "max_tokens": args.max_tokens, "seed": args.seed, "threads": torch.get_num_threads()}
     print(f"setup: {what}; " + ", ".join(f"{key} {value}" for key, value in setup.items()))
     return 0

@@ -137,7 +137,8 @@ def _labeler_config(*, epsilon: float, k: Optional[int], temperature: float, top
                     max_tokens: int, seed: Optional[int], first_k: Optional[int],
                     k_rule: Optional[Mapping[str, Any]], difference_epsilon: float, step_prefix: str,
                     stop: Optional[Sequence[str]], cancel_after_zero: bool, max_problems_in_flight: int,
-                    keep_rollouts: bool, adaptive: Any = _ADAPTIVE.enabled) -> Any:
+                    keep_rollouts: bool, adaptive: Any = _ADAPTIVE.enabled,
+                    share_first: bool = _LABEL.share_first) -> Any:
     """The C++ LabelerConfig of label_many's keywords (None: the C++ default)."""
     if not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool) or not (0.0 < float(epsilon) <= 1.0):
         raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}")
@@ -164,7 +165,7 @@ def _labeler_config(*, epsilon: float, k: Optional[int], temperature: float, top
         fixed_k=k, first_k=first_k, step_prefix=str(step_prefix),
         rollout=_rollout(temperature, top_p, top_k, max_tokens, stop), seed=seed,
         max_problems_in_flight=max_problems_in_flight, cancel_after_zero=bool(cancel_after_zero),
-        keep_rollouts=bool(keep_rollouts), adaptive=_adaptive(adaptive))
+        keep_rollouts=bool(keep_rollouts), adaptive=_adaptive(adaptive), share_first=bool(share_first))
 
 
 def _core_engine(engine: Any):
@@ -210,7 +211,7 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
                stop: Optional[Sequence[str]] = None, cancel_after_zero: bool = _LABEL.cancel_after_zero,
                max_problems_in_flight: int = _LABEL.max_problems_in_flight,
                keep_rollouts: bool = _LABEL.keep_rollouts, adaptive: Any = _ADAPTIVE.enabled,
-               tokenizer: Any = None, progress: bool = True,
+               share_first: bool = _LABEL.share_first, tokenizer: Any = None, progress: bool = True,
                on_result: Optional[Callable[[int, Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
     """Labels many solutions, up to ``max_problems_in_flight`` at once over one engine.
 
@@ -224,7 +225,9 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     batch of the MC(s_1) estimate (default the smallest K). ``keep_rollouts``: every rollout's
     text in the result (``steps[i]["rollouts"]``, ``first_rollouts``). ``adaptive``: True (or a dict
     ``{"round": 8, "delta": 0.2}``) draws rollouts in rounds and stops each estimate once its label
-    (its K, for MC(s_1)) is decided (module docstring). ``seed``: every request seeded from
+    (its K, for MC(s_1)) is decided (module docstring). ``share_first``: MC(s_1) once per problem
+    (rows with the same chat prompt share the estimate of the first of them, whose id the others
+    report as ``first_shared``; its rollouts are counted there). ``seed``: every request seeded from
     (seed, row id, step, batch): reproducible. ``on_result(index, result)`` runs as each row
     finishes; results are returned in input order (see the module docstring for their keys).
     """
@@ -233,7 +236,7 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
                              max_tokens=max_tokens, seed=seed, first_k=first_k, k_rule=k_rule,
                              difference_epsilon=difference_epsilon, step_prefix=step_prefix, stop=stop,
                              cancel_after_zero=cancel_after_zero, max_problems_in_flight=max_problems_in_flight,
-                             keep_rollouts=keep_rollouts, adaptive=adaptive)
+                             keep_rollouts=keep_rollouts, adaptive=adaptive, share_first=share_first)
     items = [_row(r, i, tokenizer, system_prompt) for i, r in enumerate(rows)]
     if not items:
         return []

@@ -292,3 +292,23 @@ def test_cli_label_adaptive(policy_dir, tmp_path, capsys):
     assert (step1["k"], step1["rounds"]) == (8, 2)  # never right: both rounds of 4 run
     assert main(base + ["--output", str(tmp_path / "x.jsonl"), "--adaptive", "--adaptive-delta", "0.9"]) == 2
     assert "adaptive.delta must be in (0, 0.5)" in capsys.readouterr().err
+
+
+def test_share_first_estimates_mc_first_once_per_problem(policy_dir, tmp_path):
+    eng = engine(policy_dir)
+    rows = [{"id": "a", "problem": PROBLEM, "steps": STEPS, "answer": "6"},
+            {"id": "b", "problem": PROBLEM + " Twice?", "steps": STEPS, "answer": "6"},
+            {"id": "c", "problem": PROBLEM, "steps": STEPS, "answer": "6"}]
+    own = rpe.label_many(eng, rows, k=8, max_tokens=3, seed=1, progress=False)
+    shared = rpe.label_many(eng, rows, k=8, max_tokens=3, seed=1, share_first=True, progress=False)
+    assert [r["first_shared"] for r in own] == ["", "", ""]
+    assert [r["first_shared"] for r in shared] == ["", "", "a"]
+    assert shared[2]["first_requests"] == 0 and shared[2]["k_first"] == shared[0]["k_first"] == 8
+    assert shared[2]["rollouts"] == own[2]["rollouts"] - 8  # its MC(s_1) rollouts are row a's
+    from genprm.cli import main
+    inp, out = tmp_path / "rows.jsonl", tmp_path / "labels.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["label", "--model", policy_dir, "--input", str(inp), "--output", str(out), "--k", "8",
+                 "--max-tokens", "3", "--seed", "1", "--no-progress", "--share-first"]) == 0
+    got = {r["id"]: r["rpe"]["first_shared"] for r in map(json.loads, out.read_text().splitlines())}
+    assert got == {"a": "", "b": "", "c": "a"}

@@ -82,6 +82,11 @@ struct LabelerConfig {
   /// Keep every rollout's text in the result (StepResult::rollouts, LabelResult::first_rollouts).
   bool keep_rollouts = false;
   AdaptiveMC adaptive;  ///< rollouts in rounds with early stopping (off by default)
+  /// MC(s_1) once per problem: rows with the same chat prompt share one estimate, made by the
+  /// first of them (its requests seeded from the prompt, not the row id, so the estimate does not
+  /// depend on which row makes it); the others wait for it. MC(s_1) is the problem's Pass@1, as
+  /// the reference computes it per problem. Off by default (each row estimates its own).
+  bool share_first = false;
 
   void validate() const {
     labels.validate();
@@ -102,7 +107,8 @@ struct LabelerConfig {
                            field("rollout", &L::rollout), field("seed", &L::seed),
                            field("max_problems_in_flight", &L::max_problems_in_flight),
                            field("cancel_after_zero", &L::cancel_after_zero),
-                           field("keep_rollouts", &L::keep_rollouts), field("adaptive", &L::adaptive));
+                           field("keep_rollouts", &L::keep_rollouts), field("adaptive", &L::adaptive),
+                           field("share_first", &L::share_first));
   }
 };
 

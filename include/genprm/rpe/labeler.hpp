@@ -28,6 +28,10 @@
 // not depend on timing), and draws its next round only when its label is still open and it has
 // fewer than K. A step with no right rollout is final as a zero: later steps stop (cancelled
 // rounds with cancel_after_zero).
+// share_first (off by default): MC(s_1) depends only on the problem, so rows with the same chat
+// prompt share one estimate; the first admitted row makes it (seeded from the prompt, so which row
+// that is does not change the estimate), later rows wait for it or take it, and report its id in
+// first_shared. If that row fails before its estimate is final, the rows waiting fail with it.
 // Problems run concurrently (max_problems_in_flight), everything through callbacks; with a seed
 // every request is seeded from (seed, problem id, step, batch), so results are reproducible.
 //
@@ -154,9 +158,21 @@ class Labeler {
     std::optional<SequentialTest> test;  ///< adaptive: its label test, built once MC(s_t) is final
     StepResult result;
   };
+  /// share_first: one problem's MC(s_1), estimated by its first row.
+  struct SharedFirst {
+    bool done = false;
+    std::string owner;  ///< the id of the row that estimated it
+    int k_first = 0, correct_first = 0, k = 0;
+    bool first_early = false;
+    double mc_first = 0.0;
+    std::vector<std::string> rollouts;
+    std::vector<uint64_t> waiting;  ///< in-flight keys of rows waiting for it
+  };
   struct ProblemState {
     uint64_t key = 0;       ///< the in-flight id
     uint64_t seed_key = 0;  ///< problem_key(id)
+    uint64_t first_seed_key = 0;  ///< MC(s_1)'s requests: seed_key, or the prompt's key when shared
+    bool first_owner = false;     ///< share_first: this row estimates the shared MC(s_1)
     LabelInput input;
     std::string base;  ///< the chat prompt (assistant turn opened)
     int first_batches = 0;
@@ -187,6 +203,22 @@ class Labeler {
       finish(*pp);
       return;
     }
+    pp->first_seed_key = pp->seed_key;
+    if (cfg_.share_first) {
+      const std::string prompt = pp->base + cfg_.step_prefix;
+      auto [it, inserted] = shared_first_.try_emplace(prompt);
+      if (!inserted) {  // another row of this problem has it, or is estimating it
+        if (it->second.done) {
+          adopt_first(*pp, it->second);
+          start_steps(*pp);
+        } else {
+          it->second.waiting.push_back(pp->key);
+        }
+        return;
+      }
+      pp->first_owner = true;
+      pp->first_seed_key = problem_key(prompt);
+    }
     if (cfg_.adaptive.enabled)
       start_first_adaptive(*pp);
     else
@@ -205,7 +237,7 @@ class Labeler {
     sp.top_k = cfg_.rollout.top_k;
     sp.max_tokens = cfg_.rollout.max_tokens;
     sp.stop = cfg_.rollout.stop;
-    if (cfg_.seed) sp.seed = request_seed(*cfg_.seed, p.seed_key, step, batch);
+    if (cfg_.seed) sp.seed = request_seed(*cfg_.seed, step == 0 ? p.first_seed_key : p.seed_key, step, batch);
     return sp;
   }
 
@@ -283,7 +315,7 @@ class Labeler {
         r.k = want;
       }
       r.mc_first = mc;
-      start_steps(pp);
+      first_done(pp);
     });
   }
 
@@ -345,7 +377,7 @@ class Labeler {
     }
     r.k = k;
     r.mc_first = mc;
-    start_steps(p);
+    first_done(p);
   }
 
   // ---- adaptive steps ----
@@ -427,6 +459,45 @@ class Labeler {
     if (p.steps_outstanding == 0 && p.rounds_in_flight == 0) finish(p);
   }
 
+  /// MC(s_1) is final: shares it with the rows of the same problem waiting for it
+  /// (share_first), then starts the steps.
+  void first_done(ProblemState& p) {
+    if (p.first_owner) {
+      p.first_owner = false;
+      SharedFirst& sh = shared_first_.at(p.base + cfg_.step_prefix);
+      const LabelResult& r = p.result;
+      sh.done = true;
+      sh.owner = r.id;
+      sh.k_first = r.k_first;
+      sh.correct_first = r.correct_first;
+      sh.first_early = r.first_early;
+      sh.k = r.k;
+      sh.mc_first = r.mc_first;
+      sh.rollouts = r.first_rollouts;
+      std::vector<uint64_t> waiting = std::move(sh.waiting);
+      sh.waiting.clear();
+      for (uint64_t key : waiting)
+        if (ProblemState* q = find(key)) {
+          adopt_first(*q, sh);
+          start_steps(*q);
+        }
+    }
+    start_steps(p);
+  }
+
+  /// share_first: a row takes the MC(s_1) estimated by another row of its problem (its
+  /// rollouts and requests are counted there, not here).
+  void adopt_first(ProblemState& p, const SharedFirst& sh) {
+    LabelResult& r = p.result;
+    r.first_shared = sh.owner;
+    r.k_first = sh.k_first;
+    r.correct_first = sh.correct_first;
+    r.first_early = sh.first_early;
+    r.k = sh.k;
+    r.mc_first = sh.mc_first;
+    if (cfg_.keep_rollouts) r.first_rollouts = sh.rollouts;
+  }
+
   void start_steps(ProblemState& p) {
     const auto& steps = p.input.steps;
     const int T = static_cast<int>(steps.size());
@@ -497,6 +568,18 @@ class Labeler {
   }
 
   void finish(ProblemState& p) {
+    if (p.first_owner) {  // failed before its MC(s_1) was final: so do the rows waiting for it
+      p.first_owner = false;
+      auto it = shared_first_.find(p.base + cfg_.step_prefix);
+      std::vector<uint64_t> waiting = std::move(it->second.waiting);
+      shared_first_.erase(it);
+      for (uint64_t key : waiting)
+        if (ProblemState* q = find(key)) {
+          q->result.error = fmt::format("MC(s_1), estimated by row '{}' of the same problem: {}", p.result.id,
+                                        p.result.error);
+          finish(*q);
+        }
+    }
     LabelResult& r = p.result;
     if (r.error.empty()) {
       std::vector<double> mc;
@@ -542,6 +625,7 @@ class Labeler {
   Grader grader_;
   InFlight<LabelInput, LabelResult> flight_;  // admission, callbacks
   KBucketTest first_test_;                    // adaptive: MC(s_1)'s bucket (the same for every problem)
+  std::map<std::string, SharedFirst> shared_first_;  // share_first: by MC(s_1)'s prompt
   std::map<uint64_t, std::unique_ptr<ProblemState>> live_;
   long pending_ = 0;
 };

@@ -46,6 +46,9 @@ struct LabelResult {
   int correct_first = 0;
   int first_requests = 0;  ///< requests of the MC(s_1) estimate (1 + top-ups; adaptive: its rounds)
   bool first_early = false;  ///< adaptive: MC(s_1) stopped before the fixed scheme would, its K decided
+  /// share_first: the id of the row whose MC(s_1) this row took (empty: estimated here; its
+  /// requests and rollouts are counted in that row)
+  std::string first_shared;
   int k = 0;               ///< K of the step estimates (dynamic rule or fixed; adaptive: the most a step takes)
   double epsilon = LabelConfig{}.epsilon;
   std::vector<StepResult> steps;
@@ -65,7 +68,8 @@ struct LabelResult {
     using L = LabelResult;
     return std::make_tuple(field("id", &L::id), field("mc_first", &L::mc_first), field("k_first", &L::k_first),
                            field("correct_first", &L::correct_first), field("first_requests", &L::first_requests),
-                           field("first_early", &L::first_early), field("k", &L::k), field("epsilon", &L::epsilon), field("steps", &L::steps),
+                           field("first_early", &L::first_early), field("first_shared", &L::first_shared),
+                           field("k", &L::k), field("epsilon", &L::epsilon), field("steps", &L::steps),
                            field("labels", &L::labels), field("hard_labels", &L::hard_labels), field("mc", &L::mc),
                            field("requests", &L::requests), field("rollouts", &L::rollouts),
                            field("prompt_tokens", &L::prompt_tokens),

@@ -47,6 +47,9 @@ def add(sub: Any) -> None:
                    help="rollouts per round with --adaptive (default %(default)s)")
     p.add_argument("--adaptive-delta", dest="adaptive_delta", type=float, default=_L.adaptive.delta,
                    help="error bound of each decided estimate with --adaptive (default %(default)s)")
+    p.add_argument("--share-first", dest="share_first", action="store_true",
+                   help="estimate MC(s_1) once per problem: rows with the same problem share the first one's "
+                        "estimate (its rollouts counted there; the others name it in rpe.first_shared)")
     add_device(p)
     p.add_argument("--kv-blocks", dest="kv_blocks", type=int, default=None, help="KV cache blocks of 16 tokens")
     p.add_argument("--max-in-flight", dest="max_in_flight", type=int, default=_L.max_problems_in_flight, help="problems labelled at once")
@@ -98,7 +101,8 @@ def _records(engine: Engine, args: argparse.Namespace, rows: List[Dict[str, Any]
                temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens, seed=args.seed,
                system_prompt=args.system_prompt, keep_rollouts=args.keep_rollouts,
                adaptive={"round": args.adaptive_round, "delta": args.adaptive_delta} if args.adaptive else False,
-               max_problems_in_flight=args.max_in_flight, progress=progress, on_result=write)
+               share_first=args.share_first, max_problems_in_flight=args.max_in_flight, progress=progress,
+               on_result=write)
 
 
 def _failed(row: Dict[str, Any], message: str) -> Dict[str, Any]:

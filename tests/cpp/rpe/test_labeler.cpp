@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "doubles.hpp"
+#include "genprm/gen/rng.hpp"
 #include "genprm/rpe/rpe.hpp"
 
 using namespace genprm;
@@ -396,4 +397,86 @@ TEST_CASE("sampler: one request with n samples per problem, step-forced solution
   LabelResult r = lab.label({"q1", kProblem, s0.steps, "42", ""});
   CHECK(r.labels == std::vector<int>{1, 1});
   CHECK(gen.requests_for(render(kProblem) + rollout_prefix(s0.steps, 1)).size() == 1);
+}
+
+TEST_CASE("labeler: share_first estimates MC(s_1) once per problem") {
+  const std::string other = "What is 5 * 8?";
+  auto rows = [&] {
+    std::vector<LabelInput> in;
+    in.push_back({"a1", kProblem, kSteps, "42", ""});
+    in.push_back({"b1", other, kSteps, "42", ""});
+    in.push_back({"a2", kProblem, kSteps, "42", ""});
+    in.push_back({"a3", kProblem, kSteps, "42", ""});
+    return in;
+  };
+  // Right with probability 1/2 per rollout from every prefix, from the request seed: the
+  // estimate depends on the seeds, so sharing shows in equal estimates.
+  auto script = [](const GenerationRequest& req, int i) {
+    return boxed(counter_uniform(*req.params.seed, uint64_t(i), 0) < 0.5 ? "42" : "41");
+  };
+  std::vector<LabelResult> runs[2];
+  for (int cap : {1, 16}) {
+    ScriptedGenerator gen;
+    gen.request_script = script;
+    LabelerConfig cfg;
+    cfg.seed = 3;
+    cfg.share_first = true;
+    cfg.max_problems_in_flight = cap;
+    Labeler<ScriptedGenerator> lab(gen, render, cfg);
+    auto rs = lab.label_many(rows());
+    CAPTURE(cap);
+    for (const auto& r : rs) REQUIRE(r.error == "");
+    // The rows of one problem share the first row's estimate; its requests are made once.
+    CHECK(rs[0].first_shared == "");
+    CHECK(rs[1].first_shared == "");
+    CHECK(rs[2].first_shared == "a1");
+    CHECK(rs[3].first_shared == "a1");
+    for (int i : {2, 3}) {
+      CHECK(rs[i].mc_first == rs[0].mc_first);
+      CHECK(rs[i].k_first == rs[0].k_first);
+      CHECK(rs[i].k == rs[0].k);
+      CHECK(rs[i].first_requests == 0);
+    }
+    CHECK(gen.requests_for(render(kProblem) + "Step 1: ").size() == size_t(rs[0].first_requests));
+    CHECK(gen.requests_for(render(other) + "Step 1: ").size() == size_t(rs[1].first_requests));
+    runs[cap == 16] = rs;
+  }
+  // What is in flight does not change any result.
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    CHECK(to_json(runs[0][i])["labels"] == to_json(runs[1][i])["labels"]);
+    CHECK(runs[0][i].mc_first == runs[1][i].mc_first);
+    CHECK(runs[0][i].rollouts == runs[1][i].rollouts);
+  }
+
+  // Off (the default): every row estimates its own MC(s_1), from seeds of its own id.
+  ScriptedGenerator g2;
+  g2.request_script = script;
+  LabelerConfig own;
+  own.seed = 3;
+  Labeler<ScriptedGenerator> l2(g2, render, own);
+  auto rs = l2.label_many(rows());
+  CHECK(rs[2].first_shared == "");
+  CHECK(g2.requests_for(render(kProblem) + "Step 1: ").size() ==
+        size_t(rs[0].first_requests + rs[2].first_requests + rs[3].first_requests));
+  long shared = 0, separate = 0;
+  for (size_t i = 0; i < rs.size(); ++i) {
+    shared += runs[0][i].rollouts;
+    separate += rs[i].rollouts;
+  }
+  CHECK(shared < separate);
+
+  // A row whose MC(s_1) fails takes the rows waiting for it along, naming it.
+  ScriptedGenerator g3;
+  g3.request_script = script;
+  g3.fail_prompt_containing = "6 * 7?" + std::string(kChatClose);
+  LabelerConfig c3 = LabelerConfig{};
+  c3.seed = 3;
+  c3.share_first = true;
+  Labeler<ScriptedGenerator> l3(g3, render, c3);
+  auto failed = l3.label_many(rows());
+  CHECK(failed[0].error.find("MC(s_1) request") != std::string::npos);
+  CHECK(failed[1].error == "");
+  CHECK(failed[2].error.find("estimated by row 'a1'") != std::string::npos);
+  CHECK(failed[3].error.find("estimated by row 'a1'") != std::string::npos);
+  CHECK(l3.idle());
 }
