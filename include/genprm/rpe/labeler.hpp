@@ -161,11 +161,8 @@ class Labeler {
   /// share_first: one problem's MC(s_1), estimated by its first row.
   struct SharedFirst {
     bool done = false;
-    std::string owner;  ///< the id of the row that estimated it
-    int k_first = 0, correct_first = 0, k = 0;
-    bool first_early = false;
-    double mc_first = 0.0;
-    std::vector<std::string> rollouts;
+    std::string owner;     ///< the id of the row that estimated it
+    LabelResult estimate;  ///< its MC(s_1) fields (copy_first)
     std::vector<uint64_t> waiting;  ///< in-flight keys of rows waiting for it
   };
   struct ProblemState {
@@ -465,15 +462,9 @@ class Labeler {
     if (p.first_owner) {
       p.first_owner = false;
       SharedFirst& sh = shared_first_.at(p.base + cfg_.step_prefix);
-      const LabelResult& r = p.result;
       sh.done = true;
-      sh.owner = r.id;
-      sh.k_first = r.k_first;
-      sh.correct_first = r.correct_first;
-      sh.first_early = r.first_early;
-      sh.k = r.k;
-      sh.mc_first = r.mc_first;
-      sh.rollouts = r.first_rollouts;
+      sh.owner = p.result.id;
+      copy_first(p.result, sh.estimate);
       std::vector<uint64_t> waiting = std::move(sh.waiting);
       sh.waiting.clear();
       for (uint64_t key : waiting)
@@ -488,14 +479,18 @@ class Labeler {
   /// share_first: a row takes the MC(s_1) estimated by another row of its problem (its
   /// rollouts and requests are counted there, not here).
   void adopt_first(ProblemState& p, const SharedFirst& sh) {
-    LabelResult& r = p.result;
-    r.first_shared = sh.owner;
-    r.k_first = sh.k_first;
-    r.correct_first = sh.correct_first;
-    r.first_early = sh.first_early;
-    r.k = sh.k;
-    r.mc_first = sh.mc_first;
-    if (cfg_.keep_rollouts) r.first_rollouts = sh.rollouts;
+    p.result.first_shared = sh.owner;
+    copy_first(sh.estimate, p.result);
+  }
+
+  /// The MC(s_1) estimate's fields of a result (not its request count: requests stay where made).
+  static void copy_first(const LabelResult& from, LabelResult& to) {
+    to.k_first = from.k_first;
+    to.correct_first = from.correct_first;
+    to.first_early = from.first_early;
+    to.k = from.k;
+    to.mc_first = from.mc_first;
+    to.first_rollouts = from.first_rollouts;
   }
 
   void start_steps(ProblemState& p) {
