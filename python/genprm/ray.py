@@ -40,12 +40,13 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+from . import _ray_base
+from ._ray_base import INSTALL, connect, message as _message, parquet_rows, require
 
 __all__ = ["GenPRMVerifier", "RPELabeler", "SearchRunner", "run_job", "compute", "options", "require",
            "connect", "parquet_rows", "INSTALL", "ATTEMPTS"]
-
-INSTALL = "pip install 'genprm[ray]' (or: pip install 'ray[data]')"
 
 #: Tries of a row (worker crashes or exceptions while it was in flight) before it is written
 #: with its error.
@@ -53,30 +54,6 @@ ATTEMPTS = 3
 
 _QUEUED = 2  # batches sent to a worker at once: the next one is there when the last finishes
 _POLL_S = 1.0  # how often the driver looks at the workers when nothing arrives
-
-
-def require() -> Any:
-    """The ``ray`` module, or ImportError saying how to install it."""
-    try:
-        import ray
-    except ImportError as e:
-        raise ImportError(f"Ray is not installed ({e}); install it with {INSTALL}") from None
-    return ray
-
-
-_connected_here = False  # whether connect() made this process's Ray connection (run_job ends it)
-
-
-def connect(address: Optional[str]) -> None:
-    """Connects this process to Ray (address ""/None: a new local instance, or $RAY_ADDRESS;
-    'auto', HOST:PORT, ray://HOST:PORT: that cluster) unless it already is."""
-    global _connected_here
-    ray = require()
-    if ray.is_initialized():
-        return
-    import logging
-    ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
-    _connected_here = True
 
 
 def _job(command: str) -> Any:
@@ -90,11 +67,6 @@ def _threads(args: argparse.Namespace) -> int:
 
 
 # ---- the computation of a batch -----------------------------------------------------------------
-
-
-def _message(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[-1] if text else ''}"
 
 
 def compute(job: Any, models: Any, args: argparse.Namespace, rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -162,7 +134,7 @@ def _columns(records: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 def options(command: str, opts: Dict[str, Any]) -> argparse.Namespace:
     """``genprm <command>``'s arguments from keywords named as its options (``max_tokens`` for
     --max-tokens; True for a flag), with the CLI's defaults and checks. ValueError names a bad one."""
-    from .cli import build_parser
+    from .cli.parser import build_parser
     argv = [command]
     for key, value in opts.items():
         flag = "--" + key.replace("_", "-")
@@ -301,7 +273,6 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
     of suspects runs alone on its worker (nothing queued behind it), so its next failure is its
     own; from their second failure on suspects run one at a time; a row's ATTEMPTS-th failure
     writes it with its error."""
-    global _connected_here
     ray = require()
     from ray.exceptions import ActorDiedError, RayActorError
     from .cli.jobs import JobError
@@ -420,33 +391,4 @@ def run_job(job: Any, args: argparse.Namespace, rows: List[Dict[str, Any]],
         for w in workers:
             with contextlib.suppress(Exception):
                 ray.kill(w)
-        if _connected_here:
-            ray.shutdown()
-            _connected_here = False
-
-
-def parquet_rows(path: str) -> Iterator[Dict[str, Any]]:
-    """The rows of a Parquet file or folder, as dicts: through Ray Data when this process is
-    connected to Ray (any storage it reads, s3:// included), else pyarrow. OSError when it
-    cannot be read; ImportError saying how to install pyarrow when it is missing."""
-    try:
-        ray = require()
-        use_ray = ray.is_initialized()
-    except ImportError:
-        use_ray = False
-    try:
-        if use_ray:
-            ctx = ray.data.DataContext.get_current()
-            ctx.execution_options.preserve_order = True  # row numbers in the messages
-            for batch in ray.data.read_parquet(path).iter_batches(batch_format="pyarrow"):
-                yield from batch.to_pylist()
-            return
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ImportError(f"reading Parquet needs pyarrow: {INSTALL}") from None
-        yield from pq.read_table(path).to_pylist()
-    except (ImportError, OSError):
-        raise
-    except Exception as e:  # noqa: BLE001  pyarrow's and Ray's read errors, as the CLI reports them
-        raise OSError(_message(e)) from None
+        _ray_base.disconnect()

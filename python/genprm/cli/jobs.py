@@ -70,8 +70,8 @@ def is_parquet(path: str) -> bool:
 def _parquet_records(path: str) -> Iterator[Tuple[int, Any, Optional[str]]]:
     """(row number, row, None) of a Parquet input: Ray Data's reader when a Ray job is connected
     (cluster storage such as s3:// works there), pyarrow otherwise."""
-    from .. import ray as _ray
-    for n, row in enumerate(_ray.parquet_rows(path), 1):
+    from .. import _ray_base
+    for n, row in enumerate(_ray_base.parquet_rows(path), 1):
         yield n, row, None
 
 
@@ -182,8 +182,8 @@ def start_job(name: str, args: argparse.Namespace, dirs: Sequence[Tuple[str, Opt
         eprint(f"{name}: {why}")
         return None
     if getattr(args, "ray", None) is not None and is_parquet(args.input):
-        from .. import ray as _ray
-        _ray.connect(args.ray)  # Ray Data reads the Parquet input (cluster storage included)
+        from .. import _ray_base
+        _ray_base.connect(args.ray)  # Ray Data reads the Parquet input (cluster storage included)
     todo = plan_job(name, args.input, args.output, **plan)
     if todo:
         set_threads(args.threads)
@@ -280,9 +280,9 @@ def _bad_ray_option(args: argparse.Namespace) -> Optional[str]:
             return f"--{opt.replace('_', '-')} must be positive, got {value}"
     if args.gpus_per_worker is not None and args.gpus_per_worker < 0:
         return f"--gpus-per-worker must be >= 0, got {args.gpus_per_worker}"
-    from .. import ray as _ray
+    from .. import _ray_base
     try:
-        _ray.require()
+        _ray_base.require()
     except ImportError as e:
         return f"--ray: {e}"
     return None
@@ -337,8 +337,12 @@ def run_job(job: Job, args: argparse.Namespace, todo: Rows) -> int:
                 eprint(job.show(record))
 
         if getattr(args, "ray", None) is not None:
-            from .. import ray as _ray
-            stats = _ray.run_job(job, args, rows, write)
+            # genprm.ray's run_job, which genprm.cli.main puts there: the driver sits above the
+            # commands (it parses their options), so the jobs do not import it
+            runner = getattr(args, "run_distributed", None)
+            if runner is None:
+                raise JobError("--ray: no distributed driver (args.run_distributed; genprm.cli.main sets it)")
+            stats = runner(job, args, rows, write)
         else:
             models = job.load(args)
             job.records(models, args, rows, lambda i, record: write(record), not args.no_progress)
