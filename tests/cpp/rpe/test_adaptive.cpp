@@ -189,6 +189,11 @@ TEST_CASE("adaptive: the sequential test's boundaries are exact and tight over a
   for (int n = 8; n < 128; n += 8) every8.push_back(n);
   CHECK(check_points(32, {128, 64, 32}, 8) == every8);
   CHECK(check_points(30, {}, 8) == std::vector<int>{8, 16, 24});
+  CHECK(check_points(8, {}, 8).empty());  // one round is the whole budget: nothing to check
+  CHECK(check_points(5, {}, 8).empty());
+  CHECK_THROWS_AS(check_points(0, {}, 8), ValueError);
+  CHECK_THROWS_AS(check_points(8, {}, 0), ValueError);
+  CHECK_THROWS_AS(SequentialTest(0.5, {}, 0.05).decide(8, 8), Error);  // no check at all
   CHECK(check_points(20, {32}, 8) == std::vector<int>{8, 16, 20, 28});
   // First 20, then 32 or 64 or both: the rounds of every path.
   CHECK(check_points(20, {64, 32}, 16) == std::vector<int>{16, 20, 32, 36, 48, 52});
@@ -474,4 +479,27 @@ TEST_CASE("adaptive: option errors name the field") {
   CHECK(msg(c).find("adaptive.delta") != std::string::npos);
   c.adaptive.delta = 0.0;
   CHECK(msg(c).find("adaptive.delta") != std::string::npos);
+}
+
+TEST_CASE("adaptive: share_first shares an early-stopped MC(s_1) too") {
+  const auto steps = make_steps(3);
+  ScriptedGenerator gen = bernoulli(rates_of(0.5, {0.6, 0.4}, steps));
+  LabelerConfig cfg = adaptive_config();
+  cfg.share_first = true;
+  Labeler<ScriptedGenerator> lab(gen, render, cfg);
+  auto rs = lab.label_many(inputs(5, steps));  // five rows of one problem
+  REQUIRE(rs[0].error == "");
+  CHECK(rs[0].first_shared == "");
+  CHECK(rs[0].first_early);  // p = 0.5 is inside [0.1, 0.9) well before 64 rollouts
+  for (size_t i = 1; i < rs.size(); ++i) {
+    CAPTURE(i);
+    CHECK(rs[i].error == "");
+    CHECK(rs[i].first_shared == "row0");
+    CHECK(rs[i].first_early == rs[0].first_early);
+    CHECK(rs[i].k_first == rs[0].k_first);
+    CHECK(rs[i].mc_first == rs[0].mc_first);
+    CHECK(rs[i].k == rs[0].k);
+  }
+  CHECK(gen.requests_for(render(kProblem) + std::string(kStepForcingPrefix)).size() == size_t(rs[0].first_requests));
+  CHECK(lab.idle());
 }
