@@ -58,7 +58,8 @@ std::vector<Result> run_reporting(Run&& run, const py::object& on_result) {
   return out;
 }
 
-using LabelRow = std::tuple<std::string, std::string, std::vector<std::string>, std::string, std::string>;
+using LabelRow = std::tuple<std::string, std::string, std::vector<std::string>, std::string, std::string,
+                            std::optional<double>>;
 using SampleRow = std::tuple<std::string, std::string, std::string, std::string>;
 
 }  // namespace
@@ -92,10 +93,10 @@ void bind_rpe(py::module_& m) {
         rpe::PromptRenderer render = renderer(e, system);
         std::vector<rpe::LabelInput> in;
         bool need_render = false;
-        for (const auto& [id, problem, steps, answer, prompt] : rows) {
+        for (const auto& [id, problem, steps, answer, prompt, mc_first] : rows) {
           GENPRM_CHECK_ARG(!steps.empty(), "steps: the solution '{}' has no step", id);
           GENPRM_CHECK_ARG(!answer.empty(), "answer: the ground truth of '{}' is empty", id);
-          in.push_back({id, problem, steps, answer, prompt});
+          in.push_back({id, problem, steps, answer, prompt, mc_first});
           need_render = need_render || prompt.empty();
         }
         check_renderer(render, need_render);
@@ -105,7 +106,7 @@ void bind_rpe(py::module_& m) {
       },
       py::arg("engine"), py::arg("rows"), py::arg("config"), py::arg("system_prompt") = py::none(),
       py::arg("on_result") = py::none(),
-      "Labels (id, problem, steps, answer, prompt) rows over engine's C++ engine; on_result(index, result) "
+      "Labels (id, problem, steps, answer, prompt, mc_first or None) rows over engine's C++ engine; on_result(index, result) "
       "runs as each finishes; returns the results in input order.");
 
   m.def(

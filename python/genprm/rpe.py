@@ -175,8 +175,10 @@ def _core_engine(engine: Any):
     return core
 
 
-def _row(row: Any, index: int, tokenizer: Any, system_prompt: Optional[str]) -> Tuple[str, str, List[str], str, str]:
-    """(id, problem, steps, answer, prompt) of a dict row {problem, steps | solution, answer, [id], [prompt]}."""
+def _row(row: Any, index: int, tokenizer: Any,
+         system_prompt: Optional[str]) -> Tuple[str, str, List[str], str, str, Optional[float]]:
+    """(id, problem, steps, answer, prompt, mc_first) of a dict row {problem, steps | solution,
+    answer, [id], [prompt], [mc_first]}."""
     if not isinstance(row, Mapping):
         raise ValueError(f"rows[{index}]: expected a dict with 'problem', 'steps' and 'answer', got {type(row).__name__}")
     problem = row.get("problem")
@@ -198,7 +200,12 @@ def _row(row: Any, index: int, tokenizer: Any, system_prompt: Optional[str]) -> 
         raise ValueError(f"rows[{index}]: 'answer' (the ground truth) must be a non-empty string")
     if not prompt and tokenizer is not None:
         prompt = problem_prompt(tokenizer, problem, system_prompt)
-    return str(rid), problem, list(steps), answer, str(prompt)
+    mc_first = row.get("mc_first")
+    if mc_first is not None and (isinstance(mc_first, bool) or not isinstance(mc_first, (int, float))
+                                 or not 0.0 <= float(mc_first) <= 1.0):
+        raise ValueError(f"rows[{index}]: 'mc_first' must be a number in [0, 1] (the problem's pass rate), "
+                         f"got {mc_first!r}")
+    return str(rid), problem, list(steps), answer, str(prompt), None if mc_first is None else float(mc_first)
 
 
 def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float = _LABEL.labels.epsilon,
@@ -216,8 +223,10 @@ def label_many(engine: Any, rows: Iterable[Mapping[str, Any]], *, epsilon: float
     """Labels many solutions, up to ``max_problems_in_flight`` at once over one engine.
 
     rows: dicts with ``problem``, ``steps`` (list of strings; or ``solution``, a string split with
-    split_steps), ``answer`` (ground truth), optionally ``id`` and ``prompt`` (a pre-rendered
-    chat prompt). The chat prompt is otherwise rendered with the engine's tokenizer
+    split_steps), ``answer`` (ground truth), optionally ``id``, ``prompt`` (a pre-rendered
+    chat prompt) and ``mc_first`` (the problem's pass rate measured elsewhere, such as the share
+    of its sampled solutions that are right, as the reference's base score: then no MC(s_1)
+    rollouts are drawn, K follows from it, and the result says ``first_given``). The chat prompt is otherwise rendered with the engine's tokenizer
     ([system_prompt?, user = problem] + generation prompt), or with ``tokenizer`` (a
     genprm.Tokenizer, whose jinja2 fallback renders any template) when given.
     ``k``: a fixed K for every estimate (default: the dynamic rule; ``k_rule`` =

@@ -312,3 +312,15 @@ def test_share_first_estimates_mc_first_once_per_problem(policy_dir, tmp_path):
                  "--max-tokens", "3", "--seed", "1", "--no-progress", "--share-first"]) == 0
     got = {r["id"]: r["rpe"]["first_shared"] for r in map(json.loads, out.read_text().splitlines())}
     assert got == {"a": "", "b": "", "c": "a"}
+
+
+def test_a_given_mc_first_draws_no_prompt_rollouts(policy_dir):
+    eng = engine(policy_dir)
+    rows = [{"id": "a", "problem": PROBLEM, "steps": STEPS, "answer": "6", "mc_first": 0.5}]
+    res = rpe.label_many(eng, rows, max_tokens=3, seed=1, progress=False)[0]
+    assert res["first_given"] and res["mc_first"] == 0.5 and res["k"] == 64  # the rule's K for 0.5
+    assert res["k_first"] == 0 and res["first_requests"] == 0
+    own = rpe.label_many(eng, [dict(rows[0], mc_first=None)], max_tokens=3, seed=1, progress=False)[0]
+    assert not own["first_given"] and own["k_first"] > 0
+    with pytest.raises(ValueError, match=r"rows\[0\]: 'mc_first' must be a number in \[0, 1\]"):
+        rpe.label_many(eng, [dict(rows[0], mc_first=1.5)], progress=False)

@@ -71,6 +71,9 @@ struct LabelInput {
   std::vector<std::string> steps;  ///< the solution's steps (split_steps of a forced solution)
   std::string answer;              ///< ground truth
   std::string prompt;              ///< pre-rendered chat prompt; empty: the renderer's
+  /// MC(s_1) measured elsewhere, e.g. the pass rate of the problem's sampled solutions (the
+  /// reference's base score): no MC(s_1) rollouts are drawn, K follows from it.
+  std::optional<double> mc_first;
 };
 
 /// The chat prompt of a problem, with the generation prompt (assistant turn opened).
@@ -105,6 +108,8 @@ class Labeler {
   void submit(LabelInput input, Callback on_done) {
     GENPRM_CHECK_ARG(!input.steps.empty(), "steps: the solution '{}' has no step", input.id);
     GENPRM_CHECK_ARG(!input.answer.empty(), "answer: the ground truth of '{}' is empty", input.id);
+    GENPRM_CHECK_ARG(!input.mc_first || (*input.mc_first >= 0.0 && *input.mc_first <= 1.0),
+                     "mc_first: '{}' gives {}, outside [0, 1]", input.id, input.mc_first.value_or(0.0));
     GENPRM_CHECK_ARG(!input.prompt.empty() || (render_ && !input.problem.empty()),
                      "problem: '{}' has neither a problem text (with a chat renderer) nor a pre-rendered prompt",
                      input.id);
@@ -201,6 +206,14 @@ class Labeler {
       return;
     }
     pp->first_seed_key = pp->seed_key;
+    if (pp->input.mc_first) {  // given: no rollouts from the prompt alone
+      LabelResult& r = pp->result;
+      r.first_given = true;
+      r.mc_first = *pp->input.mc_first;
+      r.k = cfg_.fixed_k > 0 ? cfg_.fixed_k : cfg_.k_rule.k_for(r.mc_first);
+      start_steps(*pp);
+      return;
+    }
     if (cfg_.share_first) {
       const std::string prompt = pp->base + cfg_.step_prefix;
       auto [it, inserted] = shared_first_.try_emplace(prompt);

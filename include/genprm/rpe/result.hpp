@@ -49,6 +49,7 @@ struct LabelResult {
   /// share_first: the id of the row whose MC(s_1) this row took (empty: estimated here; its
   /// requests and rollouts are counted in that row)
   std::string first_shared;
+  bool first_given = false;  ///< MC(s_1) came with the input (LabelInput::mc_first): no rollouts drawn
   int k = 0;               ///< K of the step estimates (dynamic rule or fixed; adaptive: the most a step takes)
   double epsilon = LabelConfig{}.epsilon;
   std::vector<StepResult> steps;
@@ -69,6 +70,7 @@ struct LabelResult {
     return std::make_tuple(field("id", &L::id), field("mc_first", &L::mc_first), field("k_first", &L::k_first),
                            field("correct_first", &L::correct_first), field("first_requests", &L::first_requests),
                            field("first_early", &L::first_early), field("first_shared", &L::first_shared),
+                           field("first_given", &L::first_given),
                            field("k", &L::k), field("epsilon", &L::epsilon), field("steps", &L::steps),
                            field("labels", &L::labels), field("hard_labels", &L::hard_labels), field("mc", &L::mc),
                            field("requests", &L::requests), field("rollouts", &L::rollouts),

@@ -1,7 +1,9 @@
 """Labels every step of every solution in a JSONL file with Monte Carlo estimates and RPE labels.
 
 Input rows: {"problem", "steps": [...] (or "solution": one string, split on "\\nStep "), "answer"}
-and optionally "id" (default: the row's line number) and "prompt" (a pre-rendered chat prompt).
+and optionally "id" (default: the row's line number), "prompt" (a pre-rendered chat prompt) and
+"mc_first" (the problem's pass rate measured elsewhere, e.g. over its sampled solutions: then no
+MC(s_1) rollouts are drawn).
 The model is the policy (e.g. Qwen2.5-Math-7B-Instruct). Each finished row is appended to the
 output at once: the input row plus "id", "labels", "hard_labels", "mc", "mc_first", "k" and
 "rpe" (the whole result: per-step MC, rollouts used (k), correct counts, P_t, the three label

@@ -480,3 +480,33 @@ TEST_CASE("labeler: share_first estimates MC(s_1) once per problem") {
   CHECK(failed[3].error.find("estimated by row 'a1'") != std::string::npos);
   CHECK(l3.idle());
 }
+
+TEST_CASE("labeler: a given MC(s_1) draws no rollouts from the prompt alone") {
+  ScriptedGenerator gen;
+  gen.script = middle_script;
+  Labeler<ScriptedGenerator> lab(gen, render, LabelerConfig{});
+  LabelInput in = input();
+  in.mc_first = 0.95;  // >= 0.9: K = 32
+  LabelResult r = lab.label(in);
+  REQUIRE(r.error == "");
+  CHECK(r.first_given);
+  CHECK(r.mc_first == 0.95);
+  CHECK(r.k == 32);
+  CHECK(r.k_first == 0);
+  CHECK(r.first_requests == 0);
+  CHECK(gen.requests_for(render(kProblem) + "Step 1: ").empty());
+  // Step 1 (16 of 32 right) is measured against the given MC(s_1): 0.5 / 0.95 < 0.8.
+  CHECK(r.steps[0].k == 32);
+  CHECK(r.labels[0] == 0);
+  CHECK(r.steps[0].labels.mc_prev == 0.95);
+  CHECK(to_json(r)["first_given"] == true);
+
+  LabelInput bad = input("bad");
+  bad.mc_first = 1.5;
+  try {
+    lab.submit(bad, [](LabelResult) {});
+    FAIL("no error");
+  } catch (const ValueError& e) {
+    CHECK(std::string(e.what()).find("mc_first: 'bad' gives 1.5") != std::string::npos);
+  }
+}
