@@ -311,10 +311,12 @@ def sample_solutions(engine: Any, problems: Sequence[str], *, n: int = _SAMPLE.n
     """Samples ``n`` solutions per problem with step forcing (assistant prefix ``Step 1: ``; one
     request with n samples per problem, so the prompt is computed once). Returns per problem
     ``{"id", "problem", "answer", "solutions": [{"text", "steps", "answer", "correct",
-    "finish_reason", "generated_tokens"}], "prompt_tokens", "cached_prompt_tokens", "error"}``;
-    a solution's ``answer`` is the extracted final answer (None when none), ``correct`` its
-    grade against ``answers`` (False without a ground truth). Each solution's ``steps`` can go
-    straight into label_steps / label_many."""
+    "finish_reason", "generated_tokens"}], "pass_rate", "prompt_tokens", "cached_prompt_tokens",
+    "error"}``; a solution's ``answer`` is the extracted final answer (None when none),
+    ``correct`` its grade against ``answers`` (False without a ground truth), ``pass_rate`` the
+    share of right solutions (None without a ground truth). Each solution's ``steps`` can go
+    straight into label_steps / label_many, and ``pass_rate`` as its rows' ``mc_first`` (the
+    reference's base score: no MC(s_1) rollouts then)."""
     core = _core_engine(engine)
     if isinstance(problems, str):
         raise ValueError("problems must be a list of problem strings")

@@ -144,6 +144,8 @@ def test_sample_solutions_step_forcing(policy_dir):
             assert s["text"].startswith("Step 1: ")
             assert rpe.join_steps(s["steps"]) == s["text"]
             assert s["correct"] in (True, False)
+    assert res[0]["pass_rate"] == sum(s["correct"] for s in res[0]["solutions"]) / 3
+    assert res[1]["pass_rate"] is None  # no ground truth
     # Sampled steps go straight into the labeler.
     lab = rpe.label_steps(eng, "What is 1+1?", res[0]["solutions"][0]["steps"], "2", k=2, max_tokens=2)
     assert len(lab["labels"]) == len(res[0]["solutions"][0]["steps"])

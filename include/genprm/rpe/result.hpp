@@ -103,6 +103,9 @@ struct SampleResult {
   std::string problem;
   std::string ground_truth;
   std::vector<SampledSolution> solutions;
+  /// Share of the solutions that are right (with a ground truth): a row's LabelInput::mc_first,
+  /// as the reference's base score
+  std::optional<double> pass_rate;
   long prompt_tokens = 0;
   long cached_prompt_tokens = 0;
   std::string error;
@@ -111,6 +114,7 @@ struct SampleResult {
     using S = SampleResult;
     return std::make_tuple(field("id", &S::id), field("problem", &S::problem),
                            field("answer", &S::ground_truth), field("solutions", &S::solutions),
+                           field("pass_rate", &S::pass_rate),
                            field("prompt_tokens", &S::prompt_tokens),
                            field("cached_prompt_tokens", &S::cached_prompt_tokens), field("error", &S::error));
   }

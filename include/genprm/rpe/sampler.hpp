@@ -111,6 +111,11 @@ class SolutionSampler {
         r.prompt_tokens = static_cast<long>(out.prompt_ids.size());
         r.cached_prompt_tokens = static_cast<long>(out.cached_prompt_tokens);
         for (auto& s : out.samples) r.solutions.push_back(make_solution(*in, s));
+        if (!in->answer.empty() && !r.solutions.empty()) {
+          const auto right = std::count_if(r.solutions.begin(), r.solutions.end(),
+                                           [](const SampledSolution& s) { return s.correct; });
+          r.pass_rate = static_cast<double>(right) / static_cast<double>(r.solutions.size());
+        }
       }
       flight_.finish(key, std::move(r));  // admits the next problems, then calls back
     });

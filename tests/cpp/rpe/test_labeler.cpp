@@ -388,6 +388,8 @@ TEST_CASE("sampler: one request with n samples per problem, step-forced solution
   CHECK(rs[0].solutions[1].answer == "41");  // last number
   CHECK_FALSE(rs[0].solutions[1].correct);
   CHECK(rs[0].solutions[1].steps.size() == 1);
+  CHECK(rs[0].pass_rate == 0.5);           // 2 of 4 right: a row's given mc_first
+  CHECK_FALSE(rs[1].pass_rate.has_value());  // no ground truth
   CHECK_FALSE(rs[1].solutions[0].correct);  // no ground truth: not graded
   CHECK(to_json(rs[0])["solutions"][0]["steps"].size() == 2);
 
