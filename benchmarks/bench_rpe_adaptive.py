@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     adaptive = {"round": args.round if args.round is not None else defaults.round,
                 "delta": args.delta if args.delta is not None else defaults.delta}
 
-    def run(name, opt, seed):
+    def run(name, opt, seed, show=True):
         eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
         t0 = time.perf_counter()
         res = genprm.rpe.label_many(eng, rows, k=args.k, seed=seed, max_tokens=args.max_tokens, adaptive=opt,
@@ -79,8 +79,9 @@ def main(argv=None) -> int:
         st = eng.stats()
         out = {"res": res, "wall": wall, "rollouts": sum(r["rollouts"] for r in res),
                "generated": st["generated_tokens"], "computed": st["prompt_tokens_computed"]}
-        print(f"{name:22}  rollouts {out['rollouts']:7}  generated tokens {out['generated']:8}  "
-              f"prompt tokens computed {out['computed']:7}  wall {wall:7.2f} s")
+        if show:
+            print(f"{name:22}  rollouts {out['rollouts']:7}  generated tokens {out['generated']:8}  "
+                  f"prompt tokens computed {out['computed']:7}  wall {wall:7.2f} s")
         return out
 
     def differ(a, b, key):
@@ -104,14 +105,9 @@ def main(argv=None) -> int:
         print("sweep (same fixed run):  round  delta  rollouts saved  tokens saved  RPE labels differ  hard differ")
         for rnd in (4, 8):
             for delta in (0.05, 0.1, 0.2):
-                eng = genprm.Engine(model, device=args.device, kv_blocks=8192)
-                res = genprm.rpe.label_many(eng, rows, k=args.k, seed=args.seed, max_tokens=args.max_tokens,
-                                            adaptive={"round": rnd, "delta": delta}, share_first=args.share_first,
-                                            progress=False)
-                one = {"res": res}
-                used = sum(r["rollouts"] for r in res)
-                print(f"{'':24}{rnd:5}  {delta:5}  {fixed['rollouts'] / max(1, used):13.2f}x  "
-                      f"{fixed['generated'] / max(1, eng.stats()['generated_tokens']):11.2f}x  "
+                one = run("", {"round": rnd, "delta": delta}, args.seed, show=False)
+                print(f"{'':24}{rnd:5}  {delta:5}  {fixed['rollouts'] / max(1, one['rollouts']):13.2f}x  "
+                      f"{fixed['generated'] / max(1, one['generated']):11.2f}x  "
                       f"{pct(differ(one, fixed, 'labels')):>17}  {pct(differ(one, fixed, 'hard_labels')):>11}")
     setup = {"solutions": len(rows), "problems": args.problems, "K": args.k or "dynamic", **adaptive,
              "share_first": args.share_first,

@@ -215,7 +215,7 @@ class Labeler {
       return;
     }
     if (cfg_.share_first) {
-      const std::string prompt = pp->base + cfg_.step_prefix;
+      const std::string prompt = first_prompt(*pp);
       auto [it, inserted] = shared_first_.try_emplace(prompt);
       if (!inserted) {  // another row of this problem has it, or is estimating it
         if (it->second.done) {
@@ -239,6 +239,9 @@ class Labeler {
     auto it = live_.find(key);
     return it == live_.end() ? nullptr : it->second.get();
   }
+
+  /// The prompt of MC(s_1)'s rollouts (submit_rollouts of step_prefix), which keys a shared estimate.
+  std::string first_prompt(const ProblemState& p) const { return p.base + cfg_.step_prefix; }
 
   SamplingParams params(const ProblemState& p, int step, int batch) const {
     SamplingParams sp;
@@ -474,7 +477,7 @@ class Labeler {
   void first_done(ProblemState& p) {
     if (p.first_owner) {
       p.first_owner = false;
-      SharedFirst& sh = shared_first_.at(p.base + cfg_.step_prefix);
+      SharedFirst& sh = shared_first_.at(first_prompt(p));
       sh.done = true;
       sh.owner = p.result.id;
       copy_first(p.result, sh.estimate);
@@ -578,7 +581,7 @@ class Labeler {
   void finish(ProblemState& p) {
     if (p.first_owner) {  // failed before its MC(s_1) was final: so do the rows waiting for it
       p.first_owner = false;
-      auto it = shared_first_.find(p.base + cfg_.step_prefix);
+      auto it = shared_first_.find(first_prompt(p));
       std::vector<uint64_t> waiting = std::move(it->second.waiting);
       shared_first_.erase(it);
       for (uint64_t key : waiting)
